@@ -1,0 +1,31 @@
+"""Rater ids never leave the store in clear: exports carry an HMAC of them."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from pathlib import Path
+
+
+def rater_hash(secret: bytes, platform: str, rater: str) -> str:
+    """A stable pseudonym for one rater on one platform.
+
+    >>> rater_hash(b"k", "slack", "U1") == rater_hash(b"k", "slack", "U1")
+    True
+    >>> rater_hash(b"k", "slack", "U1") == rater_hash(b"other", "slack", "U1")
+    False
+    """
+    digest = hmac.new(secret, f"{platform}:{rater}".encode(), hashlib.sha256).hexdigest()
+    return digest[:24]
+
+
+def load_or_create_secret(path: Path) -> bytes:
+    """The installation's own HMAC key, made once, so pseudonyms stay stable across exports."""
+    if path.exists():
+        return path.read_bytes().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32).encode()
+    path.touch(mode=0o600)
+    path.write_bytes(key)
+    return key

@@ -1,0 +1,51 @@
+"""Context windowing: the conversation so far, cut to a token budget from the oldest turn."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from core.types import ChatMessage
+
+CountTokens = Callable[[ChatMessage], int]
+
+# Chat templates add a few tokens around each message (<|im_start|>role\n ... <|im_end|>\n).
+PER_MESSAGE_OVERHEAD = 4
+
+
+def build_prompt(
+    system_prompt: str,
+    history: Sequence[tuple[str, str]],
+    user_text: str,
+    budget: int,
+    count: CountTokens,
+) -> list[ChatMessage]:
+    """The messages the model sees: system, then as many recent (user, assistant) exchanges as
+    fit in `budget` tokens, then the new user message.
+
+    Whole exchanges are dropped from the oldest first so the model never sees an answer
+    without its question. The system prompt and the new message are always kept; if they
+    alone exceed the budget the engine cuts the token sequence from the left.
+
+    >>> words = lambda m: len(m["content"].split())
+    >>> [m["content"] for m in build_prompt("sys", [("a b", "c d"), ("e", "f")], "g", 14, words)]
+    ['sys', 'e', 'f', 'g']
+    """
+    system: ChatMessage = {"role": "system", "content": system_prompt}
+    user: ChatMessage = {"role": "user", "content": user_text}
+
+    def cost(message: ChatMessage) -> int:
+        return count(message) + PER_MESSAGE_OVERHEAD
+
+    used = cost(system) + cost(user)
+    kept: list[ChatMessage] = []
+    for question, answer in reversed(history):
+        pair: list[ChatMessage] = [
+            {"role": "user", "content": question},
+            {"role": "assistant", "content": answer},
+        ]
+        pair_cost = sum(cost(m) for m in pair)
+        if used + pair_cost > budget:
+            break
+        used += pair_cost
+        kept[:0] = pair
+    return [system, *kept, user]

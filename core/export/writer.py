@@ -1,0 +1,68 @@
+"""`replyloop feedback export`: rated replies to JSON Lines in one of three formats."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from itertools import groupby
+from typing import Any, TextIO
+
+from sqlalchemy import Engine
+
+from core.export.query import ExportFilter, iter_rated
+from core.export.rows import RatedTurn, kto_row, pair_rows, raw_row
+
+FORMATS = ("raw", "kto", "pairs")
+Progress = Callable[[int], None]
+
+
+def _rows(fmt: str, turns: Iterable[RatedTurn], secret: bytes) -> Iterator[dict[str, Any]]:
+    if fmt == "raw":
+        for turn in turns:
+            yield raw_row(turn, secret)
+    elif fmt == "kto":
+        for turn in turns:
+            row = kto_row(turn)
+            if row is not None:
+                yield row
+    elif fmt == "pairs":
+        for _message_id, siblings in groupby(turns, key=lambda t: t.message_id):
+            yield from pair_rows(list(siblings))
+    else:
+        raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+
+
+def export(
+    engine: Engine,
+    fmt: str,
+    out: TextIO,
+    secret: bytes,
+    where: ExportFilter | None = None,
+    progress: Progress | None = None,
+) -> int:
+    """Write one JSON object a line; returns the number of rows written.
+
+    `progress` is called with the number of rated replies read since the last call.
+    """
+    where = where or ExportFilter()
+    turns = iter_rated(engine, where, by_message=fmt == "pairs")
+    if progress is not None:
+        turns = _counting(turns, progress)
+    written = 0
+    for row in _rows(fmt, turns, secret):
+        out.write(json.dumps(row, ensure_ascii=False))
+        out.write("\n")
+        written += 1
+    return written
+
+
+def _counting(turns: Iterator[RatedTurn], progress: Progress, every: int = 500) -> Iterator[RatedTurn]:
+    pending = 0
+    for turn in turns:
+        yield turn
+        pending += 1
+        if pending == every:
+            progress(pending)
+            pending = 0
+    if pending:
+        progress(pending)

@@ -1,0 +1,75 @@
+"""Settings: environment variables with the REPLYLOOP_ prefix, or a .env file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from platformdirs import user_cache_dir, user_data_dir
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.types import GenerationSettings
+from core.urls import mask_url
+
+DEFAULT_MODEL = "smollm2-135m-instruct"
+
+
+class Settings(BaseSettings):
+    """Everything a replyloop process can be told; `replyloop config` prints it masked."""
+
+    model_config = SettingsConfigDict(env_prefix="REPLYLOOP_", env_file=".env", extra="ignore")
+
+    broker_url: str | None = Field(
+        None, description="Celery broker (redis://...); unset runs everything in one process"
+    )
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; unset uses a SQLite file in data_dir"
+    )
+    data_dir: Path = Field(Path(user_data_dir("replyloop")), description="SQLite file, secrets")
+    cache_dir: Path = Field(Path(user_cache_dir("replyloop")), description="converted models")
+    model: str = Field(DEFAULT_MODEL, description="built-in model name or a local model folder")
+    max_new_tokens: int = Field(128, ge=1, le=4096)
+    temperature: float = Field(0.7, ge=0.0, le=5.0)
+    top_p: float = Field(0.9, gt=0.0, le=1.0)
+    context_token_budget: int = Field(1024, ge=64)
+    system_prompt: str = "You are a helpful assistant in a team chat. Answer briefly and kindly."
+    max_message_chars: int = Field(4000, ge=16, description="longer messages are cut, with a notice")
+    rater_secret: SecretStr | None = Field(
+        None, description="HMAC key for rater ids in exports; made once in data_dir if unset"
+    )
+    reply_timeout_s: float = Field(300.0, gt=0, description="how long a chat waits for a reply")
+    visibility_timeout_s: int = Field(3600, ge=60, description="redelivery of unacked tasks")
+
+    def generation(self) -> GenerationSettings:
+        return GenerationSettings(
+            max_new_tokens=self.max_new_tokens,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            context_token_budget=self.context_token_budget,
+            system_prompt=self.system_prompt,
+        )
+
+    @property
+    def embedded(self) -> bool:
+        """No broker: tasks run in this process."""
+        return not self.broker_url
+
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'replyloop.sqlite3'}"
+
+    def masked(self) -> dict[str, Any]:
+        """The effective settings, safe to print: passwords and secrets hidden."""
+        shown: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                value = "***"
+            elif name.endswith("_url") and isinstance(value, str):
+                value = mask_url(value)
+            shown[name] = value
+        shown["database_url"] = mask_url(self.effective_database_url())
+        shown["mode"] = "embedded (one process)" if self.embedded else "distributed (Celery)"
+        return shown

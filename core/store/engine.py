@@ -1,0 +1,57 @@
+"""Opening the database: one clear line when it cannot be reached, migrations applied."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from core.errors import ServiceUnavailable
+from core.store.migrate import upgrade
+from core.store.store import Store
+from core.urls import mask_url
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets the chat process read while a worker process writes; busy_timeout waits
+    # for a lock instead of failing at once with "database is locked".
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database:
+            from pathlib import Path
+
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def open_store(url: str, migrate: bool = True) -> Store:
+    """Connect, upgrade the schema to the newest revision, and return the store.
+
+    Raises ServiceUnavailable with one line naming the (masked) URL and the fix.
+    """
+    try:
+        engine = make_engine(url)
+        with engine.connect():
+            pass
+        if migrate:
+            upgrade(engine)
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise ServiceUnavailable(
+            f"cannot reach the database at {mask_url(url)} ({reason}). Start it or fix "
+            "REPLYLOOP_DATABASE_URL; unset it to use a local SQLite file."
+        ) from exc
+    return Store(engine)

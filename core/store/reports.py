@@ -1,0 +1,53 @@
+"""`replyloop feedback stats`: turns, votes and approval per model version."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, case, func, select
+
+from core.store.schema import turns, votes
+
+
+@dataclass(frozen=True)
+class ModelStats:
+    model_version: str
+    turns: int
+    up: int
+    down: int
+
+    @property
+    def approval(self) -> float | None:
+        """Share of standing votes that are 👍; None when nobody voted."""
+        rated = self.up + self.down
+        return self.up / rated if rated else None
+
+
+def feedback_stats(engine: Engine) -> list[ModelStats]:
+    turn_counts = (
+        select(turns.c.model_version, func.count().label("turns"))
+        .group_by(turns.c.model_version)
+        .subquery()
+    )
+    vote_counts = (
+        select(
+            turns.c.model_version,
+            func.sum(case((votes.c.value > 0, 1), else_=0)).label("up"),
+            func.sum(case((votes.c.value < 0, 1), else_=0)).label("down"),
+        )
+        .join(votes, votes.c.turn_id == turns.c.id)
+        .group_by(turns.c.model_version)
+        .subquery()
+    )
+    query = (
+        select(
+            turn_counts.c.model_version,
+            turn_counts.c.turns,
+            func.coalesce(vote_counts.c.up, 0),
+            func.coalesce(vote_counts.c.down, 0),
+        )
+        .outerjoin(vote_counts, vote_counts.c.model_version == turn_counts.c.model_version)
+        .order_by(turn_counts.c.model_version)
+    )
+    with engine.connect() as conn:
+        return [ModelStats(str(v), int(t), int(u), int(d)) for v, t, u, d in conn.execute(query)]

@@ -1,0 +1,32 @@
+"""Checks on what a person typed, before anything is queued."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.errors import EmptyMessage
+
+USAGE_HINT = "Type a message to chat with the bot (or /help for commands)."
+CUT_NOTICE = "Your message was {length:,} characters; only the first {limit:,} were read."
+
+
+@dataclass(frozen=True)
+class CheckedText:
+    text: str
+    notice: str | None  # said to the user when the text was changed
+
+
+def check_text(text: str, limit: int) -> CheckedText:
+    """Strip the text, refuse an empty one, cut an oversized one with a notice.
+
+    >>> check_text("  hi  ", 10)
+    CheckedText(text='hi', notice=None)
+    >>> check_text("abcdefghij", 4).text
+    'abcd'
+    """
+    stripped = text.strip()
+    if not stripped:
+        raise EmptyMessage(USAGE_HINT)
+    if len(stripped) <= limit:
+        return CheckedText(stripped, None)
+    return CheckedText(stripped[:limit], CUT_NOTICE.format(length=len(stripped), limit=limit))

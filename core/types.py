@@ -1,0 +1,112 @@
+"""Domain types shared by every adapter, worker and trainer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import IntEnum
+from typing import Any, Literal, TypedDict
+
+Role = Literal["system", "user", "assistant"]
+
+
+class ChatMessage(TypedDict):
+    """One message as a chat template sees it."""
+
+    role: Role
+    content: str
+
+
+class Vote(IntEnum):
+    """A rater's current opinion of a reply; RETRACTED keeps the history honest."""
+
+    DOWN = -1
+    RETRACTED = 0
+    UP = 1
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    """A message from any platform, already translated out of the platform's payload."""
+
+    platform: str  # "terminal", "slack", "telegram", "wecom"
+    chat_key: str  # the platform's conversation: a DM, a thread, a topic
+    author: str  # the platform's user id
+    text: str
+    event_id: str | None = None  # the platform's id for dedupe
+    platform_message_id: str | None = None
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """How a reply is generated; stored with every Turn so training sees the same."""
+
+    max_new_tokens: int = 128
+    temperature: float = 0.7
+    top_p: float = 0.9
+    context_token_budget: int = 1024
+    system_prompt: str = "You are a helpful assistant in a team chat. Answer briefly and kindly."
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "max_new_tokens": self.max_new_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "context_token_budget": self.context_token_budget,
+            "system_prompt": self.system_prompt,
+        }
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One generated reply: the exact prompt the model saw, and what it said."""
+
+    id: int
+    conversation_id: int
+    message_id: int  # the user message this replies to; siblings share it
+    prompt: list[ChatMessage]
+    completion: str
+    model_version: str
+    settings: dict[str, Any]
+    timings: dict[str, float]
+    created_at: datetime
+    platform_message_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: int
+    platform: str
+    chat_key: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    id: int
+    conversation_id: int
+    author: str
+    text: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class VoteResult:
+    """What a vote did, for the adapter to tell the rater."""
+
+    turn_id: int
+    rater: str
+    value: Vote
+    previous: Vote
+    changed: bool
+
+
+@dataclass
+class Timings:
+    """Seconds spent in each stage of one reply."""
+
+    queued: float = 0.0
+    context: float = 0.0
+    generate: float = 0.0
+    store: float = 0.0
+    extra: dict[str, float] = field(default_factory=dict)

@@ -1,0 +1,31 @@
+"""Vote rules: what the votes that stand on a reply say about it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+def tally(values: Iterable[int]) -> tuple[int, int]:
+    """(up, down) counts over the current votes of one reply; retractions count for neither.
+
+    >>> tally([1, -1, 1, 0])
+    (2, 1)
+    """
+    up = down = 0
+    for value in values:
+        if value > 0:
+            up += 1
+        elif value < 0:
+            down += 1
+    return up, down
+
+
+def label(up: int, down: int) -> bool | None:
+    """The unpaired-preference label of a reply: liked, disliked, or None for a tie.
+
+    >>> label(2, 1), label(0, 3), label(1, 1)
+    (True, False, None)
+    """
+    if up == down:
+        return None
+    return up > down
