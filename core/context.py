@@ -27,7 +27,7 @@ def build_prompt(
     alone exceed the budget the engine cuts the token sequence from the left.
 
     >>> words = lambda m: len(m["content"].split())
-    >>> [m["content"] for m in build_prompt("sys", [("a b", "c d"), ("e", "f")], "g", 14, words)]
+    >>> [m["content"] for m in build_prompt("sys", [("a b", "c d"), ("e", "f")], "g", 20, words)]
     ['sys', 'e', 'f', 'g']
     """
     system: ChatMessage = {"role": "system", "content": system_prompt}

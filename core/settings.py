@@ -39,7 +39,9 @@ class Settings(BaseSettings):
         None, description="HMAC key for rater ids in exports; made once in data_dir if unset"
     )
     reply_timeout_s: float = Field(300.0, gt=0, description="how long a chat waits for a reply")
-    visibility_timeout_s: int = Field(3600, ge=60, description="redelivery of unacked tasks")
+    visibility_timeout_s: int = Field(
+        600, ge=30, description="a task whose worker died runs again after this long"
+    )
 
     def generation(self) -> GenerationSettings:
         return GenerationSettings(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from itertools import groupby
 from typing import Any
 
@@ -24,7 +24,8 @@ class ExportFilter:
 def _filtered(query: Select[Any], where: ExportFilter) -> Select[Any]:
     query = query.where(votes.c.value != 0)
     if where.since is not None:
-        query = query.where(turns.c.created_at >= where.since)
+        # SQLite keeps naive UTC text: compare in UTC whatever zone the caller used.
+        query = query.where(turns.c.created_at >= where.since.astimezone(UTC))
     if where.model_version is not None:
         query = query.where(turns.c.model_version == where.model_version)
     return query

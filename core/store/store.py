@@ -19,8 +19,8 @@ def utcnow() -> datetime:
 
 
 def as_utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything we write is UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    """SQLite hands back naive datetimes (we write UTC); PostgreSQL, the server's zone."""
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _upsert_dialect(conn: Connection) -> Any:
@@ -69,7 +69,7 @@ class Store:
                     platform=platform, chat_key=chat_key, created_at=utcnow()
                 )
             )
-            return int(result.inserted_primary_key[0])
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
 
     def reset(self, platform: str, chat_key: str) -> None:
         """Close the conversation in progress: the next message starts with no context."""
@@ -101,7 +101,7 @@ class Store:
                     created_at=utcnow(),
                 )
             )
-            return int(result.inserted_primary_key[0])
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
 
     def message(self, message_id: int) -> StoredMessage:
         with self.engine.connect() as conn:

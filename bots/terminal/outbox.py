@@ -1,0 +1,68 @@
+"""Where replies for the terminal chat wait to be read: Redis when distributed, else memory."""
+
+from __future__ import annotations
+
+import json
+import queue
+from typing import Any, Protocol
+
+import redis
+
+KEY = "replyloop:terminal:outbox:{chat_key}"
+TTL_S = 3600  # an unread reply is dropped after an hour; the Turn itself stays in the store
+
+
+class Outbox(Protocol):
+    def put(self, chat_key: str, item: dict[str, Any]) -> None: ...
+
+    def get(self, chat_key: str, timeout: float) -> dict[str, Any] | None: ...
+
+
+class MemoryOutbox:
+    """The embedded default: chat and tasks share one process."""
+
+    def __init__(self) -> None:
+        self._queues: dict[str, queue.Queue[dict[str, Any]]] = {}
+
+    def _queue(self, chat_key: str) -> queue.Queue[dict[str, Any]]:
+        return self._queues.setdefault(chat_key, queue.Queue())
+
+    def put(self, chat_key: str, item: dict[str, Any]) -> None:
+        self._queue(chat_key).put(item)
+
+    def get(self, chat_key: str, timeout: float) -> dict[str, Any] | None:
+        try:
+            return self._queue(chat_key).get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+
+class RedisOutbox:
+    def __init__(self, url: str) -> None:
+        self._redis = redis.Redis.from_url(url)
+
+    def put(self, chat_key: str, item: dict[str, Any]) -> None:
+        key = KEY.format(chat_key=chat_key)
+        pipe = self._redis.pipeline()
+        pipe.rpush(key, json.dumps(item))
+        pipe.expire(key, TTL_S)
+        pipe.execute()
+
+    def get(self, chat_key: str, timeout: float) -> dict[str, Any] | None:
+        # BLPOP takes whole seconds; round up so a short wait still waits.
+        found = self._redis.blpop([KEY.format(chat_key=chat_key)], timeout=max(1, round(timeout)))
+        if found is None:
+            return None
+        item: dict[str, Any] = json.loads(found[1])
+        return item
+
+
+_outbox: Outbox | None = None
+
+
+def outbox(broker_url: str | None) -> Outbox:
+    """The process's outbox; the same object for the chat and the delivery task."""
+    global _outbox
+    if _outbox is None:
+        _outbox = RedisOutbox(broker_url) if broker_url else MemoryOutbox()
+    return _outbox

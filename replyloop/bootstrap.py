@@ -1,0 +1,49 @@
+"""The one place each process is wired: logging, Celery, the store, the runtime."""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from redis.exceptions import RedisError
+
+from core.errors import ServiceUnavailable
+from core.settings import Settings
+from core.urls import mask_url
+from workers import runtime
+from workers.celery_app import configure
+
+
+def check_broker(url: str) -> None:
+    """One clear line, not a traceback, when the broker cannot be reached."""
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ServiceUnavailable(
+            f"REPLYLOOP_BROKER_URL={mask_url(url)} is not a Redis URL (redis://host:6379/0)"
+        )
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=3).ping()
+    except RedisError as exc:
+        raise ServiceUnavailable(
+            f"cannot reach the broker at {mask_url(url)} ({exc}). Start Redis "
+            "(redis-server) or fix REPLYLOOP_BROKER_URL; unset it to run in one process."
+        ) from exc
+
+
+def bootstrap(
+    settings: Settings,
+    preload_engine: bool = False,
+    run_tasks_here: bool = False,
+    log_level: int = logging.WARNING,
+) -> runtime.Runtime:
+    """Wire this process. `run_tasks_here`: an embedded chat runs the tasks itself."""
+    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if settings.broker_url:
+        check_broker(settings.broker_url)
+    app = configure(settings)
+    if settings.embedded and run_tasks_here:
+        # Tasks run in this process: register them all (importing torch). A distributed
+        # chat or bot process only sends tasks by name and never imports them.
+        app.loader.import_default_modules()
+    rt = runtime.init(settings, preload_engine)
+    rt.store  # noqa: B018 - open (and migrate) now, so a bad URL fails at start-up
+    return rt

@@ -1,0 +1,54 @@
+"""The `replyloop` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from core.errors import ServiceUnavailable
+from replyloop import commands
+from workers.models import ModelNotFound
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="replyloop", description=__doc__)
+    sub = top.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("chat", help="chat with the bot in this terminal")
+
+    worker = sub.add_parser("worker", help="run a Celery worker (needs REPLYLOOP_BROKER_URL)")
+    worker.add_argument("queue", choices=["gpu", "io"])
+    worker.add_argument("--concurrency", type=int, default=None,
+                        help="processes (gpu, default 1) or threads (io, default 8)")
+    worker.add_argument("--loglevel", default="INFO")
+
+    feedback = sub.add_parser("feedback", help="votes: stats and export")
+    fsub = feedback.add_subparsers(dest="feedback_command", required=True)
+    fsub.add_parser("stats", help="turns, votes and approval per model version")
+    export = fsub.add_parser("export", help="rated replies as JSON Lines training data")
+    export.add_argument("--format", choices=["raw", "kto", "pairs"], default="raw")
+    export.add_argument("--out", required=True, help="file to write (.jsonl)")
+    export.add_argument("--since", help="only replies made on or after this date (YYYY-MM-DD)")
+    export.add_argument("--model-version", help="only replies of this model version")
+
+    sub.add_parser("config", help="print the effective settings, secrets masked")
+    db = sub.add_parser("db", help="database schema")
+    db.add_argument("action", choices=["upgrade", "current"])
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return commands.dispatch(args)
+    except ServiceUnavailable as exc:
+        print(f"replyloop: {exc}", file=sys.stderr)
+        return 2
+    except (commands.UsageError, ModelNotFound) as exc:
+        print(f"replyloop: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

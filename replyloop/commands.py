@@ -1,0 +1,124 @@
+"""What each `replyloop` subcommand does, once its arguments are parsed."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from core.anonymize import load_or_create_secret
+from core.settings import Settings
+from replyloop.bootstrap import bootstrap
+
+
+class UsageError(Exception):
+    """Arguments that parse but make no sense; said in one line."""
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    settings = Settings()
+    if args.command == "chat":
+        return chat(settings)
+    if args.command == "worker":
+        return worker(settings, args.queue, args.concurrency, args.loglevel)
+    if args.command == "feedback" and args.feedback_command == "stats":
+        return stats(settings)
+    if args.command == "feedback":
+        return export(settings, args.format, Path(args.out), args.since, args.model_version)
+    if args.command == "config":
+        print(json.dumps(settings.masked(), indent=2, default=str))
+        return 0
+    return db(settings, args.action)
+
+
+def chat(settings: Settings) -> int:
+    from bots.terminal.chat import TerminalChat, run
+    from bots.terminal.outbox import outbox
+
+    rt = bootstrap(settings, preload_engine=settings.embedded, run_tasks_here=True)
+    if settings.embedded:
+        rt.engine  # noqa: B018 - convert/load the model before the first prompt
+    run(TerminalChat(settings, rt.store, outbox(settings.broker_url)))
+    return 0
+
+
+def worker(settings: Settings, queue: str, concurrency: int | None, loglevel: str) -> int:
+    if settings.embedded:
+        raise UsageError(
+            "a worker needs a broker: set REPLYLOOP_BROKER_URL=redis://host:6379/0 "
+            "(without one, `replyloop chat` runs everything in one process)"
+        )
+    bootstrap(settings, preload_engine=queue == "gpu", log_level=logging.INFO)
+    from workers.celery_app import app
+
+    if queue == "gpu":
+        # Prefork: each child loads the model once in worker_process_init.
+        pool, count = "prefork", concurrency or 1
+    else:
+        pool, count = "threads", concurrency or 8
+    app.worker_main(
+        [
+            "worker", "-Q", queue, "-P", pool, "-c", str(count), "-n", f"{queue}@%h",
+            "--loglevel", loglevel, "--without-gossip", "--without-mingle",
+        ]
+    )
+    return 0
+
+
+def stats(settings: Settings) -> int:
+    from core.store.reports import feedback_stats
+
+    rows = feedback_stats(bootstrap(settings).store.engine)
+    print(f"{'model version':40} {'turns':>8} {'👍':>7} {'👎':>7} {'approval':>9}")
+    for row in rows:
+        approval = f"{row.approval:.1%}" if row.approval is not None else "-"
+        print(f"{row.model_version:40} {row.turns:8} {row.up:7} {row.down:7} {approval:>9}")
+    if not rows:
+        print("(no replies stored yet)")
+    return 0
+
+
+def export(
+    settings: Settings, fmt: str, out: Path, since: str | None, model_version: str | None
+) -> int:
+    from tqdm import tqdm
+
+    from core.export import ExportFilter, count_rated
+    from core.export import export as write_export
+
+    where = ExportFilter(_date(since), model_version)
+    engine = bootstrap(settings).store.engine
+    secret = (
+        settings.rater_secret.get_secret_value().encode()
+        if settings.rater_secret
+        else load_or_create_secret(settings.data_dir / "rater_secret")
+    )
+    total = count_rated(engine, where)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", encoding="utf-8") as handle, tqdm(
+        total=total, unit="reply", desc=f"export {fmt}", file=sys.stderr, disable=total < 1000
+    ) as bar:
+        written = write_export(engine, fmt, handle, secret, where, progress=bar.update)
+    print(f"wrote {written} {fmt} rows from {total} rated replies to {out}", file=sys.stderr)
+    return 0
+
+
+def db(settings: Settings, action: str) -> int:
+    from core.store.migrate import current_revision
+
+    rt = bootstrap(settings)  # opening upgrades to the newest revision
+    print(f"schema at revision {current_revision(rt.store.engine)}")
+    return 0
+
+
+def _date(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--since {text!r} is not a date like 2026-11-22") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -1,0 +1,214 @@
+"""core.store on real SQLite and real PostgreSQL: migrations, conversations, turns, votes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import inspect, select, text
+
+from core.errors import ServiceUnavailable, UnknownTurn
+from core.store import Store, open_store
+from core.store.migrate import current_revision
+from core.store.reports import ModelStats, feedback_stats
+from core.store.schema import votes
+from core.types import ChatMessage, StoredMessage, Turn, Vote, VoteResult
+
+TABLES = {"alembic_version", "conversations", "messages", "turns", "vote_events", "votes"}
+
+
+def reply(store: Store, message_id: int, key: str, completion: str, model: str = "v1") -> Turn:
+    """Store a reply to `message_id` as a worker would."""
+    conversation_id = store.message(message_id).conversation_id
+    prompt: list[ChatMessage] = [{"role": "user", "content": store.message(message_id).text}]
+    return store.add_turn(
+        conversation_id, message_id, key, prompt, completion, model, {"top_p": 0.9}, {"gen": 0.5}
+    )
+
+
+def count(store: Store, table: str) -> int:
+    with store.engine.connect() as conn:
+        return int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+def test_open_store_migrates_to_head_and_can_open_twice(store: Store, db_url: str) -> None:
+    assert current_revision(store.engine) == "0001"
+    assert set(inspect(store.engine).get_table_names()) >= TABLES
+    with store.engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).all() == [("0001",)]
+    conversation = store.open_conversation("slack", "C1")
+
+    again = open_store(db_url)
+    try:
+        assert current_revision(again.engine) == "0001"
+        assert again.open_conversation("slack", "C1") == conversation
+    finally:
+        again.engine.dispose()
+    assert count(store, "alembic_version") == 1
+
+
+def test_unreachable_database_names_the_masked_url() -> None:
+    with pytest.raises(ServiceUnavailable) as raised:
+        open_store("postgresql+psycopg://u:secretpw@127.0.0.1:1/x")
+    message = str(raised.value)
+    assert "postgresql+psycopg://u:***@127.0.0.1:1/x" in message
+    assert "secretpw" not in message
+    assert "REPLYLOOP_DATABASE_URL" in message
+
+
+def test_open_conversation_is_the_same_until_reset(store: Store) -> None:
+    first = store.open_conversation("slack", "C1")
+    assert store.open_conversation("slack", "C1") == first
+    other_chat = store.open_conversation("slack", "C2")
+    other_platform = store.open_conversation("telegram", "C1")
+    assert len({first, other_chat, other_platform}) == 3
+    assert store.platform_of(first) == ("slack", "C1")
+
+    store.reset("slack", "C1")
+    renewed = store.open_conversation("slack", "C1")
+    assert renewed not in {first, other_chat, other_platform}
+    assert store.open_conversation("slack", "C1") == renewed
+    assert store.open_conversation("slack", "C2") == other_chat
+    assert store.open_conversation("telegram", "C1") == other_platform
+
+
+def test_message_round_trip(store: Store) -> None:
+    conversation = store.open_conversation("wecom", "room-1")
+    message_id = store.add_message(conversation, "zhangsan", "你好 👋", platform_message_id="m1")
+    stored = store.message(message_id)
+    assert stored == StoredMessage(
+        message_id, conversation, "zhangsan", "你好 👋", stored.created_at
+    )
+    assert stored.created_at.utcoffset() == timedelta(0)
+    with pytest.raises(LookupError):
+        store.message(message_id + 1000)
+
+
+def test_history_is_the_newest_sibling_of_each_earlier_message(store: Store) -> None:
+    conversation = store.open_conversation("slack", "C1")
+    elsewhere = store.open_conversation("slack", "C2")
+    m1 = store.add_message(conversation, "U1", "q1")
+    reply(store, m1, "r1a", "first try")
+    reply(store, m1, "r1b", "retried")
+    m_other = store.add_message(elsewhere, "U2", "other chat")
+    reply(store, m_other, "r-other", "not ours")
+    m2 = store.add_message(conversation, "U1", "q2")
+    reply(store, m2, "r2", "a2")
+    m3 = store.add_message(conversation, "U1", "q3 (generation failed)")
+    m4 = store.add_message(conversation, "U1", "q4")
+    reply(store, m4, "r4", "a4")
+    m5 = store.add_message(conversation, "U1", "q5")
+
+    assert store.history(conversation, m5) == [("q1", "retried"), ("q2", "a2"), ("q4", "a4")]
+    assert store.history(conversation, m3) == [("q1", "retried"), ("q2", "a2")]
+    assert store.history(conversation, m2) == [("q1", "retried")]
+    assert store.history(conversation, m1) == []
+    assert store.history(elsewhere, m5) == [("other chat", "not ours")]
+
+
+def test_add_turn_is_idempotent_on_request_key(store: Store) -> None:
+    conversation = store.open_conversation("slack", "C1")
+    message_id = store.add_message(conversation, "U1", "hello")
+    prompt: list[ChatMessage] = [
+        {"role": "system", "content": "Be kind."},
+        {"role": "user", "content": "hello"},
+    ]
+    first = store.add_turn(
+        conversation, message_id, "req-1", prompt, "Hi!", "v1", {"top_p": 0.9}, {"gen": 0.25}
+    )
+    again = store.add_turn(conversation, message_id, "req-1", prompt, "Other text", "v2", {}, {})
+    assert again == first
+    assert (first.prompt, first.completion, first.model_version) == (prompt, "Hi!", "v1")
+    assert (first.settings, first.timings) == ({"top_p": 0.9}, {"gen": 0.25})
+    assert first.created_at.utcoffset() == timedelta(0)
+    assert first.platform_message_id is None
+    assert count(store, "turns") == 1
+    assert store.turn_for_request("req-1") == first
+    assert store.turn_for_request("req-2") is None
+    assert store.turn(first.id) == first
+
+
+def test_vote_up_down_retracted_keeps_every_event(store: Store) -> None:
+    message_id = store.add_message(store.open_conversation("slack", "C1"), "U1", "q")
+    turn = reply(store, message_id, "k", "a")
+
+    assert store.vote(turn.id, "U9", Vote.UP, "reaction") == VoteResult(
+        turn.id, "U9", Vote.UP, Vote.RETRACTED, changed=True
+    )
+    assert store.vote(turn.id, "U9", Vote.DOWN, "reaction") == VoteResult(
+        turn.id, "U9", Vote.DOWN, Vote.UP, changed=True
+    )
+    assert store.vote(turn.id, "U9", Vote.RETRACTED, "reaction") == VoteResult(
+        turn.id, "U9", Vote.RETRACTED, Vote.DOWN, changed=True
+    )
+    assert store.vote_history(turn.id, "U9") == [Vote.UP, Vote.DOWN, Vote.RETRACTED]
+    assert count(store, "vote_events") == 3
+    with store.engine.connect() as conn:
+        assert conn.execute(select(votes.c.rater, votes.c.value)).all() == [("U9", 0)]
+
+
+def test_repeated_vote_is_recorded_but_unchanged(store: Store) -> None:
+    message_id = store.add_message(store.open_conversation("telegram", "42"), "7", "q")
+    turn = reply(store, message_id, "k", "a")
+    store.vote(turn.id, "7", Vote.DOWN, "button", reasons={"tags": ["wrong"]})
+    result = store.vote(turn.id, "7", Vote.DOWN, "button", reasons={"tags": ["rude"]})
+    assert (result.previous, result.changed) == (Vote.DOWN, False)
+    store.vote(turn.id, "8", Vote.UP, "button")
+    assert store.vote_history(turn.id, "7") == [Vote.DOWN, Vote.DOWN]
+    assert store.vote_history(turn.id, "8") == [Vote.UP]
+    with store.engine.connect() as conn:
+        standing = conn.execute(
+            select(votes.c.rater, votes.c.value, votes.c.reasons).order_by(votes.c.rater)
+        ).all()
+    assert standing == [("7", -1, {"tags": ["rude"]}), ("8", 1, None)]
+
+
+def test_vote_on_an_unknown_turn_raises_and_writes_nothing(store: Store) -> None:
+    with pytest.raises(UnknownTurn) as raised:
+        store.vote(404, "U1", Vote.UP, "reaction")
+    assert raised.value.ref == 404
+    assert (count(store, "vote_events"), count(store, "votes")) == (0, 0)
+    with pytest.raises(UnknownTurn):
+        store.turn(404)
+
+
+def test_turn_by_platform_message_after_mark_delivered(store: Store) -> None:
+    message_id = store.add_message(store.open_conversation("slack", "C1"), "U1", "q")
+    turn = reply(store, message_id, "k", "a")
+    with pytest.raises(UnknownTurn):
+        store.turn_by_platform_message("slack", "1700000000.000100")
+
+    store.mark_delivered(turn.id, "1700000000.000100")
+    found = store.turn_by_platform_message("slack", "1700000000.000100")
+    assert found == store.turn(turn.id)
+    assert (found.id, found.platform_message_id) == (turn.id, "1700000000.000100")
+    with pytest.raises(UnknownTurn):
+        store.turn_by_platform_message("telegram", "1700000000.000100")
+
+
+def test_feedback_stats_per_model_version(store: Store) -> None:
+    conversation = store.open_conversation("slack", "C1")
+    m = store.add_message(conversation, "U1", "q")
+    a, b, _c = (reply(store, m, f"v1-{i}", "x", model="v1") for i in range(3))
+    d = reply(store, m, "v2", "x", model="v2")
+    e = reply(store, m, "v3", "x", model="v3")
+    store.vote(a.id, "U1", Vote.UP, "reaction")
+    store.vote(a.id, "U2", Vote.UP, "reaction")
+    store.vote(a.id, "U3", Vote.DOWN, "reaction")
+    store.vote(b.id, "U1", Vote.DOWN, "reaction")
+    store.vote(d.id, "U1", Vote.UP, "reaction")
+    store.vote(d.id, "U1", Vote.RETRACTED, "reaction")
+    store.vote(e.id, "U1", Vote.DOWN, "reaction")
+    store.vote(e.id, "U1", Vote.UP, "reaction")
+
+    stats = feedback_stats(store.engine)
+    assert stats == [
+        ModelStats("v1", turns=3, up=2, down=2),
+        ModelStats("v2", turns=1, up=0, down=0),
+        ModelStats("v3", turns=1, up=1, down=0),
+    ]
+    assert [s.approval for s in stats] == [0.5, None, 1.0]
+
+
+def test_feedback_stats_of_an_empty_store(store: Store) -> None:
+    assert feedback_stats(store.engine) == []

@@ -1,0 +1,166 @@
+"""core.settings.Settings: REPLYLOOP_* environment variables, a .env file, validation, masking."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from core.settings import DEFAULT_MODEL, Settings
+from core.types import GenerationSettings
+
+
+def load(**given: Any) -> Settings:
+    """Settings from the environment (and `given`), ignoring any .env file."""
+    return Settings(_env_file=None, **given)  # type: ignore[call-arg]  # no pydantic mypy plugin
+
+
+def from_cwd() -> Settings:
+    """Settings as a process started in the current directory reads them (.env included)."""
+    return Settings()  # type: ignore[call-arg]
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
+    """No REPLYLOOP_* from the developer's shell, and no .env but the one a test writes."""
+    for name in list(os.environ):
+        if name.upper().startswith("REPLYLOOP_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    yield tmp_path
+
+
+def test_defaults() -> None:
+    settings = load()
+    assert (settings.broker_url, settings.database_url, settings.model) == (
+        None,
+        None,
+        DEFAULT_MODEL,
+    )
+    assert settings.generation() == GenerationSettings()
+    assert settings.rater_secret is None
+    assert (settings.max_message_chars, settings.reply_timeout_s) == (4000, 300.0)
+
+
+def test_environment_variables_with_the_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REPLYLOOP_MAX_NEW_TOKENS", "64")
+    monkeypatch.setenv("REPLYLOOP_TEMPERATURE", "0")
+    monkeypatch.setenv("REPLYLOOP_TOP_P", "1")
+    monkeypatch.setenv("REPLYLOOP_CONTEXT_TOKEN_BUDGET", "64")
+    monkeypatch.setenv("REPLYLOOP_SYSTEM_PROMPT", "Be terse.")
+    monkeypatch.setenv("REPLYLOOP_MODEL", "/models/mine")
+    monkeypatch.setenv("REPLYLOOP_DATA_DIR", "/srv/replyloop")
+    monkeypatch.setenv("REPLYLOOP_VISIBILITY_TIMEOUT_S", "7200")
+    settings = load()
+    assert settings.generation() == GenerationSettings(
+        max_new_tokens=64,
+        temperature=0.0,
+        top_p=1.0,
+        context_token_budget=64,
+        system_prompt="Be terse.",
+    )
+    assert settings.model == "/models/mine"
+    assert settings.data_dir == Path("/srv/replyloop")
+    assert settings.visibility_timeout_s == 7200
+
+
+def test_variables_without_the_prefix_are_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAX_NEW_TOKENS", "5")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://elsewhere/db")
+    settings = load()
+    assert (settings.max_new_tokens, settings.database_url) == (128, None)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("TOP_P", "0"),
+        ("TOP_P", "1.01"),
+        ("MAX_NEW_TOKENS", "0"),
+        ("MAX_NEW_TOKENS", "4097"),
+        ("MAX_NEW_TOKENS", "many"),
+        ("TEMPERATURE", "-0.1"),
+        ("CONTEXT_TOKEN_BUDGET", "63"),
+        ("MAX_MESSAGE_CHARS", "15"),
+        ("REPLY_TIMEOUT_S", "0"),
+        ("VISIBILITY_TIMEOUT_S", "29"),
+    ],
+)
+def test_bad_values_are_rejected(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(f"REPLYLOOP_{variable}", value)
+    with pytest.raises(ValidationError) as raised:
+        load()
+    assert [error["loc"] for error in raised.value.errors()] == [(variable.lower(),)]
+
+
+def test_dotenv_file_is_honoured_and_the_environment_wins(
+    monkeypatch: pytest.MonkeyPatch, clean_environment: Path
+) -> None:
+    (clean_environment / ".env").write_text(
+        "REPLYLOOP_BROKER_URL=redis://queue:6379/0\n"
+        "REPLYLOOP_MAX_NEW_TOKENS=32\n"
+        "REPLYLOOP_MODEL=/models/from-dotenv\n"
+        "UNRELATED=1\n"
+    )
+    settings = from_cwd()
+    assert (settings.broker_url, settings.max_new_tokens, settings.model) == (
+        "redis://queue:6379/0",
+        32,
+        "/models/from-dotenv",
+    )
+    monkeypatch.setenv("REPLYLOOP_MAX_NEW_TOKENS", "16")
+    assert from_cwd().max_new_tokens == 16
+
+
+def test_bad_value_in_dotenv_is_rejected(clean_environment: Path) -> None:
+    (clean_environment / ".env").write_text("REPLYLOOP_TOP_P=0\n")
+    with pytest.raises(ValidationError):
+        from_cwd()
+
+
+def test_masked_never_shows_a_password_or_the_rater_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REPLYLOOP_DATABASE_URL", "postgresql+psycopg://bot:dbpw123@db:5432/rl")
+    monkeypatch.setenv("REPLYLOOP_BROKER_URL", "redis://:brokerpw456@queue:6379/0")
+    monkeypatch.setenv("REPLYLOOP_RATER_SECRET", "hmackey789")
+    shown = load().masked()
+    assert shown["database_url"] == "postgresql+psycopg://bot:***@db:5432/rl"
+    assert shown["broker_url"] == "redis://:***@queue:6379/0"
+    assert shown["rater_secret"] == "***"
+    assert shown["mode"] == "distributed (Celery)"
+    printed = repr(shown)
+    for secret in ("dbpw123", "brokerpw456", "hmackey789"):
+        assert secret not in printed
+
+
+def test_masked_lists_every_setting_plus_the_mode(tmp_path: Path) -> None:
+    shown = load(data_dir=tmp_path).masked()
+    assert set(shown) == set(Settings.model_fields) | {"mode"}
+    assert shown["database_url"] == f"sqlite:///{tmp_path}/replyloop.sqlite3"
+    assert shown["rater_secret"] is None
+    assert shown["mode"] == "embedded (one process)"
+
+
+@pytest.mark.parametrize(("broker", "embedded"), [(None, True), ("", True), ("redis://q/0", False)])
+def test_embedded_without_a_broker(
+    monkeypatch: pytest.MonkeyPatch, broker: str | None, embedded: bool
+) -> None:
+    if broker is not None:
+        monkeypatch.setenv("REPLYLOOP_BROKER_URL", broker)
+    assert load().embedded is embedded
+
+
+def test_default_database_is_a_sqlite_file_in_data_dir(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REPLYLOOP_DATA_DIR", "/srv/replyloop data")
+    assert load().effective_database_url() == "sqlite:////srv/replyloop data/replyloop.sqlite3"
+
+
+def test_configured_database_url_is_used_as_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    url = "postgresql+psycopg://bot:pw@db:5432/rl"
+    monkeypatch.setenv("REPLYLOOP_DATABASE_URL", url)
+    assert load().effective_database_url() == url

@@ -1,0 +1,64 @@
+"""The Celery app: queues, routes and the reliability settings every process shares.
+
+Creating the app does no I/O; `configure` is called once by each process's entry point.
+Tasks are routed by name, so a bot process can enqueue work without importing torch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+
+from core.settings import Settings
+
+GPU_QUEUE = "gpu"
+IO_QUEUE = "io"
+
+GENERATE = "replyloop.generate"
+VOTE = "replyloop.feedback.vote"
+
+
+def deliver_task(platform: str) -> str:
+    """Each platform registers its delivery task under this name, on the io queue."""
+    return f"replyloop.deliver.{platform}"
+
+
+app = Celery("replyloop", include=["workers.tasks", "bots.terminal.delivery"])
+
+
+def configure(settings: Settings) -> Celery:
+    """Point the app at the broker, or make it run tasks in-process when there is none."""
+    transport: dict[str, Any] = {
+        # A task whose worker died is handed out again after visibility_timeout; keep it
+        # above the longest generation. kombu scans for such tasks every
+        # interval * throttle seconds (default 100 s): 10 s here.
+        "visibility_timeout": settings.visibility_timeout_s,
+        "unacked_restore_interval": 10,
+        "unacked_restore_throttle": 1,
+    }
+    app.conf.update(
+        broker_url=settings.broker_url or "memory://localhost/",
+        result_backend=settings.broker_url or None,
+        task_always_eager=settings.embedded,
+        task_eager_propagates=True,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        result_expires=3600,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_transport_options=transport,
+        result_backend_transport_options=transport,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        task_routes={
+            GENERATE: {"queue": GPU_QUEUE},
+            "replyloop.deliver.*": {"queue": IO_QUEUE},
+            "replyloop.feedback.*": {"queue": IO_QUEUE},
+        },
+        task_default_queue=IO_QUEUE,
+    )
+    return app

