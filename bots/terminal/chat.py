@@ -49,7 +49,7 @@ class TerminalChat:
 
     def greet(self) -> None:
         conversation = self.store.open_conversation(PLATFORM, self.chat_key)
-        earlier = self.store.history(conversation, before_message_id=2**62)
+        earlier = self.store.history(conversation)
         self.say(f"replyloop chat, model {self.settings.model}. /help for commands.")
         if earlier:
             self.say(f"Continuing your conversation ({len(earlier)} earlier exchanges); "

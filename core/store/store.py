@@ -112,16 +112,18 @@ class Store:
             row.id, row.conversation_id, row.author, row.text, as_utc(row.created_at)
         )
 
-    def history(self, conversation_id: int, before_message_id: int) -> list[tuple[str, str]]:
-        """(user text, reply) for each earlier message of the conversation that got a reply;
-        where /retry made siblings, the newest reply is the one the user saw last."""
-        newest = (
-            select(turns.c.message_id, func.max(turns.c.id).label("turn_id"))
-            .where(turns.c.conversation_id == conversation_id)
-            .where(turns.c.message_id < before_message_id)
-            .group_by(turns.c.message_id)
-            .subquery()
+    def history(
+        self, conversation_id: int, before_message_id: int | None = None
+    ) -> list[tuple[str, str]]:
+        """(user text, reply) for each earlier message of the conversation that got a reply
+        (all of them when before_message_id is None); where /retry made siblings, the
+        newest reply is the one the user saw last."""
+        newest = select(turns.c.message_id, func.max(turns.c.id).label("turn_id")).where(
+            turns.c.conversation_id == conversation_id
         )
+        if before_message_id is not None:
+            newest = newest.where(turns.c.message_id < before_message_id)
+        newest = newest.group_by(turns.c.message_id).subquery()
         query = (
             select(messages.c.text, turns.c.completion)
             .join(newest, newest.c.message_id == messages.c.id)
