@@ -87,3 +87,14 @@ def drop_database(admin: Engine, url: str) -> None:
             {"name": name},
         )
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+if __name__ == "__main__":  # scripts/test.sh: are the services up before pytest starts?
+    import sys
+
+    try:
+        connect_pg_admin().dispose()
+        check_redis()
+    except ServiceMissing as exc:
+        print(f"test.sh: {exc}", file=sys.stderr)
+        sys.exit(1)
