@@ -15,10 +15,14 @@ from workers.celery_app import GENERATE, app
 
 def store_message(store: Store, message: IncomingMessage) -> int:
     """The message joins its chat's conversation in progress; returns its id."""
-    conversation_id = store.open_conversation(message.platform, message.chat_key)
-    return store.add_message(
-        conversation_id, message.author, message.text, message.platform_message_id
+    _conversation_id, message_id = store.add_chat_message(
+        message.platform,
+        message.chat_key,
+        message.author,
+        message.text,
+        message.platform_message_id,
     )
+    return message_id
 
 
 def request_reply(message_id: int, retry: bool = False) -> str:

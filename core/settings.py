@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     top_p: float = Field(0.9, gt=0.0, le=1.0)
     context_token_budget: int = Field(1024, ge=64)
     system_prompt: str = "You are a helpful assistant in a team chat. Answer briefly and kindly."
+    torch_threads: int = Field(
+        0, ge=0, description="CPU threads for generation; 0 lets torch choose (all cores)"
+    )
     max_message_chars: int = Field(4000, ge=16, description="longer messages are cut, with a notice")
     rater_secret: SecretStr | None = Field(
         None, description="HMAC key for rater ids in exports; made once in data_dir if unset"

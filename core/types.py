@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
 from typing import Any, Literal, TypedDict
@@ -71,14 +71,8 @@ class Turn:
     timings: dict[str, float]
     created_at: datetime
     platform_message_id: str | None = None
-
-
-@dataclass(frozen=True)
-class Conversation:
-    id: int
-    platform: str
-    chat_key: str
-    created_at: datetime
+    platform: str = ""  # where the conversation happens, for delivery
+    chat_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -99,14 +93,3 @@ class VoteResult:
     value: Vote
     previous: Vote
     changed: bool
-
-
-@dataclass
-class Timings:
-    """Seconds spent in each stage of one reply."""
-
-    queued: float = 0.0
-    context: float = 0.0
-    generate: float = 0.0
-    store: float = 0.0
-    extra: dict[str, float] = field(default_factory=dict)

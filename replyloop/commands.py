@@ -23,7 +23,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "chat":
         return chat(settings)
     if args.command == "worker":
-        return worker(settings, args.queue, args.concurrency, args.loglevel)
+        return worker(settings, args.queue, args.concurrency, args.pool, args.loglevel)
     if args.command == "feedback" and args.feedback_command == "stats":
         return stats(settings)
     if args.command == "feedback":
@@ -45,20 +45,24 @@ def chat(settings: Settings) -> int:
     return 0
 
 
-def worker(settings: Settings, queue: str, concurrency: int | None, loglevel: str) -> int:
+def worker(
+    settings: Settings, queue: str, concurrency: int | None, pool: str | None, loglevel: str
+) -> int:
     if settings.embedded:
         raise UsageError(
             "a worker needs a broker: set REPLYLOOP_BROKER_URL=redis://host:6379/0 "
             "(without one, `replyloop chat` runs everything in one process)"
         )
-    bootstrap(settings, preload_engine=queue == "gpu", log_level=logging.INFO)
+    rt = bootstrap(settings, preload_engine=queue == "gpu", log_level=logging.INFO)
     from workers.celery_app import app
 
     if queue == "gpu":
         # Prefork: each child loads the model once in worker_process_init.
-        pool, count = "prefork", concurrency or 1
+        pool, count = pool or "prefork", concurrency or 1
     else:
-        pool, count = "threads", concurrency or 8
+        pool, count = pool or "threads", concurrency or 8
+    if queue == "gpu" and pool == "solo":
+        rt.engine  # noqa: B018 - no child processes: the model lives in this one
     app.worker_main(
         [
             "worker", "-Q", queue, "-P", pool, "-c", str(count), "-n", f"{queue}@%h",

@@ -104,11 +104,17 @@ def resolve(name: str, cache_dir: Path) -> ModelSource:
     )
 
 
-def load(source: ModelSource, device: str | None = None) -> tuple[Any, Any]:
-    """(model, tokenizer) in eval mode on the best device available."""
+def load(source: ModelSource, device: str | None = None, threads: int = 0) -> tuple[Any, Any]:
+    """(model, tokenizer) in eval mode on the best device available.
+
+    `threads` > 0 caps torch's CPU threads: where the worker shares few cores with other
+    processes, OpenMP threads that spin-wait for a busy core make each step slower.
+    """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    if threads > 0:
+        torch.set_num_threads(threads)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     tokenizer = AutoTokenizer.from_pretrained(source.path)

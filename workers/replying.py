@@ -20,13 +20,11 @@ def make_reply(
 ) -> Turn:
     """Generate and store the reply to `message_id`; a second call with the same
     request_key returns the stored Turn without generating again."""
-    existing = store.turn_for_request(request_key)
-    if existing is not None:
-        return existing
     started = time.perf_counter()
     queued = max(0.0, time.time() - enqueued_at) if enqueued_at else 0.0
-    message = store.message(message_id)
-    history = store.history(message.conversation_id, message_id)
+    existing, message, history = store.reply_context(message_id, request_key)
+    if existing is not None:
+        return existing
     prompt = build_prompt(
         settings.system_prompt,
         history,

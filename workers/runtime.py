@@ -39,7 +39,7 @@ class Runtime:
                 from workers.models import load, resolve
 
                 source = resolve(self.settings.model, self.settings.cache_dir)
-                model, tokenizer = load(source)
+                model, tokenizer = load(source, threads=self.settings.torch_threads)
                 self._engine = Engine(model, tokenizer, source.version)
             return self._engine
 

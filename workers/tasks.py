@@ -35,8 +35,7 @@ def generate(message_id: int, request_key: str, enqueued_at: float | None = None
     turn = make_reply(
         rt.store, rt.engine, rt.settings.generation(), message_id, request_key, enqueued_at
     )
-    platform, _chat_key = rt.store.platform_of(turn.conversation_id)
-    app.signature(deliver_task(platform), args=[turn.id]).apply_async()
+    app.signature(deliver_task(turn.platform), args=[turn.id]).apply_async()
     return turn.id
 
 

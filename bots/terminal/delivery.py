@@ -15,9 +15,8 @@ def deliver(turn_id: int) -> None:
     turn = rt.store.turn(turn_id)
     if turn.platform_message_id is not None:
         return
-    _platform, chat_key = rt.store.platform_of(turn.conversation_id)
     outbox(rt.settings.broker_url).put(
-        chat_key,
+        turn.chat_key,
         {"turn_id": turn.id, "message_id": turn.message_id, "text": turn.completion},
     )
     rt.store.mark_delivered(turn.id, str(turn.id))

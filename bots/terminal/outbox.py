@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import queue
+import time
 from typing import Any, Protocol
 
 import redis
 
 KEY = "replyloop:terminal:outbox:{chat_key}"
+BLOCK_SLICE_S = 2.0
 TTL_S = 3600  # an unread reply is dropped after an hour; the Turn itself stays in the store
 
 
@@ -49,12 +51,15 @@ class RedisOutbox:
         pipe.execute()
 
     def get(self, chat_key: str, timeout: float) -> dict[str, Any] | None:
-        # BLPOP takes whole seconds; round up so a short wait still waits.
-        found = self._redis.blpop([KEY.format(chat_key=chat_key)], timeout=max(1, round(timeout)))
-        if found is None:
-            return None
-        item: dict[str, Any] = json.loads(found[1])
-        return item
+        # redis-py gives every read a 5 s socket timeout: block in slices shorter than it.
+        deadline = time.monotonic() + timeout
+        key = KEY.format(chat_key=chat_key)
+        while (left := deadline - time.monotonic()) > 0:
+            found = self._redis.blpop([key], timeout=min(BLOCK_SLICE_S, max(left, 0.01)))
+            if found is not None:
+                item: dict[str, Any] = json.loads(found[1])
+                return item
+        return None
 
 
 _outbox: Outbox | None = None

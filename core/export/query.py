@@ -12,7 +12,7 @@ from sqlalchemy import Engine, Select, func, select
 
 from core.export.rows import CastVote, RatedTurn
 from core.store.schema import conversations, turns, votes
-from core.store.store import as_utc
+from core.store.time import as_utc
 
 
 @dataclass(frozen=True)

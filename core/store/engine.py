@@ -34,7 +34,9 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    # No pre-ping: it costs a round trip per query on the hot path; a connection that died
+    # raises OperationalError, which the tasks retry with backoff.
+    return create_engine(url, pool_size=5, max_overflow=10, pool_recycle=1800)
 
 
 def open_store(url: str, migrate: bool = True) -> Store:

@@ -1,46 +1,27 @@
-"""The store's operations: every write the reply loop makes, and the reads it needs."""
+"""The store's operations: every write the reply loop makes, and the reads it needs.
+
+Hot paths take one connection (and at most one commit) each: a reply costs the chat one
+transaction, the generation task one read and one write, delivery one read and one write.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, and_, func, select, update
+from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from core.errors import UnknownTurn
-from core.store.schema import conversations, messages, turns, vote_events, votes
+from core.store import queries as q
+from core.store.schema import conversations, turns, vote_events, votes
+from core.store.time import utcnow
 from core.types import ChatMessage, StoredMessage, Turn, Vote, VoteResult
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def as_utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes (we write UTC); PostgreSQL, the server's zone."""
-    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _upsert_dialect(conn: Connection) -> Any:
+def _dialect(conn: Connection) -> Any:
     """The dialect module whose insert() has ON CONFLICT: both of ours spell it the same."""
     return postgresql if conn.dialect.name == "postgresql" else sqlite
-
-
-def _turn(row: Row[Any]) -> Turn:
-    return Turn(
-        id=row.id,
-        conversation_id=row.conversation_id,
-        message_id=row.message_id,
-        prompt=row.prompt,
-        completion=row.completion,
-        model_version=row.model_version,
-        settings=row.settings,
-        timings=row.timings,
-        created_at=as_utc(row.created_at),
-        platform_message_id=row.platform_message_id,
-    )
 
 
 class Store:
@@ -53,23 +34,8 @@ class Store:
 
     def open_conversation(self, platform: str, chat_key: str) -> int:
         """The conversation in progress for this chat, started if there is none."""
-        where = and_(
-            conversations.c.platform == platform,
-            conversations.c.chat_key == chat_key,
-            conversations.c.closed_at.is_(None),
-        )
         with self.engine.begin() as conn:
-            found = conn.execute(
-                select(conversations.c.id).where(where).order_by(conversations.c.id.desc())
-            ).first()
-            if found:
-                return int(found.id)
-            result = conn.execute(
-                conversations.insert().values(
-                    platform=platform, chat_key=chat_key, created_at=utcnow()
-                )
-            )
-            return int(result.inserted_primary_key[0])  # type: ignore[index]
+            return q.open_conversation(conn, platform, chat_key)
 
     def reset(self, platform: str, chat_key: str) -> None:
         """Close the conversation in progress: the next message starts with no context."""
@@ -92,25 +58,26 @@ class Store:
         platform_message_id: str | None = None,
     ) -> int:
         with self.engine.begin() as conn:
-            result = conn.execute(
-                messages.insert().values(
-                    conversation_id=conversation_id,
-                    author=author,
-                    text=text,
-                    platform_message_id=platform_message_id,
-                    created_at=utcnow(),
-                )
-            )
-            return int(result.inserted_primary_key[0])  # type: ignore[index]
+            return q.insert_message(conn, conversation_id, author, text, platform_message_id)
+
+    def add_chat_message(
+        self,
+        platform: str,
+        chat_key: str,
+        author: str,
+        text: str,
+        platform_message_id: str | None = None,
+    ) -> tuple[int, int]:
+        """(conversation id, message id) of a message joining its chat's conversation in
+        progress, in one transaction."""
+        with self.engine.begin() as conn:
+            conversation_id = q.open_conversation(conn, platform, chat_key)
+            message_id = q.insert_message(conn, conversation_id, author, text, platform_message_id)
+        return conversation_id, message_id
 
     def message(self, message_id: int) -> StoredMessage:
         with self.engine.connect() as conn:
-            row = conn.execute(select(messages).where(messages.c.id == message_id)).first()
-        if row is None:
-            raise LookupError(f"no message {message_id}")
-        return StoredMessage(
-            row.id, row.conversation_id, row.author, row.text, as_utc(row.created_at)
-        )
+            return q.message(conn, message_id)
 
     def history(
         self, conversation_id: int, before_message_id: int | None = None
@@ -118,20 +85,30 @@ class Store:
         """(user text, reply) for each earlier message of the conversation that got a reply
         (all of them when before_message_id is None); where /retry made siblings, the
         newest reply is the one the user saw last."""
-        newest = select(turns.c.message_id, func.max(turns.c.id).label("turn_id")).where(
-            turns.c.conversation_id == conversation_id
-        )
-        if before_message_id is not None:
-            newest = newest.where(turns.c.message_id < before_message_id)
-        newest = newest.group_by(turns.c.message_id).subquery()
-        query = (
-            select(messages.c.text, turns.c.completion)
-            .join(newest, newest.c.message_id == messages.c.id)
-            .join(turns, turns.c.id == newest.c.turn_id)
-            .order_by(messages.c.id)
-        )
         with self.engine.connect() as conn:
-            return [(row.text, row.completion) for row in conn.execute(query)]
+            return q.history(conn, conversation_id, before_message_id)
+
+    def reply_context(
+        self, message_id: int, request_key: str
+    ) -> tuple[Turn | None, StoredMessage, list[tuple[str, str]]]:
+        """What generation needs, on one connection: the Turn already made for this request
+        (a redelivered task), else the message and the conversation before it."""
+        with self.engine.connect() as conn:
+            row = conn.execute(q.turn_select().where(turns.c.request_key == request_key)).first()
+            message = q.message(conn, message_id)
+            if row is not None:
+                return q.as_turn(row), message, []
+            return None, message, q.history(conn, message.conversation_id, message_id)
+
+    def platform_of(self, conversation_id: int) -> tuple[str, str]:
+        """(platform, chat key) of a conversation."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(conversations.c.platform, conversations.c.chat_key).where(
+                    conversations.c.id == conversation_id
+                )
+            ).one()
+        return row.platform, row.chat_key
 
     # -- turns -----------------------------------------------------------------------------
 
@@ -160,32 +137,22 @@ class Store:
             created_at=utcnow(),
         )
         with self.engine.begin() as conn:
-            insert = _upsert_dialect(conn).insert(turns).values(**values)
+            insert = _dialect(conn).insert(turns).values(**values)
             conn.execute(insert.on_conflict_do_nothing(index_elements=["request_key"]))
-            row = conn.execute(select(turns).where(turns.c.request_key == request_key)).one()
-        return _turn(row)
+            row = conn.execute(q.turn_select().where(turns.c.request_key == request_key)).one()
+        return q.as_turn(row)
 
     def turn_for_request(self, request_key: str) -> Turn | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(turns).where(turns.c.request_key == request_key)).first()
-        return _turn(row) if row else None
+            row = conn.execute(q.turn_select().where(turns.c.request_key == request_key)).first()
+        return q.as_turn(row) if row else None
 
     def turn(self, turn_id: int) -> Turn:
         with self.engine.connect() as conn:
-            row = conn.execute(select(turns).where(turns.c.id == turn_id)).first()
+            row = conn.execute(q.turn_select().where(turns.c.id == turn_id)).first()
         if row is None:
             raise UnknownTurn(turn_id)
-        return _turn(row)
-
-    def platform_of(self, conversation_id: int) -> tuple[str, str]:
-        """(platform, chat key) of a conversation, for delivery."""
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(conversations.c.platform, conversations.c.chat_key).where(
-                    conversations.c.id == conversation_id
-                )
-            ).one()
-        return row.platform, row.chat_key
+        return q.as_turn(row)
 
     def mark_delivered(self, turn_id: int, platform_message_id: str) -> None:
         with self.engine.begin() as conn:
@@ -197,8 +164,7 @@ class Store:
 
     def turn_by_platform_message(self, platform: str, platform_message_id: str) -> Turn:
         query = (
-            select(turns)
-            .join(conversations, conversations.c.id == turns.c.conversation_id)
+            q.turn_select()
             .where(conversations.c.platform == platform)
             .where(turns.c.platform_message_id == platform_message_id)
         )
@@ -206,7 +172,7 @@ class Store:
             row = conn.execute(query).first()
         if row is None:
             raise UnknownTurn(f"{platform}:{platform_message_id}")
-        return _turn(row)
+        return q.as_turn(row)
 
     # -- votes -------------------------------------------------------------------------------
 
@@ -237,7 +203,7 @@ class Store:
                     created_at=now,
                 )
             )
-            insert = _upsert_dialect(conn).insert(votes).values(
+            insert = _dialect(conn).insert(votes).values(
                 turn_id=turn_id, rater=rater, value=int(value), reasons=reasons, updated_at=now
             )
             conn.execute(

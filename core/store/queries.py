@@ -1,0 +1,96 @@
+"""SQL run inside a caller's connection, so one transaction can do several of them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, func, select
+
+from core.store.schema import conversations, messages, turns
+from core.store.time import as_utc, utcnow
+from core.types import StoredMessage, Turn
+
+
+def open_conversation(conn: Connection, platform: str, chat_key: str) -> int:
+    where = and_(
+        conversations.c.platform == platform,
+        conversations.c.chat_key == chat_key,
+        conversations.c.closed_at.is_(None),
+    )
+    found = conn.execute(
+        select(conversations.c.id).where(where).order_by(conversations.c.id.desc())
+    ).first()
+    if found:
+        return int(found.id)
+    result = conn.execute(
+        conversations.insert().values(platform=platform, chat_key=chat_key, created_at=utcnow())
+    )
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+def insert_message(
+    conn: Connection,
+    conversation_id: int,
+    author: str,
+    text: str,
+    platform_message_id: str | None,
+) -> int:
+    result = conn.execute(
+        messages.insert().values(
+            conversation_id=conversation_id,
+            author=author,
+            text=text,
+            platform_message_id=platform_message_id,
+            created_at=utcnow(),
+        )
+    )
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+def message(conn: Connection, message_id: int) -> StoredMessage:
+    row = conn.execute(select(messages).where(messages.c.id == message_id)).first()
+    if row is None:
+        raise LookupError(f"no message {message_id}")
+    return StoredMessage(row.id, row.conversation_id, row.author, row.text, as_utc(row.created_at))
+
+
+def history(
+    conn: Connection, conversation_id: int, before_message_id: int | None
+) -> list[tuple[str, str]]:
+    newest = select(turns.c.message_id, func.max(turns.c.id).label("turn_id")).where(
+        turns.c.conversation_id == conversation_id
+    )
+    if before_message_id is not None:
+        newest = newest.where(turns.c.message_id < before_message_id)
+    newest_sub = newest.group_by(turns.c.message_id).subquery()
+    query = (
+        select(messages.c.text, turns.c.completion)
+        .join(newest_sub, newest_sub.c.message_id == messages.c.id)
+        .join(turns, turns.c.id == newest_sub.c.turn_id)
+        .order_by(messages.c.id)
+    )
+    return [(row.text, row.completion) for row in conn.execute(query)]
+
+
+def turn_select() -> Any:
+    """Turns with their chat, so delivery needs no second query."""
+    return select(turns, conversations.c.platform, conversations.c.chat_key).join(
+        conversations, conversations.c.id == turns.c.conversation_id
+    )
+
+
+def as_turn(row: Row[Any]) -> Turn:
+    return Turn(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        message_id=row.message_id,
+        prompt=row.prompt,
+        completion=row.completion,
+        model_version=row.model_version,
+        settings=row.settings,
+        timings=row.timings,
+        created_at=as_utc(row.created_at),
+        platform_message_id=row.platform_message_id,
+        platform=row.platform,
+        chat_key=row.chat_key,
+    )
