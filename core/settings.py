@@ -37,7 +37,9 @@ class Settings(BaseSettings):
     torch_threads: int = Field(
         0, ge=0, description="CPU threads for generation; 0 lets torch choose (all cores)"
     )
-    max_message_chars: int = Field(4000, ge=16, description="longer messages are cut, with a notice")
+    max_message_chars: int = Field(
+        4000, ge=16, description="longer messages are cut, with a notice"
+    )
     rater_secret: SecretStr | None = Field(
         None, description="HMAC key for rater ids in exports; made once in data_dir if unset"
     )

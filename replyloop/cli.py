@@ -19,10 +19,18 @@ def parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="run a Celery worker (needs REPLYLOOP_BROKER_URL)")
     worker.add_argument("queue", choices=["gpu", "io"])
-    worker.add_argument("--concurrency", type=int, default=None,
-                        help="processes (gpu, default 1) or threads (io, default 8)")
-    worker.add_argument("--pool", choices=["prefork", "solo", "threads"], default=None,
-                        help="Celery pool (gpu default prefork, io default threads)")
+    worker.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="processes (gpu, default 1) or threads (io, default 8)",
+    )
+    worker.add_argument(
+        "--pool",
+        choices=["prefork", "solo", "threads"],
+        default=None,
+        help="Celery pool (gpu default prefork, io default threads)",
+    )
     worker.add_argument("--loglevel", default="INFO")
 
     feedback = sub.add_parser("feedback", help="votes: stats and export")

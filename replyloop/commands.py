@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import json
+import logging
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -65,8 +65,19 @@ def worker(
         rt.engine  # noqa: B018 - no child processes: the model lives in this one
     app.worker_main(
         [
-            "worker", "-Q", queue, "-P", pool, "-c", str(count), "-n", f"{queue}@%h",
-            "--loglevel", loglevel, "--without-gossip", "--without-mingle",
+            "worker",
+            "-Q",
+            queue,
+            "-P",
+            pool,
+            "-c",
+            str(count),
+            "-n",
+            f"{queue}@%h",
+            "--loglevel",
+            loglevel,
+            "--without-gossip",
+            "--without-mingle",
         ]
     )
     return 0
@@ -102,9 +113,12 @@ def export(
     )
     total = count_rated(engine, where)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", encoding="utf-8") as handle, tqdm(
-        total=total, unit="reply", desc=f"export {fmt}", file=sys.stderr, disable=total < 1000
-    ) as bar:
+    with (
+        out.open("w", encoding="utf-8") as handle,
+        tqdm(
+            total=total, unit="reply", desc=f"export {fmt}", file=sys.stderr, disable=total < 1000
+        ) as bar,
+    ):
         written = write_export(engine, fmt, handle, secret, where, progress=bar.update)
     print(f"wrote {written} {fmt} rows from {total} rated replies to {out}", file=sys.stderr)
     return 0

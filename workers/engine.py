@@ -85,7 +85,9 @@ class Engine:
             if step + 1 == settings.max_new_tokens:
                 break
             step_ids = torch.tensor([[token]], device=self.device)  # (1, 1)
-            out = self.model(input_ids=step_ids, past_key_values=out.past_key_values, use_cache=True)
+            out = self.model(
+                input_ids=step_ids, past_key_values=out.past_key_values, use_cache=True
+            )
         text = self.tokenizer.decode(new, skip_special_tokens=True).strip()
         return Generation(text, len(ids), len(new), time.perf_counter() - started, cut)
 

@@ -61,7 +61,7 @@ def convert_gguf(gguf: Path, out: Path) -> Path:
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     # A model loaded from GGUF carries a quantizer that refuses save_pretrained and training.
-    model.hf_quantizer = None
+    setattr(model, "hf_quantizer", None)  # noqa: B010 - typed as never-None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     model.save_pretrained(partial)
@@ -118,7 +118,8 @@ def load(source: ModelSource, device: str | None = None, threads: int = 0) -> tu
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     tokenizer = AutoTokenizer.from_pretrained(source.path)
-    model = AutoModelForCausalLM.from_pretrained(source.path, dtype=dtype).to(device)
+    model: Any = AutoModelForCausalLM.from_pretrained(source.path, dtype=dtype)
+    model = model.to(device)
     model.eval()
     log.info("loaded %s (%s) on %s", source.version, source.path, device)
     return model, tokenizer

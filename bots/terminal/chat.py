@@ -52,8 +52,10 @@ class TerminalChat:
         earlier = self.store.history(conversation)
         self.say(f"replyloop chat, model {self.settings.model}. /help for commands.")
         if earlier:
-            self.say(f"Continuing your conversation ({len(earlier)} earlier exchanges); "
-                     "/reset starts a new one.")
+            self.say(
+                f"Continuing your conversation ({len(earlier)} earlier exchanges); "
+                "/reset starts a new one."
+            )
 
     def handle(self, line: str) -> bool:
         """Act on one line; False when the user wants to leave."""

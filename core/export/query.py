@@ -41,7 +41,9 @@ def count_rated(engine: Engine, where: ExportFilter) -> int:
         return int(conn.execute(query).scalar_one())
 
 
-def iter_rated(engine: Engine, where: ExportFilter, by_message: bool = False) -> Iterator[RatedTurn]:
+def iter_rated(
+    engine: Engine, where: ExportFilter, by_message: bool = False
+) -> Iterator[RatedTurn]:
     """Rated replies in turn order (or grouped by the message they answer), each with its
     standing votes. Rows come through a server-side cursor, so memory stays flat."""
     query = _filtered(

@@ -56,7 +56,9 @@ def export(
     return written
 
 
-def _counting(turns: Iterator[RatedTurn], progress: Progress, every: int = 500) -> Iterator[RatedTurn]:
+def _counting(
+    turns: Iterator[RatedTurn], progress: Progress, every: int = 500
+) -> Iterator[RatedTurn]:
     pending = 0
     for turn in turns:
         yield turn

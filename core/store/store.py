@@ -203,8 +203,12 @@ class Store:
                     created_at=now,
                 )
             )
-            insert = _dialect(conn).insert(votes).values(
-                turn_id=turn_id, rater=rater, value=int(value), reasons=reasons, updated_at=now
+            insert = (
+                _dialect(conn)
+                .insert(votes)
+                .values(
+                    turn_id=turn_id, rater=rater, value=int(value), reasons=reasons, updated_at=now
+                )
             )
             conn.execute(
                 insert.on_conflict_do_update(
