@@ -31,6 +31,12 @@ class Runtime:
                 self._store = open_store(self.settings.effective_database_url())
             return self._store
 
+    def after_fork(self) -> None:
+        """A prefork child must not share its parent's database sockets: drop the inherited
+        pool without closing it (that would close the parent's connections too)."""
+        if self._store is not None:
+            self._store.engine.dispose(close=False)
+
     @property
     def engine(self) -> Engine:
         with self._lock:

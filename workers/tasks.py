@@ -21,9 +21,10 @@ RETRY = {"autoretry_for": (OperationalError,), "retry_backoff": True, "max_retri
 
 
 @worker_process_init.connect
-def _load_model(**_: Any) -> None:
-    """Each prefork child of a GPU worker loads the model once, before its first task."""
+def _init_child(**_: Any) -> None:
+    """Each prefork child: its own database connections, and (gpu) the model, loaded once."""
     rt = runtime.current()
+    rt.after_fork()
     if rt.preload_engine:
         rt.engine  # noqa: B018 - loading is the point
 
