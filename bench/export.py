@@ -27,13 +27,28 @@ FORMATS = ("raw", "kto", "pairs")
 
 def run_export(url: str, fmt: str, out: Path, data_dir: Path) -> tuple[float, float, int]:
     """(seconds, peak RSS in MiB, rows) of one export, in its own process."""
-    env = {**os.environ, "REPLYLOOP_DATABASE_URL": url, "REPLYLOOP_DATA_DIR": str(data_dir),
-           "REPLYLOOP_RATER_SECRET": "bench"}
+    env = {
+        **os.environ,
+        "REPLYLOOP_DATABASE_URL": url,
+        "REPLYLOOP_DATA_DIR": str(data_dir),
+        "REPLYLOOP_RATER_SECRET": "bench",
+    }
     env.pop("REPLYLOOP_BROKER_URL", None)
     started = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "replyloop.cli", "feedback", "export", "--format", fmt,
-         "--out", str(out)], env=env, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "replyloop.cli",
+            "feedback",
+            "export",
+            "--format",
+            fmt,
+            "--out",
+            str(out),
+        ],
+        env=env,
+        stderr=subprocess.DEVNULL,
     )
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - started
@@ -58,8 +73,10 @@ def main() -> None:
                 t0 = time.perf_counter()
                 seed_votes(store.engine, size)
                 store.engine.dispose()
-                print(f"seeded {size:,} votes into {name} in {time.perf_counter() - t0:.1f} s",
-                      file=sys.stderr)
+                print(
+                    f"seeded {size:,} votes into {name} in {time.perf_counter() - t0:.1f} s",
+                    file=sys.stderr,
+                )
                 for fmt in FORMATS:
                     out = work / f"{name}-{size}.{fmt}.jsonl"
                     results[(name, fmt, size)] = run_export(url, fmt, out, work)
@@ -67,14 +84,18 @@ def main() -> None:
         for url in urls:
             drop_database(admin, url)
     small, large = SIZES
-    print(f"\n{'store':11} {'format':6} {'rows':>8} {'s @10k':>8} {'s @100k':>8} "
-          f"{'MiB @10k':>9} {'MiB @100k':>10} {'mem ratio':>9}")
+    print(
+        f"\n{'store':11} {'format':6} {'rows':>8} {'s @10k':>8} {'s @100k':>8} "
+        f"{'MiB @10k':>9} {'MiB @100k':>10} {'mem ratio':>9}"
+    )
     for name in ("postgresql", "sqlite"):
         for fmt in FORMATS:
             s_small, m_small, _ = results[(name, fmt, small)]
             s_large, m_large, rows = results[(name, fmt, large)]
-            print(f"{name:11} {fmt:6} {rows:8,} {s_small:8.2f} {s_large:8.2f} "
-                  f"{m_small:9.0f} {m_large:10.0f} {m_large / m_small:9.2f}")
+            print(
+                f"{name:11} {fmt:6} {rows:8,} {s_small:8.2f} {s_large:8.2f} "
+                f"{m_small:9.0f} {m_large:10.0f} {m_large / m_small:9.2f}"
+            )
     print("\ntarget: 100,000 votes in under 20 s; mem ratio about 1 (flat in rows)")
 
 

@@ -16,6 +16,16 @@ class CheckedText:
     notice: str | None  # said to the user when the text was changed
 
 
+def storable(text: str) -> str:
+    """Text without NUL characters, which PostgreSQL cannot store in a text column (a
+    random or broken model does produce them; so can a platform payload).
+
+    >>> storable("a" + chr(0) + "b")
+    'ab'
+    """
+    return text.replace(chr(0), "")
+
+
 def check_text(text: str, limit: int) -> CheckedText:
     """Strip the text, refuse an empty one, cut an oversized one with a notice.
 
@@ -24,7 +34,7 @@ def check_text(text: str, limit: int) -> CheckedText:
     >>> check_text("abcdefghij", 4).text
     'abcd'
     """
-    stripped = text.strip()
+    stripped = storable(text).strip()
     if not stripped:
         raise EmptyMessage(USAGE_HINT)
     if len(stripped) <= limit:

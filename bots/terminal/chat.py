@@ -137,6 +137,10 @@ class TerminalChat:
 
 
 def run(chat: TerminalChat, read: Callable[[str], str] = input) -> None:
+    # Without readline, input() gets the terminal's canonical mode, which keeps only the
+    # first 4,095 characters of a line; readline also gives line editing and history.
+    import readline  # noqa: F401
+
     chat.greet()
     while True:
         try:

@@ -9,7 +9,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.errors import ServiceUnavailable
-from core.store.migrate import upgrade
+from core.store.migrate import sqlite_open_lock, upgrade
 from core.store.store import Store
 from core.urls import mask_url
 
@@ -17,9 +17,11 @@ from core.urls import mask_url
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets the chat process read while a worker process writes; busy_timeout waits
     # for a lock instead of failing at once with "database is locked".
+    # busy_timeout first: switching to WAL itself needs a lock that another process
+    # opening the same new file may hold for a moment.
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
@@ -46,10 +48,11 @@ def open_store(url: str, migrate: bool = True) -> Store:
     """
     try:
         engine = make_engine(url)
-        with engine.connect():
-            pass
-        if migrate:
-            upgrade(engine)
+        with sqlite_open_lock(engine):
+            with engine.connect():
+                pass
+            if migrate:
+                upgrade(engine)
     except SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         raise ServiceUnavailable(

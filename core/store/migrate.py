@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -22,7 +25,8 @@ def alembic_config(engine: Engine) -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to `revision`. Two workers starting at once on PostgreSQL take
-    turns on an advisory lock instead of both creating the tables."""
+    turns on an advisory lock instead of both creating the tables (on SQLite, the caller
+    holds sqlite_open_lock)."""
     config = alembic_config(engine)
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
@@ -38,6 +42,23 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
+
+
+@contextmanager
+def sqlite_open_lock(engine: Engine) -> Iterator[None]:
+    """SQLite has no advisory locks: processes opening one file (switching it to WAL,
+    migrating it) take turns on a lock file beside it; the Procfile starts both workers
+    at once. Does nothing for other databases."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.migrate.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -8,6 +8,7 @@ from sqlalchemy import Connection, Row, and_, func, select
 
 from core.store.schema import conversations, messages, turns
 from core.store.time import as_utc, utcnow
+from core.text import storable
 from core.types import StoredMessage, Turn
 
 
@@ -39,7 +40,7 @@ def insert_message(
         messages.insert().values(
             conversation_id=conversation_id,
             author=author,
-            text=text,
+            text=storable(text),
             platform_message_id=platform_message_id,
             created_at=utcnow(),
         )

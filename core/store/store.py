@@ -16,6 +16,7 @@ from core.errors import UnknownTurn
 from core.store import queries as q
 from core.store.schema import conversations, turns, vote_events, votes
 from core.store.time import utcnow
+from core.text import storable
 from core.types import ChatMessage, StoredMessage, Turn, Vote, VoteResult
 
 
@@ -129,8 +130,8 @@ class Store:
             conversation_id=conversation_id,
             message_id=message_id,
             request_key=request_key,
-            prompt=list(prompt),
-            completion=completion,
+            prompt=[{"role": m["role"], "content": storable(m["content"])} for m in prompt],
+            completion=storable(completion),
             model_version=model_version,
             settings=settings,
             timings=timings,

@@ -212,3 +212,15 @@ def test_feedback_stats_per_model_version(store: Store) -> None:
 
 def test_feedback_stats_of_an_empty_store(store: Store) -> None:
     assert feedback_stats(store.engine) == []
+
+
+def test_nul_characters_are_dropped_not_fatal(store: Store) -> None:
+    """PostgreSQL refuses NUL in text; a model that emits one must still get its Turn stored."""
+    conversation_id, message_id = store.add_chat_message("terminal", "nul", "u", "hi\x00 there")
+    assert store.message(message_id).text == "hi there"
+    turn = store.add_turn(
+        conversation_id, message_id, "nul:1", [{"role": "user", "content": "a\x00b"}],
+        "\x00reply\x00", "v", {}, {},
+    )
+    assert turn.completion == "reply"
+    assert turn.prompt == [{"role": "user", "content": "ab"}]

@@ -1,0 +1,136 @@
+"""bench/pipeline: what the system adds around generation, and how many messages it moves.
+
+Real Redis, real PostgreSQL, a real `replyloop worker gpu` and `replyloop worker io`, the
+tiny model with generation cut to one new token. A message goes the way every chat's does:
+stored, queued to the gpu worker, generated, stored as a Turn, queued to the io worker,
+delivered to the chat's outbox, read by the chat.
+
+- overhead: end-to-end time minus the engine's own generate time, one message in flight.
+- throughput: messages per second with N chats each keeping one message in flight.
+Targets on 2 cores: overhead median <= 5 ms, p99 <= 20 ms; >= 300 messages/s.
+Run: .venv/bin/python bench/pipeline.py [--pool prefork|solo] [--messages 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bots.intake import request_reply, store_message  # noqa: E402
+from bots.terminal.outbox import outbox  # noqa: E402
+from core.settings import Settings  # noqa: E402
+from core.types import IncomingMessage  # noqa: E402
+from replyloop.bootstrap import bootstrap  # noqa: E402
+from tests import services  # noqa: E402
+from tests.integration.workers import clean_env, delete_celery_keys, start_workers  # noqa: E402
+from workers.tiny_model import make_tiny_model  # noqa: E402
+
+BENCH_REDIS_DB = 15
+
+
+class Client:
+    """A chat client like `replyloop chat`, many chats at once (one thread each)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.rt = bootstrap(settings)
+        self.outbox = outbox(settings.broker_url)
+
+    def send(self, chat: str, text: str) -> tuple[float, int]:
+        """(seconds end to end, turn id) of one message."""
+        started = time.perf_counter()
+        message_id = store_message(self.rt.store, IncomingMessage("terminal", chat, "u", text))
+        request_reply(message_id)
+        item = self.outbox.get(chat, 60)
+        assert item is not None, f"no reply for message {message_id} within 60 s"
+        return time.perf_counter() - started, int(item["turn_id"])
+
+    def generate_seconds(self, turn_id: int) -> float:
+        return float(self.rt.store.turn(turn_id).timings["generate_s"])
+
+
+def overhead(client: Client, n: int) -> list[float]:
+    """Milliseconds each message spent outside generate, one at a time."""
+    added = []
+    for i in range(n):
+        seconds, turn_id = client.send("latency", f"hello {i}")
+        added.append((seconds - client.generate_seconds(turn_id)) * 1000)
+    return added
+
+
+def throughput(client: Client, chats: int, total: int) -> float:
+    per_chat = total // chats
+    errors: list[BaseException] = []
+
+    def chat(k: int) -> None:
+        try:
+            for i in range(per_chat):
+                client.send(f"load-{chats}-{k}", f"message {i}")
+        except BaseException as exc:  # reported below, not lost
+            errors.append(exc)
+
+    threads = [threading.Thread(target=chat, args=(k,)) for k in range(chats)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return per_chat * chats / (time.perf_counter() - started)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pool", choices=["prefork", "solo"], default="prefork")
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--latency-messages", type=int, default=500)
+    args = parser.parse_args()
+
+    home = Path(tempfile.mkdtemp(prefix="replyloop-bench-pipeline-"))
+    admin = services.connect_pg_admin()
+    database = services.create_database(admin)
+    broker = services.redis_url().rsplit("/", 1)[0] + f"/{BENCH_REDIS_DB}"
+    delete_celery_keys(broker)
+    settings = dict(
+        broker_url=broker,
+        database_url=database,
+        model=str(make_tiny_model(home / "tiny")),
+        max_new_tokens="1",
+        torch_threads="1",
+        data_dir=str(home),
+        cache_dir=str(home),
+    )
+    workers = start_workers(clean_env(**settings), home, gpu_args=["--pool", args.pool])
+    try:
+        client = Client(Settings(**settings, _env_file=None))  # type: ignore[arg-type]
+        overhead(client, 50)  # warm-up: connections, caches
+        added = overhead(client, args.latency_messages)
+        rates = {chats: throughput(client, chats, args.messages) for chats in (16, 64)}
+    finally:
+        workers.stop()
+        delete_celery_keys(broker)
+        services.drop_database(admin, database)
+    print(f"\npipeline, gpu worker pool {args.pool}, tiny model, 1 new token, PostgreSQL + Redis")
+    print(
+        f"overhead around generate, 1 in flight ({len(added)} messages): "
+        f"median {statistics.median(added):.2f} ms, p99 {percentile(added, 0.99):.2f} ms "
+        f"(targets 5 / 20 ms)"
+    )
+    for chats, rate in rates.items():
+        print(f"throughput, {chats} chats in flight: {rate:.0f} messages/s (target 300)")
+
+
+if __name__ == "__main__":
+    main()

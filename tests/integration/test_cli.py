@@ -1,0 +1,114 @@
+"""`replyloop` as a person runs it: a subprocess, real services, what it prints."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import subprocess
+from multiprocessing.synchronize import Barrier
+from pathlib import Path
+
+import pytest
+
+from tests.integration.workers import clean_env, replyloop
+
+DEAD_BROKER = "redis://:pw@127.0.0.1:1/0"
+DEAD_DATABASE = "postgresql+psycopg://u:pw@127.0.0.1:1/x"
+
+
+def one_line(done: subprocess.CompletedProcess[str]) -> str:
+    """The single line a failed command says: exit 2, no traceback."""
+    lines = done.stderr.splitlines()
+    assert done.returncode == 2, (done.returncode, done.stdout, done.stderr)
+    assert len(lines) == 1 and lines[0].startswith("replyloop: "), done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    return lines[0]
+
+
+def test_config_masks_passwords_and_the_rater_secret(tmp_path: Path) -> None:
+    env = clean_env(
+        database_url="postgresql+psycopg://bot:db-s3cret@127.0.0.1:5432/replyloop",
+        broker_url="redis://:broker-s3cret@127.0.0.1:6379/0",
+        rater_secret="rater-s3cret", data_dir=str(tmp_path / "data"),
+    )
+    done = replyloop("config", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(done.stdout)
+    assert shown["database_url"] == "postgresql+psycopg://bot:***@127.0.0.1:5432/replyloop"
+    assert shown["broker_url"] == "redis://:***@127.0.0.1:6379/0"
+    assert shown["rater_secret"] == "***"
+    assert shown["mode"] == "distributed (Celery)"
+    assert "s3cret" not in done.stdout + done.stderr
+
+
+def test_feedback_stats_on_an_empty_store(db_url: str, tmp_path: Path) -> None:
+    env = clean_env(database_url=db_url, data_dir=str(tmp_path / "data"))
+    done = replyloop("feedback", "stats", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    header, *rest = done.stdout.splitlines()
+    assert header.split() == ["model", "version", "turns", "👍", "👎", "approval"]
+    assert rest == ["(no replies stored yet)"]
+
+
+@pytest.mark.parametrize("command", [("feedback", "stats"), ("worker", "gpu")])
+def test_unreachable_broker_is_one_masked_line(command: tuple[str, ...], tmp_path: Path) -> None:
+    env = clean_env(broker_url=DEAD_BROKER, data_dir=str(tmp_path / "data"))
+    line = one_line(replyloop(*command, env=env, cwd=tmp_path))
+    assert "cannot reach the broker at redis://:***@127.0.0.1:1/0" in line
+    assert "pw" not in line
+
+
+@pytest.mark.parametrize("command", [("feedback", "stats"), ("worker", "gpu")])
+def test_unreachable_database_is_one_masked_line(
+    command: tuple[str, ...], redis_url: str, tmp_path: Path
+) -> None:
+    # The worker needs a broker that answers (PING only) to get as far as the database.
+    broker = {"broker_url": redis_url} if command[0] == "worker" else {}
+    env = clean_env(database_url=DEAD_DATABASE, data_dir=str(tmp_path / "data"), **broker)
+    line = one_line(replyloop(*command, env=env, cwd=tmp_path))
+    assert "cannot reach the database at postgresql+psycopg://u:***@127.0.0.1:1/x" in line
+    assert "pw" not in line
+
+
+def test_worker_io_without_a_broker_is_one_line(tmp_path: Path) -> None:
+    env = clean_env(data_dir=str(tmp_path / "data"))
+    line = one_line(replyloop("worker", "io", env=env, cwd=tmp_path))
+    assert "a worker needs a broker: set REPLYLOOP_BROKER_URL" in line
+
+
+def test_export_since_not_a_date_is_one_line(tmp_path: Path) -> None:
+    env = clean_env(data_dir=str(tmp_path / "data"))
+    out = tmp_path / "out.jsonl"
+    done = replyloop("feedback", "export", "--since", "notadate", "--out", str(out), env=env,
+                     cwd=tmp_path)
+    assert "--since 'notadate' is not a date" in one_line(done)
+    assert not out.exists()
+
+
+def _open_store_at(url: str, start: Barrier, results: multiprocessing.Queue[str]) -> None:
+    """What each worker does first (replyloop.bootstrap): open the store, migrating it."""
+    from core.errors import ServiceUnavailable
+    from core.store import open_store
+
+    start.wait(timeout=30)
+    try:
+        open_store(url).engine.dispose()
+        results.put("ok")
+    except ServiceUnavailable as exc:
+        results.put(str(exc))
+
+
+def test_two_processes_can_open_a_fresh_sqlite_store_at_once(tmp_path: Path) -> None:
+    spawn = multiprocessing.get_context("spawn")
+    for attempt in range(3):  # a race: the barrier makes it near certain, three tries sure
+        url = f"sqlite:///{tmp_path / f'fresh-{attempt}.sqlite3'}"
+        start, results = spawn.Barrier(2), spawn.Queue()
+        processes = [
+            spawn.Process(target=_open_store_at, args=(url, start, results)) for _ in range(2)
+        ]
+        for process in processes:
+            process.start()
+        outcomes = [results.get(timeout=60) for _ in processes]
+        for process in processes:
+            process.join(timeout=30)
+        assert outcomes == ["ok", "ok"]

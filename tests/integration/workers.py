@@ -1,0 +1,180 @@
+"""Real `replyloop worker gpu` and `replyloop worker io` processes, and the `replyloop`
+command line, for integration tests.
+
+Workers get a Redis database number of their own (WORKER_REDIS_DB), held under a file lock
+so two test runs on one machine never take each other's tasks; the Celery keys made there
+are deleted afterwards. Every process runs with a clean REPLYLOOP_* environment, in a
+temporary folder (Settings reads a `.env` from the working directory).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+
+WORKER_REDIS_DB = 14  # tests.services uses 13; a developer's workers, usually 0
+# What Celery, kombu and the terminal outbox write into the worker database.
+CELERY_KEYS = (
+    "gpu", "io", "celery", "unacked*", "_kombu.*", "celery-task-meta-*",
+    "replyloop:terminal:outbox:*",
+)
+READY_TIMEOUT_S = 90.0
+STOP_TIMEOUT_S = 10.0
+LOCK_TIMEOUT_S = 300.0
+
+
+def replyloop_command() -> list[str]:
+    """The `replyloop` script of this environment, as a person would run it."""
+    script = Path(sys.executable).parent / "replyloop"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "replyloop.cli"]
+
+
+def clean_env(**settings: str) -> dict[str, str]:
+    """This process's environment without any REPLYLOOP_* variable, plus `settings`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REPLYLOOP_")}
+    env.update({f"REPLYLOOP_{name.upper()}": value for name, value in settings.items()})
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def replyloop(
+    *args: str, env: Mapping[str, str], cwd: Path, timeout: float = 60.0
+) -> subprocess.CompletedProcess[str]:
+    """Run one `replyloop` command to its end (or fail the test after `timeout`)."""
+    return subprocess.run(
+        [*replyloop_command(), *args], env=dict(env), cwd=cwd, capture_output=True,
+        text=True, timeout=timeout, check=False,
+    )
+
+
+def worker_redis_url(base: str) -> str:
+    """The Redis of `base` (the tests' Redis URL) on the worker tests' database number."""
+    return urlunsplit(urlsplit(base)._replace(path=f"/{WORKER_REDIS_DB}"))
+
+
+def delete_celery_keys(url: str) -> int:
+    """Delete the keys Celery and the outbox made in the worker database (only those)."""
+    client = redis.Redis.from_url(url)
+    try:
+        keys = {key for pattern in CELERY_KEYS for key in client.scan_iter(match=pattern)}
+        return int(client.delete(*keys)) if keys else 0
+    finally:
+        client.close()
+
+
+@contextmanager
+def exclusive(path: Path, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+    """Hold an exclusive lock on `path`, waiting at most `timeout` seconds for it."""
+    with path.open("a") as handle:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"another test run holds {path}") from None
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@dataclass
+class Worker:
+    queue: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def text(self, since: int = 0) -> str:
+        return self.log.read_bytes()[since:].decode(errors="replace")
+
+    @property
+    def ready(self) -> bool:
+        # celery.apps.worker logs "<queue>@<host> ready." once it consumes its queue
+        return re.search(rf"{self.queue}@\S+ ready\.", self.text()) is not None
+
+    def terminate(self) -> None:
+        """SIGTERM: Celery's warm shutdown (running tasks finish, nothing new is taken)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
+    def finish(self, deadline: float) -> None:
+        """Wait for the warm shutdown until `deadline`, then SIGKILL the process group."""
+        with suppress(subprocess.TimeoutExpired):
+            self.process.wait(max(0.0, deadline - time.monotonic()))
+        with suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)  # prefork children, if any are left
+        self.process.wait(STOP_TIMEOUT_S)
+
+
+@dataclass
+class Workers:
+    env: dict[str, str]
+    workers: list[Worker] = field(default_factory=list)
+
+    @property
+    def broker_url(self) -> str:
+        return self.env["REPLYLOOP_BROKER_URL"]
+
+    @property
+    def database_url(self) -> str:
+        return self.env["REPLYLOOP_DATABASE_URL"]
+
+    def log_sizes(self) -> list[int]:
+        return [w.log.stat().st_size for w in self.workers]
+
+    def logs(self, since: list[int] | None = None) -> str:
+        since = since or [0] * len(self.workers)
+        return "\n".join(
+            f"----- replyloop worker {w.queue} (exit {w.process.poll()}) -----\n{w.text(start)}"
+            for w, start in zip(self.workers, since, strict=True)
+        )
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            worker.terminate()
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        for worker in self.workers:
+            worker.finish(deadline)
+
+
+def start_workers(
+    env: dict[str, str], cwd: Path, gpu_args: Sequence[str] = (), timeout: float = READY_TIMEOUT_S
+) -> Workers:
+    """Start `replyloop worker gpu [gpu_args]` and `replyloop worker io`; return once both
+    are ready.
+
+    Raises RuntimeError, with both logs, if one exits or is not ready within `timeout`.
+    """
+    started = Workers(env)
+    for queue, args in (("gpu", gpu_args), ("io", ())):
+        log = cwd / f"worker-{queue}.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [*replyloop_command(), "worker", queue, *args], env=env, cwd=cwd, stdout=out,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        started.workers.append(Worker(queue, process, log))
+    deadline = time.monotonic() + timeout
+    while not all(w.ready for w in started.workers):
+        exited = [w for w in started.workers if w.process.poll() is not None]
+        if exited or time.monotonic() > deadline:
+            started.stop()
+            why = f"{exited[0].queue} exited" if exited else f"not ready in {timeout:.0f} s"
+            raise RuntimeError(f"replyloop workers failed to start ({why}):\n{started.logs()}")
+        time.sleep(0.1)
+    return started
