@@ -33,6 +33,9 @@ from tests.integration.workers import clean_env, delete_celery_keys, start_worke
 from workers.tiny_model import make_tiny_model  # noqa: E402
 
 BENCH_REDIS_DB = 15
+# Each chat's conversation holds this many exchanges, then a new one starts: the context
+# stays chat-sized, so the figures are the pipeline's, not a long prompt's.
+EXCHANGES = 4
 
 
 class Client:
@@ -41,11 +44,13 @@ class Client:
     def __init__(self, settings: Settings) -> None:
         self.rt = bootstrap(settings)
         self.outbox = outbox(settings.broker_url)
+        self.stored_s = 0.0  # of the last message sent
 
     def send(self, chat: str, text: str) -> tuple[float, int]:
         """(seconds end to end, turn id) of one message."""
         started = time.perf_counter()
         message_id = store_message(self.rt.store, IncomingMessage("terminal", chat, "u", text))
+        self.stored_s = time.perf_counter() - started
         request_reply(message_id)
         item = self.outbox.get(chat, 60)
         assert item is not None, f"no reply for message {message_id} within 60 s"
@@ -55,13 +60,22 @@ class Client:
         return float(self.rt.store.turn(turn_id).timings["generate_s"])
 
 
-def overhead(client: Client, n: int) -> list[float]:
-    """Milliseconds each message spent outside generate, one at a time."""
-    added = []
+STAGES = ("chat stores message", "queue to gpu worker", "context", "turn stored + io leg")
+
+
+def overhead(client: Client, n: int) -> tuple[list[float], dict[str, list[float]]]:
+    """Milliseconds each message spent outside generate, one at a time, and by stage."""
+    added: list[float] = []
+    stages: dict[str, list[float]] = {name: [] for name in STAGES}
     for i in range(n):
-        seconds, turn_id = client.send("latency", f"hello {i}")
-        added.append((seconds - client.generate_seconds(turn_id)) * 1000)
-    return added
+        seconds, turn_id = client.send(f"latency-{i // EXCHANGES}", f"hello {i}")
+        timings = client.rt.store.turn(turn_id).timings
+        outside = seconds - timings["generate_s"]
+        added.append(outside * 1000)
+        parts = (client.stored_s, timings["queued_s"], timings["context_s"])
+        for name, value in zip(STAGES, (*parts, outside - sum(parts)), strict=True):
+            stages[name].append(value * 1000)
+    return added, stages
 
 
 def throughput(client: Client, chats: int, total: int) -> float:
@@ -71,7 +85,7 @@ def throughput(client: Client, chats: int, total: int) -> float:
     def chat(k: int) -> None:
         try:
             for i in range(per_chat):
-                client.send(f"load-{chats}-{k}", f"message {i}")
+                client.send(f"load-{chats}-{k}-{i // EXCHANGES}", f"message {i}")
         except BaseException as exc:  # reported below, not lost
             errors.append(exc)
 
@@ -91,6 +105,42 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def run(pool: str, database: str, home: Path, messages: int, latency_messages: int) -> None:
+    """Start workers on `database`, measure, stop them, print the figures."""
+    broker = services.redis_url().rsplit("/", 1)[0] + f"/{BENCH_REDIS_DB}"
+    delete_celery_keys(broker)
+    settings = dict(
+        broker_url=broker,
+        database_url=database,
+        model=str(home / "tiny"),
+        max_new_tokens="1",
+        torch_threads="1",
+        data_dir=str(home),
+        cache_dir=str(home),
+    )
+    workers = start_workers(clean_env(**settings), home, gpu_args=["--pool", pool])
+    try:
+        client = Client(Settings(**settings, _env_file=None))  # type: ignore[arg-type]
+        overhead(client, 50)  # warm-up: connections, caches
+        added, stages = overhead(client, latency_messages)
+        rates = {chats: throughput(client, chats, messages) for chats in (16, 64)}
+        client.rt.store.engine.dispose()
+    finally:
+        workers.stop()
+        delete_celery_keys(broker)
+    store = database.split(":", 1)[0]
+    print(f"\n{store}, gpu worker pool {pool}, tiny model, 1 new token, Redis broker")
+    print(
+        f"  overhead around generate, 1 in flight ({len(added)} messages): "
+        f"median {statistics.median(added):.2f} ms, p99 {percentile(added, 0.99):.2f} ms "
+        f"(targets 5 / 20 ms)"
+    )
+    medians = (f"{name} {statistics.median(v):.2f}" for name, v in stages.items())
+    print("  by stage, median ms: " + ", ".join(medians))
+    for chats, rate in rates.items():
+        print(f"  throughput, {chats} chats in flight: {rate:.0f} messages/s (target 300)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pool", choices=["prefork", "solo"], default="prefork")
@@ -99,37 +149,14 @@ def main() -> None:
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="replyloop-bench-pipeline-"))
+    make_tiny_model(home / "tiny")
     admin = services.connect_pg_admin()
-    database = services.create_database(admin)
-    broker = services.redis_url().rsplit("/", 1)[0] + f"/{BENCH_REDIS_DB}"
-    delete_celery_keys(broker)
-    settings = dict(
-        broker_url=broker,
-        database_url=database,
-        model=str(make_tiny_model(home / "tiny")),
-        max_new_tokens="1",
-        torch_threads="1",
-        data_dir=str(home),
-        cache_dir=str(home),
-    )
-    workers = start_workers(clean_env(**settings), home, gpu_args=["--pool", args.pool])
+    postgresql = services.create_database(admin)
     try:
-        client = Client(Settings(**settings, _env_file=None))  # type: ignore[arg-type]
-        overhead(client, 50)  # warm-up: connections, caches
-        added = overhead(client, args.latency_messages)
-        rates = {chats: throughput(client, chats, args.messages) for chats in (16, 64)}
+        for database in (postgresql, f"sqlite:///{home / 'bench.sqlite3'}"):
+            run(args.pool, database, home, args.messages, args.latency_messages)
     finally:
-        workers.stop()
-        delete_celery_keys(broker)
-        services.drop_database(admin, database)
-    print(f"\npipeline, gpu worker pool {args.pool}, tiny model, 1 new token, PostgreSQL + Redis")
-    print(
-        f"overhead around generate, 1 in flight ({len(added)} messages): "
-        f"median {statistics.median(added):.2f} ms, p99 {percentile(added, 0.99):.2f} ms "
-        f"(targets 5 / 20 ms)"
-    )
-    for chats, rate in rates.items():
-        print(f"throughput, {chats} chats in flight: {rate:.0f} messages/s (target 300)")
+        services.drop_database(admin, postgresql)
 
 
 if __name__ == "__main__":

@@ -82,6 +82,8 @@ class StoredMessage:
     author: str
     text: str
     created_at: datetime
+    platform: str = ""
+    chat_key: str = ""
 
 
 @dataclass(frozen=True)

@@ -50,5 +50,6 @@ def make_reply(
             "new_tokens": generation.new_tokens,
             "prompt_cut": float(generation.prompt_cut),
         },
+        chat=(message.platform, message.chat_key),
     )
     return turn

@@ -49,10 +49,33 @@ def insert_message(
 
 
 def message(conn: Connection, message_id: int) -> StoredMessage:
-    row = conn.execute(select(messages).where(messages.c.id == message_id)).first()
+    return message_and_turn(conn, message_id, None)[0]
+
+
+def message_and_turn(
+    conn: Connection, message_id: int, request_key: str | None
+) -> tuple[StoredMessage, int | None]:
+    """A message with its chat, and the id of the Turn made for `request_key` if any: one
+    query, since this is the generation task's first read."""
+    query = select(
+        messages, conversations.c.platform, conversations.c.chat_key, turns.c.id.label("turn_id")
+    ).join(conversations, conversations.c.id == messages.c.conversation_id)
+    query = query.outerjoin(
+        turns, and_(turns.c.request_key == request_key, turns.c.message_id == messages.c.id)
+    ).where(messages.c.id == message_id)
+    row = conn.execute(query).first()
     if row is None:
         raise LookupError(f"no message {message_id}")
-    return StoredMessage(row.id, row.conversation_id, row.author, row.text, as_utc(row.created_at))
+    stored = StoredMessage(
+        row.id,
+        row.conversation_id,
+        row.author,
+        row.text,
+        as_utc(row.created_at),
+        row.platform,
+        row.chat_key,
+    )
+    return stored, row.turn_id
 
 
 def history(
@@ -80,7 +103,7 @@ def turn_select() -> Any:
     )
 
 
-def as_turn(row: Row[Any]) -> Turn:
+def as_turn(row: Row[Any], platform: str | None = None, chat_key: str | None = None) -> Turn:
     return Turn(
         id=row.id,
         conversation_id=row.conversation_id,
@@ -92,6 +115,6 @@ def as_turn(row: Row[Any]) -> Turn:
         timings=row.timings,
         created_at=as_utc(row.created_at),
         platform_message_id=row.platform_message_id,
-        platform=row.platform,
-        chat_key=row.chat_key,
+        platform=row.platform if platform is None else platform,
+        chat_key=row.chat_key if chat_key is None else chat_key,
     )

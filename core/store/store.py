@@ -30,6 +30,10 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # Reads and single-statement writes need no BEGIN/COMMIT round trips: on a hot
+        # path those double the statements sent to the server. Multi-statement writes
+        # still run in a transaction on `engine`.
+        self.autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     # -- conversations and messages ------------------------------------------------------
 
@@ -77,7 +81,7 @@ class Store:
         return conversation_id, message_id
 
     def message(self, message_id: int) -> StoredMessage:
-        with self.engine.connect() as conn:
+        with self.autocommit.connect() as conn:
             return q.message(conn, message_id)
 
     def history(
@@ -92,12 +96,12 @@ class Store:
     def reply_context(
         self, message_id: int, request_key: str
     ) -> tuple[Turn | None, StoredMessage, list[tuple[str, str]]]:
-        """What generation needs, on one connection: the Turn already made for this request
-        (a redelivered task), else the message and the conversation before it."""
-        with self.engine.connect() as conn:
-            row = conn.execute(q.turn_select().where(turns.c.request_key == request_key)).first()
-            message = q.message(conn, message_id)
-            if row is not None:
+        """What generation needs, in two queries: the message (with the Turn already made
+        for this request, when a task is redelivered) and the conversation before it."""
+        with self.autocommit.connect() as conn:
+            message, turn_id = q.message_and_turn(conn, message_id, request_key)
+            if turn_id is not None:
+                row = conn.execute(q.turn_select().where(turns.c.id == turn_id)).one()
                 return q.as_turn(row), message, []
             return None, message, q.history(conn, message.conversation_id, message_id)
 
@@ -123,9 +127,12 @@ class Store:
         model_version: str,
         settings: dict[str, Any],
         timings: dict[str, float],
+        chat: tuple[str, str] | None = None,
     ) -> Turn:
         """Store a reply before it is delivered. Idempotent on request_key: a redelivered
-        generation task gets the Turn that was stored the first time."""
+        generation task gets the Turn that was stored the first time.
+
+        `chat` (platform, chat key), when the caller knows it, saves a query."""
         values = dict(
             conversation_id=conversation_id,
             message_id=message_id,
@@ -137,11 +144,16 @@ class Store:
             timings=timings,
             created_at=utcnow(),
         )
-        with self.engine.begin() as conn:
+        with self.autocommit.connect() as conn:
             insert = _dialect(conn).insert(turns).values(**values)
-            conn.execute(insert.on_conflict_do_nothing(index_elements=["request_key"]))
-            row = conn.execute(q.turn_select().where(turns.c.request_key == request_key)).one()
-        return q.as_turn(row)
+            inserted = conn.execute(
+                insert.on_conflict_do_nothing(index_elements=["request_key"]).returning(turns)
+            ).first()
+            if inserted is None or chat is None:  # it existed, or its chat is unknown here
+                row = conn.execute(q.turn_select().where(turns.c.request_key == request_key))
+                return q.as_turn(row.one())
+        platform, chat_key = chat
+        return q.as_turn(inserted, platform, chat_key)
 
     def turn_for_request(self, request_key: str) -> Turn | None:
         with self.engine.connect() as conn:
@@ -149,14 +161,14 @@ class Store:
         return q.as_turn(row) if row else None
 
     def turn(self, turn_id: int) -> Turn:
-        with self.engine.connect() as conn:
+        with self.autocommit.connect() as conn:
             row = conn.execute(q.turn_select().where(turns.c.id == turn_id)).first()
         if row is None:
             raise UnknownTurn(turn_id)
         return q.as_turn(row)
 
     def mark_delivered(self, turn_id: int, platform_message_id: str) -> None:
-        with self.engine.begin() as conn:
+        with self.autocommit.connect() as conn:
             conn.execute(
                 update(turns)
                 .where(turns.c.id == turn_id)

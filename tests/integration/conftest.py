@@ -97,9 +97,13 @@ def workers(
         database_url = f"sqlite:///{home / 'replyloop.sqlite3'}"
     # No migration here: the two workers migrate a fresh database at once, as in production.
     env = clean_env(
-        broker_url=worker_broker, database_url=database_url, model=str(tiny_model),
-        max_new_tokens=MAX_NEW_TOKENS, data_dir=str(home / "data"),
-        cache_dir=str(home / "cache"), reply_timeout_s="60",
+        broker_url=worker_broker,
+        database_url=database_url,
+        model=str(tiny_model),
+        max_new_tokens=MAX_NEW_TOKENS,
+        data_dir=str(home / "data"),
+        cache_dir=str(home / "cache"),
+        reply_timeout_s="60",
     )
     failures_before = request.session.testsfailed
     try:

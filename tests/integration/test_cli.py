@@ -29,7 +29,8 @@ def test_config_masks_passwords_and_the_rater_secret(tmp_path: Path) -> None:
     env = clean_env(
         database_url="postgresql+psycopg://bot:db-s3cret@127.0.0.1:5432/replyloop",
         broker_url="redis://:broker-s3cret@127.0.0.1:6379/0",
-        rater_secret="rater-s3cret", data_dir=str(tmp_path / "data"),
+        rater_secret="rater-s3cret",
+        data_dir=str(tmp_path / "data"),
     )
     done = replyloop("config", env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -79,8 +80,9 @@ def test_worker_io_without_a_broker_is_one_line(tmp_path: Path) -> None:
 def test_export_since_not_a_date_is_one_line(tmp_path: Path) -> None:
     env = clean_env(data_dir=str(tmp_path / "data"))
     out = tmp_path / "out.jsonl"
-    done = replyloop("feedback", "export", "--since", "notadate", "--out", str(out), env=env,
-                     cwd=tmp_path)
+    done = replyloop(
+        "feedback", "export", "--since", "notadate", "--out", str(out), env=env, cwd=tmp_path
+    )
     assert "--since 'notadate' is not a date" in one_line(done)
     assert not out.exists()
 

@@ -114,8 +114,12 @@ def test_export_of_the_votes(chat: Chat, fmt: str, tmp_path: Path) -> None:
     chat.say(f"retracted ({fmt})")
     retracted = chat.turn()
     for turn, rater, value in [
-        (disliked, alice, Vote.UP), (disliked, alice, Vote.DOWN), (disliked, bob, Vote.DOWN),
-        (liked, alice, Vote.UP), (retracted, alice, Vote.UP), (retracted, alice, Vote.RETRACTED),
+        (disliked, alice, Vote.UP),
+        (disliked, alice, Vote.DOWN),
+        (disliked, bob, Vote.DOWN),
+        (liked, alice, Vote.UP),
+        (retracted, alice, Vote.UP),
+        (retracted, alice, Vote.RETRACTED),
     ]:
         assert chat.vote(turn.id, rater, value)["ok"]
 
@@ -147,13 +151,21 @@ def expected_rows(fmt: str, disliked: Turn, liked: Turn, alice: str, bob: str) -
 
     def raw(turn: Turn, up: int, down: int, votes: list[tuple[str, int]]) -> dict[str, Any]:
         return {
-            "turn_id": turn.id, "conversation_id": turn.conversation_id, "platform": "terminal",
-            "prompt": turn.prompt, "completion": turn.completion,
-            "model_version": turn.model_version, "generation_settings": turn.settings,
-            "up": up, "down": down,
+            "turn_id": turn.id,
+            "conversation_id": turn.conversation_id,
+            "platform": "terminal",
+            "prompt": turn.prompt,
+            "completion": turn.completion,
+            "model_version": turn.model_version,
+            "generation_settings": turn.settings,
+            "up": up,
+            "down": down,
             "raters": [
-                {"rater": rater_hash(RATER_SECRET.encode(), "terminal", r), "vote": v,
-                 "reasons": None}
+                {
+                    "rater": rater_hash(RATER_SECRET.encode(), "terminal", r),
+                    "vote": v,
+                    "reasons": None,
+                }
                 for r, v in votes
             ],
             "created_at": turn.created_at.isoformat(),

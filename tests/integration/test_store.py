@@ -73,11 +73,12 @@ def test_open_conversation_is_the_same_until_reset(store: Store) -> None:
 
 
 def test_message_round_trip(store: Store) -> None:
+    """A message comes back with its chat (delivery needs it) and an aware UTC time."""
     conversation = store.open_conversation("wecom", "room-1")
     message_id = store.add_message(conversation, "zhangsan", "你好 👋", platform_message_id="m1")
     stored = store.message(message_id)
     assert stored == StoredMessage(
-        message_id, conversation, "zhangsan", "你好 👋", stored.created_at
+        message_id, conversation, "zhangsan", "你好 👋", stored.created_at, "wecom", "room-1"
     )
     assert stored.created_at.utcoffset() == timedelta(0)
     with pytest.raises(LookupError):
@@ -219,8 +220,26 @@ def test_nul_characters_are_dropped_not_fatal(store: Store) -> None:
     conversation_id, message_id = store.add_chat_message("terminal", "nul", "u", "hi\x00 there")
     assert store.message(message_id).text == "hi there"
     turn = store.add_turn(
-        conversation_id, message_id, "nul:1", [{"role": "user", "content": "a\x00b"}],
-        "\x00reply\x00", "v", {}, {},
+        conversation_id,
+        message_id,
+        "nul:1",
+        [{"role": "user", "content": "a\x00b"}],
+        "\x00reply\x00",
+        "v",
+        {},
+        {},
     )
     assert turn.completion == "reply"
     assert turn.prompt == [{"role": "user", "content": "ab"}]
+
+
+def test_reply_context_finds_the_turn_of_a_redelivered_request(store: Store) -> None:
+    _, first = store.add_chat_message("slack", "C9", "u", "one")
+    reply(store, first, f"msg:{first}", "reply one")
+    _, second = store.add_chat_message("slack", "C9", "u", "two")
+    existing, message, history = store.reply_context(second, f"msg:{second}")
+    assert existing is None and message.text == "two" and message.platform == "slack"
+    assert history == [("one", "reply one")]
+    turn = reply(store, second, f"msg:{second}", "reply two")
+    existing, message, history = store.reply_context(second, f"msg:{second}")
+    assert existing == turn and history == []

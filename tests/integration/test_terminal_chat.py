@@ -37,8 +37,11 @@ def spawn_chat(
 ) -> Iterator[Spawn]:
     """Starts `replyloop chat` sessions on one data dir; shows their transcripts on failure."""
     env = clean_env(
-        data_dir=str(tmp_path / "data"), cache_dir=str(tmp_path / "cache"),
-        model=str(tiny_model), max_new_tokens=MAX_NEW_TOKENS, max_message_chars="100",
+        data_dir=str(tmp_path / "data"),
+        cache_dir=str(tmp_path / "cache"),
+        model=str(tiny_model),
+        max_new_tokens=MAX_NEW_TOKENS,
+        max_message_chars="100",
     )
     env.update(USER=user, LOGNAME=user)  # getpass.getuser(): the chat key and the rater
     children: list[tuple[pexpect.spawn, io.StringIO]] = []
@@ -46,8 +49,13 @@ def spawn_chat(
     def spawn() -> pexpect.spawn:
         command, *args = replyloop_command()
         child = pexpect.spawn(
-            command, [*args, "chat"], env=env, cwd=str(tmp_path), encoding="utf-8",
-            timeout=EXPECT_TIMEOUT_S, dimensions=(40, 200),
+            command,
+            [*args, "chat"],
+            env=env,
+            cwd=str(tmp_path),
+            encoding="utf-8",
+            timeout=EXPECT_TIMEOUT_S,
+            dimensions=(40, 200),
         )
         child.logfile_read = io.StringIO()
         children.append((child, child.logfile_read))
@@ -112,11 +120,13 @@ def test_a_chat_session_then_a_second_one(spawn_chat: Spawn, user: str, tmp_path
     with store.engine.connect() as conn:
         chats = conn.execute(
             select(conversations.c.id, conversations.c.closed_at)
-            .where(conversations.c.chat_key == user).order_by(conversations.c.id)
+            .where(conversations.c.chat_key == user)
+            .order_by(conversations.c.id)
         ).all()
         said = conn.execute(
-            select(messages.c.id, messages.c.conversation_id, messages.c.text)
-            .order_by(messages.c.id)
+            select(messages.c.id, messages.c.conversation_id, messages.c.text).order_by(
+                messages.c.id
+            )
         ).all()
         replies = conn.execute(
             select(turns.c.id, turns.c.message_id, turns.c.prompt).order_by(turns.c.id)
@@ -124,7 +134,9 @@ def test_a_chat_session_then_a_second_one(spawn_chat: Spawn, user: str, tmp_path
     assert [closed is None for _, closed in chats] == [False, True]
     first, second = chats[0].id, chats[1].id
     assert [(c, t) for _, c, t in said] == [
-        (first, "hello"), (first, "y" * 100), (second, "after the reset")
+        (first, "hello"),
+        (first, "y" * 100),
+        (second, "after the reset"),
     ]
     hello, cut, after = (m.id for m in said)
     assert [t.message_id for t in replies] == [hello, hello, cut, after]  # /retry: a sibling

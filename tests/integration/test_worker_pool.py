@@ -35,14 +35,20 @@ DEADLINE_S = 30.0  # correct workers answer in about 3 s (both children load the
 
 @pytest.fixture
 def pool(
-    pg_admin: Engine, worker_broker: str, tiny_model: Path, tmp_path: Path,
+    pg_admin: Engine,
+    worker_broker: str,
+    tiny_model: Path,
+    tmp_path: Path,
     request: pytest.FixtureRequest,
 ) -> Iterator[Workers]:
     database_url = services.create_database(pg_admin)
     open_store(database_url).engine.dispose()
     env = clean_env(
-        broker_url=worker_broker, database_url=database_url, model=str(tiny_model),
-        max_new_tokens=MAX_NEW_TOKENS, data_dir=str(tmp_path / "data"),
+        broker_url=worker_broker,
+        database_url=database_url,
+        model=str(tiny_model),
+        max_new_tokens=MAX_NEW_TOKENS,
+        data_dir=str(tmp_path / "data"),
         cache_dir=str(tmp_path / "cache"),
     )
     try:

@@ -27,7 +27,12 @@ import redis
 WORKER_REDIS_DB = 14  # tests.services uses 13; a developer's workers, usually 0
 # What Celery, kombu and the terminal outbox write into the worker database.
 CELERY_KEYS = (
-    "gpu", "io", "celery", "unacked*", "_kombu.*", "celery-task-meta-*",
+    "gpu",
+    "io",
+    "celery",
+    "unacked*",
+    "_kombu.*",
+    "celery-task-meta-*",
     "replyloop:terminal:outbox:*",
 )
 READY_TIMEOUT_S = 90.0
@@ -54,8 +59,13 @@ def replyloop(
 ) -> subprocess.CompletedProcess[str]:
     """Run one `replyloop` command to its end (or fail the test after `timeout`)."""
     return subprocess.run(
-        [*replyloop_command(), *args], env=dict(env), cwd=cwd, capture_output=True,
-        text=True, timeout=timeout, check=False,
+        [*replyloop_command(), *args],
+        env=dict(env),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -165,8 +175,12 @@ def start_workers(
         log = cwd / f"worker-{queue}.log"
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [*replyloop_command(), "worker", queue, *args], env=env, cwd=cwd, stdout=out,
-                stderr=subprocess.STDOUT, start_new_session=True,
+                [*replyloop_command(), "worker", queue, *args],
+                env=env,
+                cwd=cwd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         started.workers.append(Worker(queue, process, log))
     deadline = time.monotonic() + timeout
