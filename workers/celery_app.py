@@ -24,6 +24,12 @@ def deliver_task(platform: str) -> str:
     return f"replyloop.deliver.{platform}"
 
 
+def notice_task(platform: str) -> str:
+    """Each platform's task that tells a chat something went wrong: (chat key, message id,
+    text). On the io queue."""
+    return f"replyloop.deliver.{platform}.notice"
+
+
 app = Celery("replyloop", include=["workers.tasks", "bots.terminal.delivery"])
 
 
@@ -41,7 +47,9 @@ def configure(settings: Settings) -> Celery:
         broker_url=settings.broker_url or "memory://localhost/",
         result_backend=settings.broker_url or None,
         task_always_eager=settings.embedded,
-        task_eager_propagates=True,
+        # Embedded, a failed task must reach its on_failure (which tells the chat), not
+        # crash the chat.
+        task_eager_propagates=False,
         task_serializer="json",
         result_serializer="json",
         accept_content=["json"],

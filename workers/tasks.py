@@ -6,12 +6,12 @@ import logging
 from typing import Any
 
 from celery.signals import worker_process_init
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from core.errors import UnknownTurn
 from core.types import Vote
 from workers import runtime
-from workers.celery_app import GENERATE, VOTE, app, deliver_task
+from workers.celery_app import GENERATE, VOTE, app, deliver_task, notice_task
 from workers.replying import make_reply
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,30 @@ def _init_child(**_: Any) -> None:
         rt.engine  # noqa: B018 - loading is the point
 
 
-@app.task(name=GENERATE, **RETRY)
+FAILED = "Sorry, no reply could be made ({error}). Your message is kept; try again later."
+
+
+class ReplyTask(app.Task):  # type: ignore[name-defined,misc]
+    """Generation that fails for good (after its retries) tells the chat so, instead of
+    leaving the person waiting for a reply that will never come."""
+
+    def on_failure(
+        self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+    ) -> None:
+        message_id = args[0] if args else kwargs["message_id"]
+        log.error("no reply to message %s: %r", message_id, exc)
+        try:
+            message = runtime.current().store.message(message_id)
+        except (SQLAlchemyError, LookupError) as lookup:
+            log.error("cannot tell message %s's chat (%r); it stays unanswered", message_id, lookup)
+            return
+        text = FAILED.format(error=type(exc).__name__)
+        app.signature(
+            notice_task(message.platform), args=[message.chat_key, message_id, text]
+        ).apply_async()
+
+
+@app.task(name=GENERATE, base=ReplyTask, **RETRY)
 def generate(message_id: int, request_key: str, enqueued_at: float | None = None) -> int:
     """Reply to a stored message, store the Turn, then hand it to the platform's delivery."""
     rt = runtime.current()

@@ -110,6 +110,11 @@ class TerminalChat:
                     "`replyloop worker gpu` running? The message stays queued."
                 )
                 return
+            if "notice" in item:
+                self.say(item["notice"])
+                if item["message_id"] == message_id:
+                    return
+                continue
             if item["turn_id"] in self.shown:
                 continue  # a redelivered reply
             self.shown.add(item["turn_id"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bots.terminal.outbox import outbox
 from workers import runtime
-from workers.celery_app import app, deliver_task
+from workers.celery_app import app, deliver_task, notice_task
 
 
 @app.task(name=deliver_task("terminal"))
@@ -20,3 +20,11 @@ def deliver(turn_id: int) -> None:
         {"turn_id": turn.id, "message_id": turn.message_id, "text": turn.completion},
     )
     rt.store.mark_delivered(turn.id, str(turn.id))
+
+
+@app.task(name=notice_task("terminal"))
+def notice(chat_key: str, message_id: int, text: str) -> None:
+    """Tell the chat waiting on `message_id` that no reply is coming, and why."""
+    outbox(runtime.current().settings.broker_url).put(
+        chat_key, {"notice": text, "message_id": message_id}
+    )

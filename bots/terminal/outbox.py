@@ -62,12 +62,12 @@ class RedisOutbox:
         return None
 
 
-_outbox: Outbox | None = None
+_outboxes: dict[str | None, Outbox] = {}
 
 
 def outbox(broker_url: str | None) -> Outbox:
-    """The process's outbox; the same object for the chat and the delivery task."""
-    global _outbox
-    if _outbox is None:
-        _outbox = RedisOutbox(broker_url) if broker_url else MemoryOutbox()
-    return _outbox
+    """The process's outbox for a broker (None: in memory); the same object for the chat
+    and the delivery task."""
+    if broker_url not in _outboxes:
+        _outboxes[broker_url] = RedisOutbox(broker_url) if broker_url else MemoryOutbox()
+    return _outboxes[broker_url]
