@@ -29,10 +29,10 @@ from tests import services
 from tests.integration.workers import (
     WORKER_REDIS_DB,
     Workers,
-    clean_env,
     delete_celery_keys,
     exclusive,
     start_workers,
+    worker_env,
     worker_redis_url,
 )
 from workers.celery_app import VOTE, app
@@ -96,13 +96,12 @@ def workers(
     else:
         database_url = f"sqlite:///{home / 'replyloop.sqlite3'}"
     # No migration here: the two workers migrate a fresh database at once, as in production.
-    env = clean_env(
-        broker_url=worker_broker,
-        database_url=database_url,
-        model=str(tiny_model),
+    env = worker_env(
+        worker_broker,
+        database_url,
+        tiny_model,
+        home,
         max_new_tokens=MAX_NEW_TOKENS,
-        data_dir=str(home / "data"),
-        cache_dir=str(home / "cache"),
         reply_timeout_s="60",
     )
     failures_before = request.session.testsfailed

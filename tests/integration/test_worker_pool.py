@@ -27,7 +27,7 @@ from core.types import IncomingMessage
 from replyloop.bootstrap import bootstrap
 from tests import services
 from tests.integration.conftest import MAX_NEW_TOKENS, failed
-from tests.integration.workers import Workers, clean_env, start_workers
+from tests.integration.workers import Workers, start_workers, worker_env
 
 MESSAGES = 60
 DEADLINE_S = 30.0  # correct workers answer in about 3 s (both children load the model)
@@ -43,13 +43,8 @@ def pool(
 ) -> Iterator[Workers]:
     database_url = services.create_database(pg_admin)
     open_store(database_url).engine.dispose()
-    env = clean_env(
-        broker_url=worker_broker,
-        database_url=database_url,
-        model=str(tiny_model),
-        max_new_tokens=MAX_NEW_TOKENS,
-        data_dir=str(tmp_path / "data"),
-        cache_dir=str(tmp_path / "cache"),
+    env = worker_env(
+        worker_broker, database_url, tiny_model, tmp_path, max_new_tokens=MAX_NEW_TOKENS
     )
     try:
         started = start_workers(env, tmp_path, gpu_args=["--concurrency", "2"])

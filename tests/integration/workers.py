@@ -54,6 +54,21 @@ def clean_env(**settings: str) -> dict[str, str]:
     return env
 
 
+def worker_env(
+    broker_url: str, database_url: str, model: Path, home: Path, **settings: str
+) -> dict[str, str]:
+    """The environment of workers (and commands) on this broker, database and model, with
+    their data and cache folders under `home`."""
+    return clean_env(
+        broker_url=broker_url,
+        database_url=database_url,
+        model=str(model),
+        data_dir=str(home / "data"),
+        cache_dir=str(home / "cache"),
+        **settings,
+    )
+
+
 def replyloop(
     *args: str, env: Mapping[str, str], cwd: Path, timeout: float = 60.0
 ) -> subprocess.CompletedProcess[str]:
