@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Connection, Row, and_, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from core.store.schema import conversations, messages, turns
 from core.store.time import as_utc, utcnow
@@ -13,20 +14,25 @@ from core.types import StoredMessage, Turn
 
 
 def open_conversation(conn: Connection, platform: str, chat_key: str) -> int:
+    """The chat's conversation in progress, started if there is none. Two processes
+    starting one at once get the same: the partial unique index lets one insert win."""
     where = and_(
         conversations.c.platform == platform,
         conversations.c.chat_key == chat_key,
         conversations.c.closed_at.is_(None),
     )
-    found = conn.execute(
-        select(conversations.c.id).where(where).order_by(conversations.c.id.desc())
-    ).first()
+    found = conn.execute(select(conversations.c.id).where(where)).first()
     if found:
         return int(found.id)
-    result = conn.execute(
-        conversations.insert().values(platform=platform, chat_key=chat_key, created_at=utcnow())
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    conn.execute(
+        dialect.insert(conversations)
+        .values(platform=platform, chat_key=chat_key, created_at=utcnow())
+        .on_conflict_do_nothing(
+            index_elements=["platform", "chat_key"], index_where=conversations.c.closed_at.is_(None)
+        )
     )
-    return int(result.inserted_primary_key[0])  # type: ignore[index]
+    return int(conn.execute(select(conversations.c.id).where(where)).scalar_one())
 
 
 def insert_message(

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 metadata = MetaData()
@@ -27,6 +28,15 @@ conversations = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("closed_at", DateTime(timezone=True), nullable=True),  # set by a reset
     Index("ix_conversations_open", "platform", "chat_key", "closed_at"),
+    # At most one conversation in progress per chat (migration 0002).
+    Index(
+        "uq_conversations_open",
+        "platform",
+        "chat_key",
+        unique=True,
+        postgresql_where=text("closed_at IS NULL"),
+        sqlite_where=text("closed_at IS NULL"),
+    ),
 )
 
 messages = Table(

@@ -1,0 +1,55 @@
+"""Upgrades keep what a database already holds; one conversation in progress per chat."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from core.store import Store, open_store
+from core.store.engine import make_engine
+from core.store.migrate import current_revision, upgrade
+from core.store.schema import conversations, messages
+
+
+def test_upgrade_from_0001_keeps_data_and_closes_duplicate_open_conversations(
+    db_url: str,
+) -> None:
+    engine = make_engine(db_url)
+    upgrade(engine, "0001")
+    now = datetime.now(UTC)
+    with engine.begin() as conn:  # what a race could leave behind before 0002
+        for conversation_id in (1, 2):
+            conn.execute(
+                conversations.insert().values(
+                    id=conversation_id, platform="slack", chat_key="C1", created_at=now
+                )
+            )
+        conn.execute(
+            messages.insert().values(
+                id=1, conversation_id=1, author="U1", text="kept", created_at=now
+            )
+        )
+    engine.dispose()
+
+    store = open_store(db_url)  # upgrades to head
+    assert current_revision(store.engine) == "0002"
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            select(conversations.c.id, conversations.c.closed_at).order_by(conversations.c.id)
+        ).all()
+        assert [(row.id, row.closed_at is None) for row in rows] == [(1, False), (2, True)]
+        assert conn.execute(select(messages.c.text)).scalars().all() == ["kept"]
+    assert store.open_conversation("slack", "C1") == 2
+    store.engine.dispose()
+
+
+def test_a_chat_has_one_conversation_in_progress_under_concurrent_starts(store: Store) -> None:
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        ids = list(
+            pool.map(lambda _: store.add_chat_message("slack", "C7", "U", "hi")[0], range(16))
+        )
+    assert len(set(ids)) == 1
+    store.reset("slack", "C7")
+    assert store.open_conversation("slack", "C7") not in ids
