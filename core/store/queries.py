@@ -13,6 +13,11 @@ from core.text import storable
 from core.types import StoredMessage, Turn
 
 
+def upsert_dialect(conn: Connection) -> Any:
+    """The dialect module whose insert() has ON CONFLICT: both of ours spell it the same."""
+    return postgresql if conn.dialect.name == "postgresql" else sqlite
+
+
 def open_conversation(conn: Connection, platform: str, chat_key: str) -> int:
     """The chat's conversation in progress, started if there is none. Two processes
     starting one at once get the same: the partial unique index lets one insert win."""
@@ -24,9 +29,9 @@ def open_conversation(conn: Connection, platform: str, chat_key: str) -> int:
     found = conn.execute(select(conversations.c.id).where(where)).first()
     if found:
         return int(found.id)
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     conn.execute(
-        dialect.insert(conversations)
+        upsert_dialect(conn)
+        .insert(conversations)
         .values(platform=platform, chat_key=chat_key, created_at=utcnow())
         .on_conflict_do_nothing(
             index_elements=["platform", "chat_key"], index_where=conversations.c.closed_at.is_(None)

@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Engine, select, update
 
 from core.errors import UnknownTurn
 from core.store import queries as q
@@ -18,11 +17,6 @@ from core.store.schema import conversations, turns, vote_events, votes
 from core.store.time import utcnow
 from core.text import storable
 from core.types import ChatMessage, StoredMessage, Turn, Vote, VoteResult
-
-
-def _dialect(conn: Connection) -> Any:
-    """The dialect module whose insert() has ON CONFLICT: both of ours spell it the same."""
-    return postgresql if conn.dialect.name == "postgresql" else sqlite
 
 
 class Store:
@@ -145,7 +139,7 @@ class Store:
             created_at=utcnow(),
         )
         with self.autocommit.connect() as conn:
-            insert = _dialect(conn).insert(turns).values(**values)
+            insert = q.upsert_dialect(conn).insert(turns).values(**values)
             inserted = conn.execute(
                 insert.on_conflict_do_nothing(index_elements=["request_key"]).returning(turns)
             ).first()
@@ -217,7 +211,7 @@ class Store:
                 )
             )
             insert = (
-                _dialect(conn)
+                q.upsert_dialect(conn)
                 .insert(votes)
                 .values(
                     turn_id=turn_id, rater=rater, value=int(value), reasons=reasons, updated_at=now
