@@ -8,7 +8,7 @@ delivered to the chat's outbox, read by the chat.
 - overhead: end-to-end time minus the engine's own generate time, one message in flight.
 - throughput: messages per second with N chats each keeping one message in flight.
 Targets on 2 cores: overhead median <= 5 ms, p99 <= 20 ms; >= 300 messages/s.
-Run: .venv/bin/python bench/pipeline.py [--pool prefork|solo] [--messages 2000]
+Run: .venv/bin/python bench/pipeline.py [--pool threads|prefork|solo] [--messages 2000]
 """
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ def run(pool: str, database: str, home: Path, messages: int, latency_messages: i
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pool", choices=["prefork", "solo"], default="prefork")
+    parser.add_argument("--pool", choices=["threads", "prefork", "solo"], default="threads")
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--latency-messages", type=int, default=500)
     args = parser.parse_args()

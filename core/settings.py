@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     torch_threads: int = Field(
         0, ge=0, description="CPU threads for generation; 0 lets torch choose (all cores)"
     )
+    max_batch: int = Field(
+        16,
+        ge=1,
+        le=512,
+        description="most replies a gpu worker generates together (and its task threads)",
+    )
     max_message_chars: int = Field(
         4000, ge=16, description="longer messages are cut, with a notice"
     )

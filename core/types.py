@@ -87,6 +87,32 @@ class StoredMessage:
 
 
 @dataclass(frozen=True)
+class NewTurn:
+    """A reply about to be stored: what `Store.add_turns` takes."""
+
+    conversation_id: int
+    message_id: int
+    request_key: str  # one Turn per key: a redelivered task finds the stored one
+    prompt: list[ChatMessage]
+    completion: str
+    model_version: str
+    settings: dict[str, Any]
+    timings: dict[str, float]
+    chat: tuple[str, str] | None = None  # (platform, chat key) when known: saves a query
+
+
+@dataclass(frozen=True)
+class ReplyContext:
+    """What generation needs to answer a message: the message itself, the conversation
+    before it as (user text, reply) pairs, and the Turn already made for this request, if a
+    task is redelivered."""
+
+    message: StoredMessage
+    history: list[tuple[str, str]]
+    existing: Turn | None = None
+
+
+@dataclass(frozen=True)
 class VoteResult:
     """What a vote did, for the adapter to tell the rater."""
 

@@ -23,13 +23,14 @@ def parser() -> argparse.ArgumentParser:
         "--concurrency",
         type=int,
         default=None,
-        help="processes (gpu, default 1) or threads (io, default 8)",
+        help="task threads (gpu: default REPLYLOOP_MAX_BATCH; io: default 8), "
+        "or processes with --pool prefork",
     )
     worker.add_argument(
         "--pool",
         choices=["prefork", "solo", "threads"],
         default=None,
-        help="Celery pool (gpu default prefork, io default threads)",
+        help="Celery pool (default threads: on gpu, waiting tasks are generated as one batch)",
     )
     worker.add_argument("--loglevel", default="INFO")
 

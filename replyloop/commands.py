@@ -57,12 +57,13 @@ def worker(
     from workers.celery_app import app
 
     if queue == "gpu":
-        # Prefork: each child loads the model once in worker_process_init.
-        pool, count = pool or "prefork", concurrency or 1
+        # Threads: one model, and the tasks waiting together are generated as one batch.
+        # (Prefork: each child loads the model once in worker_process_init.)
+        pool, count = pool or "threads", concurrency or settings.max_batch
+        if pool != "prefork":
+            rt.engine  # noqa: B018 - no child processes: the model lives in this one
     else:
         pool, count = pool or "threads", concurrency or 8
-    if queue == "gpu" and pool == "solo":
-        rt.engine  # noqa: B018 - no child processes: the model lives in this one
     app.worker_main(
         [
             "worker",

@@ -23,6 +23,8 @@ class Generation:
     new_tokens: int
     seconds: float
     prompt_cut: bool  # the prompt alone exceeded the budget and lost its oldest tokens
+    batch: int = 1  # how many replies were generated together with this one
+    token_ids: tuple[int, ...] = ()  # the reply's tokens, stop token excluded
 
 
 def pick_token(
@@ -51,6 +53,8 @@ class Engine:
         self.device = next(model.parameters()).device
         eos = {tokenizer.eos_token_id, *_as_list(model.generation_config.eos_token_id)}
         self.stop_ids = frozenset(i for i in eos if i is not None)
+        pad = tokenizer.pad_token_id
+        self.pad_id: int = pad if pad is not None else min(self.stop_ids, default=0)
 
     def count_tokens(self, message: ChatMessage) -> int:
         return len(self.tokenizer.encode(message["content"], add_special_tokens=False))
@@ -61,35 +65,102 @@ class Engine:
         )
         return list(ids)
 
-    @torch.inference_mode()
+    def _encode_within(
+        self, messages: Sequence[ChatMessage], budget: int
+    ) -> tuple[list[int], bool]:
+        """Token ids of the prompt, cut to its newest `budget` tokens (generation prompt
+        included) when it is longer; and whether it was cut."""
+        ids = self.encode(messages)
+        if len(ids) > budget:
+            return ids[-budget:], True
+        return ids, False
+
     def generate(
         self, messages: Sequence[ChatMessage], settings: GenerationSettings, seed: int | None = None
     ) -> Generation:
+        return self.generate_batch([messages], settings, seed)[0]
+
+    @torch.inference_mode()
+    def generate_batch(
+        self,
+        prompts: Sequence[Sequence[ChatMessage]],
+        settings: GenerationSettings,
+        seed: int | None = None,
+    ) -> list[Generation]:
+        """Replies to several prompts in one padded batch: one forward pass a step for all.
+
+        Prompts are left-padded, so every row's next token sits in the last column; the
+        attention mask hides the padding and position ids count real tokens only, so each
+        row gets the reply it would get alone.
+        """
         started = time.perf_counter()
-        ids = self.encode(messages)
-        budget = settings.context_token_budget
-        cut = len(ids) > budget
-        if cut:
-            ids = ids[-budget:]  # the newest tokens, generation prompt included
+        encoded = [self._encode_within(p, settings.context_token_budget) for p in prompts]
+        rows, width = len(encoded), max(len(ids) for ids, _ in encoded)
+        padded = any(len(ids) < width for ids, _ in encoded)
+        input_ids = torch.full((rows, width), self.pad_id, dtype=torch.long)  # (B, T)
+        mask = torch.zeros((rows, width), dtype=torch.long)  # (B, T)
+        for row, (ids, _) in enumerate(encoded):
+            input_ids[row, width - len(ids) :] = torch.tensor(ids)
+            mask[row, width - len(ids) :] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)  # (B, T)
         generator = None
         if seed is not None:
             generator = torch.Generator(device=self.device).manual_seed(seed)
-        input_ids = torch.tensor([ids], device=self.device)  # (1, T)
-        out = self.model(input_ids=input_ids, use_cache=True)
-        new: list[int] = []
+        out = self._forward(input_ids, mask, positions, None, padded)
+        new: list[list[int]] = [[] for _ in range(rows)]
+        done = [False] * rows
         for step in range(settings.max_new_tokens):
-            token = pick_token(out.logits[0, -1], settings.temperature, settings.top_p, generator)
-            if token in self.stop_ids:
+            logits = out.logits[:, -1]  # (B, V)
+            chosen = [self.pad_id] * rows  # finished rows are fed padding, and ignored
+            for row in range(rows):
+                if done[row]:
+                    continue
+                token = pick_token(logits[row], settings.temperature, settings.top_p, generator)
+                if token in self.stop_ids:
+                    done[row] = True
+                else:
+                    new[row].append(token)
+                    chosen[row] = token
+            if all(done) or step + 1 == settings.max_new_tokens:
                 break
-            new.append(token)
-            if step + 1 == settings.max_new_tokens:
-                break
-            step_ids = torch.tensor([[token]], device=self.device)  # (1, 1)
-            out = self.model(
-                input_ids=step_ids, past_key_values=out.past_key_values, use_cache=True
+            step_ids = torch.tensor(chosen, dtype=torch.long).unsqueeze(1)  # (B, 1)
+            mask = torch.cat([mask, torch.ones((rows, 1), dtype=torch.long)], dim=1)
+            positions = positions[:, -1:] + 1  # (B, 1)
+            out = self._forward(step_ids, mask, positions, out.past_key_values, padded)
+        seconds = time.perf_counter() - started
+        return [
+            Generation(
+                self.tokenizer.decode(row_new, skip_special_tokens=True).strip(),
+                len(ids),
+                len(row_new),
+                seconds,
+                cut,
+                rows,
+                tuple(row_new),
             )
-        text = self.tokenizer.decode(new, skip_special_tokens=True).strip()
-        return Generation(text, len(ids), len(new), time.perf_counter() - started, cut)
+            for row_new, (ids, cut) in zip(new, encoded, strict=True)
+        ]
+
+    def _forward(
+        self,
+        input_ids: torch.Tensor,
+        mask: torch.Tensor,
+        positions: torch.Tensor,
+        past: Any,
+        padded: bool,
+    ) -> Any:
+        """One forward pass; without padding the mask and positions are implied (faster)."""
+        if not padded:
+            return self.model(
+                input_ids=input_ids.to(self.device), past_key_values=past, use_cache=True
+            )
+        return self.model(
+            input_ids=input_ids.to(self.device),
+            attention_mask=mask.to(self.device),
+            position_ids=positions.to(self.device),
+            past_key_values=past,
+            use_cache=True,
+        )
 
 
 def _as_list(value: int | list[int] | None) -> list[int | None]:

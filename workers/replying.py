@@ -1,55 +1,93 @@
-"""Making one reply: context from the store, the model's answer, the Turn stored."""
+"""Making replies: context from the store, the model's answers, the Turns stored.
+
+A batch of requests costs two queries to read, one padded generation, and one insert.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from core.context import build_prompt
 from core.store import Store
-from core.types import GenerationSettings, Turn
+from core.types import ChatMessage, GenerationSettings, NewTurn, ReplyContext, Turn
+from workers.batching import Outcome
 from workers.engine import Engine
 
 
-def make_reply(
+@dataclass(frozen=True)
+class ReplyRequest:
+    message_id: int
+    request_key: str  # the first reply to a message has a fixed key; each /retry a new one
+    enqueued_at: float | None = None  # epoch seconds, for the queued_s timing
+
+
+def make_replies(
     store: Store,
     engine: Engine,
     settings: GenerationSettings,
-    message_id: int,
-    request_key: str,
-    enqueued_at: float | None = None,
-) -> Turn:
-    """Generate and store the reply to `message_id`; a second call with the same
-    request_key returns the stored Turn without generating again."""
-    started = time.perf_counter()
-    queued = max(0.0, time.time() - enqueued_at) if enqueued_at else 0.0
-    existing, message, history = store.reply_context(message_id, request_key)
-    if existing is not None:
-        return existing
-    prompt = build_prompt(
-        settings.system_prompt,
-        history,
-        message.text,
-        settings.context_token_budget,
-        engine.count_tokens,
-    )
+    requests: Sequence[ReplyRequest],
+) -> list[Outcome[Turn]]:
+    """Generate and store the replies to `requests`, in order.
+
+    A request whose Turn exists already (a redelivered task) gets that Turn without
+    generating again. A conversation gets one reply per batch, so a second message sees
+    the reply to the first in its context: the later requests answer None (put off).
+    """
+    started, started_epoch = time.perf_counter(), time.time()
+    contexts = store.reply_contexts([(r.message_id, r.request_key) for r in requests])
+    outcomes: list[Outcome[Turn]] = []
+    chosen: list[tuple[int, ReplyContext, list[ChatMessage]]] = []  # (index, context, prompt)
+    conversations: set[int] = set()
+    for index, context in enumerate(contexts):
+        if isinstance(context, LookupError) or context.existing is not None:
+            outcomes.append(context if isinstance(context, LookupError) else context.existing)
+            continue
+        conversation = context.message.conversation_id
+        outcomes.append(None)
+        if conversation in conversations:
+            continue  # put off to the next batch
+        conversations.add(conversation)
+        prompt = build_prompt(
+            settings.system_prompt,
+            context.history,
+            context.message.text,
+            settings.context_token_budget,
+            engine.count_tokens,
+        )
+        chosen.append((index, context, prompt))
+    if not chosen:
+        return outcomes
     context_s = time.perf_counter() - started
-    generation = engine.generate(prompt, settings)
-    turn = store.add_turn(
-        conversation_id=message.conversation_id,
-        message_id=message_id,
-        request_key=request_key,
-        prompt=prompt,
-        completion=generation.text,
-        model_version=engine.version,
-        settings=settings.as_dict(),
-        timings={
+    generations = engine.generate_batch([prompt for _, _, prompt in chosen], settings)
+    new = []
+    for (index, context, prompt), generation in zip(chosen, generations, strict=True):
+        request = requests[index]
+        message = context.message
+        queued = max(0.0, started_epoch - request.enqueued_at) if request.enqueued_at else 0.0
+        timings = {
             "queued_s": queued,
             "context_s": context_s,
             "generate_s": generation.seconds,
             "prompt_tokens": generation.prompt_tokens,
             "new_tokens": generation.new_tokens,
             "prompt_cut": float(generation.prompt_cut),
-        },
-        chat=(message.platform, message.chat_key),
-    )
-    return turn
+            "batch": generation.batch,
+        }
+        new.append(
+            NewTurn(
+                message.conversation_id,
+                message.id,
+                request.request_key,
+                prompt,
+                generation.text,
+                engine.version,
+                settings.as_dict(),
+                timings,
+                (message.platform, message.chat_key),
+            )
+        )
+    for (index, _, _), turn in zip(chosen, store.add_turns(new), strict=True):
+        outcomes[index] = turn
+    return outcomes

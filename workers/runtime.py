@@ -13,7 +13,12 @@ from core.settings import Settings
 from core.store import Store, open_store
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from core.types import Turn
+    from workers.batching import Batcher, Outcome
     from workers.engine import Engine
+    from workers.replying import ReplyRequest
 
 
 class Runtime:
@@ -22,6 +27,7 @@ class Runtime:
         self.preload_engine = preload_engine  # GPU workers load the model before any task
         self._store: Store | None = None
         self._engine: Engine | None = None
+        self._replies: Batcher[ReplyRequest, Turn] | None = None
         self._lock = threading.Lock()
 
     @property
@@ -48,6 +54,22 @@ class Runtime:
                 model, tokenizer = load(source, threads=self.settings.torch_threads)
                 self._engine = Engine(model, tokenizer, source.version)
             return self._engine
+
+    @property
+    def replies(self) -> Batcher[ReplyRequest, Turn]:
+        """Where generation tasks hand their requests: served in batches, one at a time."""
+        from workers.batching import Batcher
+        from workers.replying import make_replies
+
+        with self._lock:
+            if self._replies is None:
+                generation = self.settings.generation()
+
+                def work(requests: Sequence[ReplyRequest]) -> list[Outcome[Turn]]:
+                    return make_replies(self.store, self.engine, generation, requests)
+
+                self._replies = Batcher(work, self.settings.max_batch)
+            return self._replies
 
 
 _current: Runtime | None = None

@@ -12,7 +12,7 @@ from core.errors import UnknownTurn
 from core.types import Vote
 from workers import runtime
 from workers.celery_app import GENERATE, VOTE, app, deliver_task, notice_task
-from workers.replying import make_reply
+from workers.replying import ReplyRequest
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +54,10 @@ class ReplyTask(app.Task):  # type: ignore[name-defined,misc]
 
 @app.task(name=GENERATE, base=ReplyTask, **RETRY)
 def generate(message_id: int, request_key: str, enqueued_at: float | None = None) -> int:
-    """Reply to a stored message, store the Turn, then hand it to the platform's delivery."""
-    rt = runtime.current()
-    turn = make_reply(
-        rt.store, rt.engine, rt.settings.generation(), message_id, request_key, enqueued_at
-    )
+    """Reply to a stored message, store the Turn, then hand it to the platform's delivery.
+
+    The request joins whatever other requests this worker has waiting (one batch)."""
+    turn = runtime.current().replies.submit(ReplyRequest(message_id, request_key, enqueued_at))
     app.signature(deliver_task(turn.platform), args=[turn.id]).apply_async()
     return turn.id
 

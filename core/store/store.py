@@ -16,7 +16,15 @@ from core.store import queries as q
 from core.store.schema import conversations, turns, vote_events, votes
 from core.store.time import utcnow
 from core.text import storable
-from core.types import ChatMessage, StoredMessage, Turn, Vote, VoteResult
+from core.types import (
+    ChatMessage,
+    NewTurn,
+    ReplyContext,
+    StoredMessage,
+    Turn,
+    Vote,
+    VoteResult,
+)
 
 
 class Store:
@@ -41,11 +49,7 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(
                 update(conversations)
-                .where(
-                    conversations.c.platform == platform,
-                    conversations.c.chat_key == chat_key,
-                    conversations.c.closed_at.is_(None),
-                )
+                .where(q.open_where(platform, chat_key))
                 .values(closed_at=utcnow())
             )
 
@@ -68,13 +72,20 @@ class Store:
         platform_message_id: str | None = None,
     ) -> tuple[int, int]:
         """(conversation id, message id) of a message joining its chat's conversation in
-        progress, in one transaction."""
+        progress: one statement when there is one, else a transaction that starts it."""
+        with self.autocommit.connect() as conn:
+            added = q.insert_into_open_conversation(
+                conn, platform, chat_key, author, text, platform_message_id
+            )
+        if added is not None:
+            return added
         with self.engine.begin() as conn:
             conversation_id = q.open_conversation(conn, platform, chat_key)
             message_id = q.insert_message(conn, conversation_id, author, text, platform_message_id)
         return conversation_id, message_id
 
     def message(self, message_id: int) -> StoredMessage:
+        """Raises LookupError for an unknown message."""
         with self.autocommit.connect() as conn:
             return q.message(conn, message_id)
 
@@ -84,20 +95,44 @@ class Store:
         """(user text, reply) for each earlier message of the conversation that got a reply
         (all of them when before_message_id is None); where /retry made siblings, the
         newest reply is the one the user saw last."""
-        with self.engine.connect() as conn:
-            return q.history(conn, conversation_id, before_message_id)
-
-    def reply_context(
-        self, message_id: int, request_key: str
-    ) -> tuple[Turn | None, StoredMessage, list[tuple[str, str]]]:
-        """What generation needs, in two queries: the message (with the Turn already made
-        for this request, when a task is redelivered) and the conversation before it."""
         with self.autocommit.connect() as conn:
-            message, turn_id = q.message_and_turn(conn, message_id, request_key)
-            if turn_id is not None:
-                row = conn.execute(q.turn_select().where(turns.c.id == turn_id)).one()
-                return q.as_turn(row), message, []
-            return None, message, q.history(conn, message.conversation_id, message_id)
+            exchanges = q.histories(conn, [conversation_id])[conversation_id]
+        return q.before(exchanges, before_message_id)
+
+    def reply_contexts(
+        self, requests: Sequence[tuple[int, str]]
+    ) -> list[ReplyContext | LookupError]:
+        """What generation needs for each (message id, request key), in two queries for the
+        whole batch: the messages (with any Turn already made for the request) and their
+        conversations. A message that does not exist gets a LookupError in its place."""
+        with self.autocommit.connect() as conn:
+            found, made = q.messages_with_turns(conn, requests)
+            existing: dict[int, Turn] = {}
+            if made:
+                query = q.turn_select().where(turns.c.id.in_(set(made.values())))
+                existing = {row.id: q.as_turn(row) for row in conn.execute(query)}
+            pending = {
+                found[m].conversation_id for m, k in requests if m in found and k not in made
+            }
+            exchanges = q.histories(conn, pending) if pending else {}
+        contexts: list[ReplyContext | LookupError] = []
+        for message_id, key in requests:
+            message = found.get(message_id)
+            if message is None:
+                contexts.append(LookupError(f"no message {message_id}"))
+            elif key in made:
+                contexts.append(ReplyContext(message, [], existing[made[key]]))
+            else:
+                history = q.before(exchanges[message.conversation_id], message_id)
+                contexts.append(ReplyContext(message, history))
+        return contexts
+
+    def reply_context(self, message_id: int, request_key: str) -> ReplyContext:
+        """`reply_contexts` for one request; raises LookupError for an unknown message."""
+        context = self.reply_contexts([(message_id, request_key)])[0]
+        if isinstance(context, LookupError):
+            raise context
+        return context
 
     def platform_of(self, conversation_id: int) -> tuple[str, str]:
         """(platform, chat key) of a conversation."""
@@ -123,31 +158,57 @@ class Store:
         timings: dict[str, float],
         chat: tuple[str, str] | None = None,
     ) -> Turn:
-        """Store a reply before it is delivered. Idempotent on request_key: a redelivered
-        generation task gets the Turn that was stored the first time.
-
-        `chat` (platform, chat key), when the caller knows it, saves a query."""
-        values = dict(
-            conversation_id=conversation_id,
-            message_id=message_id,
-            request_key=request_key,
-            prompt=[{"role": m["role"], "content": storable(m["content"])} for m in prompt],
-            completion=storable(completion),
-            model_version=model_version,
-            settings=settings,
-            timings=timings,
-            created_at=utcnow(),
+        """`add_turns` for one reply."""
+        new = NewTurn(
+            conversation_id,
+            message_id,
+            request_key,
+            list(prompt),
+            completion,
+            model_version,
+            settings,
+            timings,
+            chat,
         )
+        return self.add_turns([new])[0]
+
+    def add_turns(self, new: Sequence[NewTurn]) -> list[Turn]:
+        """Store replies before they are delivered, in one statement for the batch.
+        Idempotent on request_key: a redelivered generation task gets the Turn that was
+        stored the first time."""
+        now = utcnow()
+        values = [
+            dict(
+                conversation_id=t.conversation_id,
+                message_id=t.message_id,
+                request_key=t.request_key,
+                prompt=[{"role": m["role"], "content": storable(m["content"])} for m in t.prompt],
+                completion=storable(t.completion),
+                model_version=t.model_version,
+                settings=t.settings,
+                timings=t.timings,
+                created_at=now,
+            )
+            for t in new
+        ]
         with self.autocommit.connect() as conn:
-            insert = q.upsert_dialect(conn).insert(turns).values(**values)
+            insert = q.upsert_dialect(conn).insert(turns).values(values)
             inserted = conn.execute(
                 insert.on_conflict_do_nothing(index_elements=["request_key"]).returning(turns)
-            ).first()
-            if inserted is None or chat is None:  # it existed, or its chat is unknown here
-                row = conn.execute(q.turn_select().where(turns.c.request_key == request_key))
-                return q.as_turn(row.one())
-        platform, chat_key = chat
-        return q.as_turn(inserted, platform, chat_key)
+            )
+            rows = {row.request_key: row for row in inserted}
+            # Turns that existed already, or whose chat is not known here: read them back.
+            again = {t.request_key for t in new if t.request_key not in rows or t.chat is None}
+            stored: dict[str, Turn] = {}
+            if again:
+                query = q.turn_select().where(turns.c.request_key.in_(again))
+                stored = {row.request_key: q.as_turn(row) for row in conn.execute(query)}
+        return [
+            stored[t.request_key]
+            if t.chat is None or t.request_key in stored
+            else q.as_turn(rows[t.request_key], *t.chat)
+            for t in new
+        ]
 
     def turn_for_request(self, request_key: str) -> Turn | None:
         with self.engine.connect() as conn:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from core.types import GenerationSettings
+from core.types import ChatMessage, GenerationSettings
 from workers.engine import Engine
 from workers.models import BUILTIN, BUILTIN_VERSION, load, resolve
 
@@ -27,7 +27,7 @@ def test_default_model_is_converted_once_and_answers(
 
     model, tokenizer = load(source, device="cpu")
     engine = Engine(model, tokenizer, source.version)
-    messages = [
+    messages: list[ChatMessage] = [
         {"role": "system", "content": "You are a helpful assistant."},
         {"role": "user", "content": "What is the capital of France?"},
     ]

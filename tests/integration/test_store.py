@@ -12,7 +12,7 @@ from core.store import Store, open_store
 from core.store.migrate import current_revision
 from core.store.reports import ModelStats, feedback_stats
 from core.store.schema import votes
-from core.types import ChatMessage, StoredMessage, Turn, Vote, VoteResult
+from core.types import ChatMessage, NewTurn, StoredMessage, Turn, Vote, VoteResult
 
 TABLES = {"alembic_version", "conversations", "messages", "turns", "vote_events", "votes"}
 
@@ -237,9 +237,59 @@ def test_reply_context_finds_the_turn_of_a_redelivered_request(store: Store) -> 
     _, first = store.add_chat_message("slack", "C9", "u", "one")
     reply(store, first, f"msg:{first}", "reply one")
     _, second = store.add_chat_message("slack", "C9", "u", "two")
-    existing, message, history = store.reply_context(second, f"msg:{second}")
-    assert existing is None and message.text == "two" and message.platform == "slack"
-    assert history == [("one", "reply one")]
+    context = store.reply_context(second, f"msg:{second}")
+    assert context.existing is None and context.message.text == "two"
+    assert context.message.platform == "slack"
+    assert context.history == [("one", "reply one")]
     turn = reply(store, second, f"msg:{second}", "reply two")
-    existing, message, history = store.reply_context(second, f"msg:{second}")
-    assert existing == turn and history == []
+    context = store.reply_context(second, f"msg:{second}")
+    assert context.existing == turn and context.history == []
+
+
+def test_reply_contexts_serve_a_batch_in_order(store: Store) -> None:
+    """Several chats at once, one of them redelivered, one message unknown: each request
+    gets its own answer, in the order asked."""
+    _, a1 = store.add_chat_message("slack", "A", "u", "a one")
+    reply(store, a1, f"msg:{a1}", "a reply")
+    _, a2 = store.add_chat_message("slack", "A", "u", "a two")
+    _, b1 = store.add_chat_message("telegram", "B", "v", "b one")
+    done = reply(store, b1, f"msg:{b1}", "b reply")
+    requests = [(a2, f"msg:{a2}"), (999_999, "msg:999999"), (b1, f"msg:{b1}"), (a1, "retry:x")]
+    first, unknown, redelivered, retry = store.reply_contexts(requests)
+    assert not isinstance(first, LookupError)
+    assert (first.message.text, first.history, first.existing) == (
+        "a two",
+        [("a one", "a reply")],
+        None,
+    )
+    assert isinstance(unknown, LookupError) and "999999" in str(unknown)
+    assert not isinstance(redelivered, LookupError) and redelivered.existing == done
+    assert not isinstance(retry, LookupError)
+    assert retry.existing is None and retry.history == [] and retry.message.text == "a one"
+
+
+def test_add_turns_stores_a_batch_once(store: Store) -> None:
+    _, m1 = store.add_chat_message("terminal", "x", "u", "one")
+    _, m2 = store.add_chat_message("terminal", "y", "u", "two")
+    first = reply(store, m1, f"msg:{m1}", "first answer")
+    conv2 = store.message(m2).conversation_id
+    batch = [
+        NewTurn(
+            conv2,
+            m2,
+            f"msg:{m2}",
+            [{"role": "user", "content": "two"}],
+            "b",
+            "v",
+            {},
+            {},
+            ("terminal", "y"),
+        ),
+        NewTurn(
+            first.conversation_id, m1, f"msg:{m1}", [], "again", "v2", {}, {}, ("terminal", "x")
+        ),
+    ]
+    new, again = store.add_turns(batch)
+    assert (new.completion, new.chat_key, new.platform) == ("b", "y", "terminal")
+    assert store.turn(new.id) == new
+    assert again == first  # the stored Turn, not a second one

@@ -1,4 +1,5 @@
-"""More than one generation process in one `replyloop worker gpu` (--concurrency 2), on
+"""More than one generation process in one `replyloop worker gpu --pool prefork
+--concurrency 2`, on
 PostgreSQL: every message is answered, from its own context, and no task fails or retries.
 
 Before 6bad5fc the prefork children shared the database connection their parent opened at
@@ -47,7 +48,7 @@ def pool(
         worker_broker, database_url, tiny_model, tmp_path, max_new_tokens=MAX_NEW_TOKENS
     )
     try:
-        started = start_workers(env, tmp_path, gpu_args=["--concurrency", "2"])
+        started = start_workers(env, tmp_path, gpu_args=["--pool", "prefork", "--concurrency", "2"])
     except RuntimeError as exc:
         services.drop_database(pg_admin, database_url)
         pytest.fail(str(exc), pytrace=False)
