@@ -78,14 +78,17 @@ def overhead(client: Client, n: int) -> tuple[list[float], dict[str, list[float]
     return added, stages
 
 
-def throughput(client: Client, chats: int, total: int) -> float:
+def throughput(client: Client, chats: int, total: int) -> tuple[float, float]:
+    """(messages per second, mean batch the gpu worker generated them in)."""
     per_chat = total // chats
     errors: list[BaseException] = []
+    turn_ids: list[int] = []
 
     def chat(k: int) -> None:
         try:
             for i in range(per_chat):
-                client.send(f"load-{chats}-{k}-{i // EXCHANGES}", f"message {i}")
+                _, turn_id = client.send(f"load-{chats}-{k}-{i // EXCHANGES}", f"message {i}")
+                turn_ids.append(turn_id)
         except BaseException as exc:  # reported below, not lost
             errors.append(exc)
 
@@ -95,9 +98,11 @@ def throughput(client: Client, chats: int, total: int) -> float:
         thread.start()
     for thread in threads:
         thread.join()
+    rate = per_chat * chats / (time.perf_counter() - started)
     if errors:
         raise errors[0]
-    return per_chat * chats / (time.perf_counter() - started)
+    batches = [client.rt.store.turn(turn_id).timings["batch"] for turn_id in turn_ids[::10]]
+    return rate, statistics.mean(batches)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -137,8 +142,11 @@ def run(pool: str, database: str, home: Path, messages: int, latency_messages: i
     )
     medians = (f"{name} {statistics.median(v):.2f}" for name, v in stages.items())
     print("  by stage, median ms: " + ", ".join(medians))
-    for chats, rate in rates.items():
-        print(f"  throughput, {chats} chats in flight: {rate:.0f} messages/s (target 300)")
+    for chats, (rate, batch) in rates.items():
+        print(
+            f"  throughput, {chats} chats in flight: {rate:.0f} messages/s (target 300), "
+            f"generated in batches of {batch:.1f} on average"
+        )
 
 
 def main() -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, func, literal, select
+from sqlalchemy import Connection, Row, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from core.store.schema import conversations, messages, turns
+from core.store import prepared
+from core.store.schema import conversations, messages
 from core.store.time import as_utc, utcnow
 from core.text import storable
 from core.types import StoredMessage, Turn
@@ -19,20 +20,12 @@ def upsert_dialect(conn: Connection) -> Any:
     return postgresql if conn.dialect.name == "postgresql" else sqlite
 
 
-def open_where(platform: str, chat_key: str) -> Any:
-    """The condition that picks the chat's conversation in progress."""
-    return and_(
-        conversations.c.platform == platform,
-        conversations.c.chat_key == chat_key,
-        conversations.c.closed_at.is_(None),
-    )
-
-
 def open_conversation(conn: Connection, platform: str, chat_key: str) -> int:
     """The chat's conversation in progress, started if there is none. Two processes
     starting one at once get the same: the partial unique index lets one insert win."""
-    where = open_where(platform, chat_key)
-    found = conn.execute(select(conversations.c.id).where(where)).first()
+    find = select(conversations.c.id).where(prepared.OPEN_CONVERSATION)
+    chat = {"of_platform": platform, "of_chat_key": chat_key}
+    found = conn.execute(find, chat).first()
     if found:
         return int(found.id)
     conn.execute(
@@ -43,7 +36,7 @@ def open_conversation(conn: Connection, platform: str, chat_key: str) -> int:
             index_elements=["platform", "chat_key"], index_where=conversations.c.closed_at.is_(None)
         )
     )
-    return int(conn.execute(select(conversations.c.id).where(where)).scalar_one())
+    return int(conn.execute(find, chat).scalar_one())
 
 
 def insert_into_open_conversation(
@@ -57,18 +50,15 @@ def insert_into_open_conversation(
     """(conversation id, message id) of a message added to the chat's conversation in
     progress, in one statement (INSERT ... SELECT ... RETURNING); None when the chat has no
     conversation in progress."""
-    columns = messages.c
-    source = select(
-        conversations.c.id,
-        literal(author, columns.author.type),
-        literal(storable(text), columns.text.type),
-        literal(platform_message_id, columns.platform_message_id.type),
-        literal(utcnow(), columns.created_at.type),
-    ).where(open_where(platform, chat_key))
-    insert = messages.insert().from_select(
-        ["conversation_id", "author", "text", "platform_message_id", "created_at"], source
+    params = dict(
+        of_platform=platform,
+        of_chat_key=chat_key,
+        new_author=author,
+        new_text=storable(text),
+        new_platform_message_id=platform_message_id,
+        new_created_at=utcnow(),
     )
-    row = conn.execute(insert.returning(columns.conversation_id, columns.id)).first()
+    row = conn.execute(prepared.ADD_TO_OPEN_CONVERSATION, params).first()
     return (int(row.conversation_id), int(row.id)) if row else None
 
 
@@ -91,13 +81,6 @@ def insert_message(
     return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
-def message_select() -> Any:
-    """Messages with their chat."""
-    return select(messages, conversations.c.platform, conversations.c.chat_key).join(
-        conversations, conversations.c.id == messages.c.conversation_id
-    )
-
-
 def as_message(row: Row[Any]) -> StoredMessage:
     return StoredMessage(
         row.id,
@@ -111,7 +94,7 @@ def as_message(row: Row[Any]) -> StoredMessage:
 
 
 def message(conn: Connection, message_id: int) -> StoredMessage:
-    row = conn.execute(message_select().where(messages.c.id == message_id)).first()
+    row = conn.execute(prepared.MESSAGES.where(messages.c.id == message_id)).first()
     if row is None:
         raise LookupError(f"no message {message_id}")
     return as_message(row)
@@ -123,16 +106,10 @@ def messages_with_turns(
     """For (message id, request key) pairs, in one query: the messages found, by id, and
     the ids of the Turns already made for those request keys. This is the generation
     task's first read; a key with a Turn means the task was redelivered."""
-    keys = {key for _, key in requests}
-    query = (
-        message_select()
-        .add_columns(turns.c.id.label("turn_id"), turns.c.request_key)
-        .outerjoin(turns, and_(turns.c.message_id == messages.c.id, turns.c.request_key.in_(keys)))
-        .where(messages.c.id.in_({message_id for message_id, _ in requests}))
-    )
+    params = {"ids": list({m for m, _ in requests}), "keys": list({k for _, k in requests})}
     found: dict[int, StoredMessage] = {}
     made: dict[str, int] = {}
-    for row in conn.execute(query):
+    for row in conn.execute(prepared.MESSAGES_WITH_TURNS, params):
         found[row.id] = as_message(row)
         if row.turn_id is not None:
             made[row.request_key] = row.turn_id
@@ -145,20 +122,9 @@ def histories(
     """Each conversation's (message id, user text, reply) for every message that got a
     reply, in order; where /retry made siblings, the newest reply is the one the user saw
     last. One query for all the conversations."""
-    newest_sub = (
-        select(turns.c.message_id, func.max(turns.c.id).label("turn_id"))
-        .where(turns.c.conversation_id.in_(set(conversation_ids)))
-        .group_by(turns.c.message_id)
-        .subquery()
-    )
-    query = (
-        select(messages.c.conversation_id, messages.c.id, messages.c.text, turns.c.completion)
-        .join(newest_sub, newest_sub.c.message_id == messages.c.id)
-        .join(turns, turns.c.id == newest_sub.c.turn_id)
-        .order_by(messages.c.id)
-    )
     found: dict[int, list[tuple[int, str, str]]] = {cid: [] for cid in conversation_ids}
-    for row in conn.execute(query):
+    params = {"conversation_ids": list(conversation_ids)}
+    for row in conn.execute(prepared.EXCHANGES, params):
         found[row.conversation_id].append((row.id, row.text, row.completion))
     return found
 
@@ -168,13 +134,6 @@ def before(exchanges: list[tuple[int, str, str]], message_id: int | None) -> lis
     return [
         (text, reply) for mid, text, reply in exchanges if message_id is None or mid < message_id
     ]
-
-
-def turn_select() -> Any:
-    """Turns with their chat, so delivery needs no second query."""
-    return select(turns, conversations.c.platform, conversations.c.chat_key).join(
-        conversations, conversations.c.id == turns.c.conversation_id
-    )
 
 
 def as_turn(row: Row[Any], platform: str | None = None, chat_key: str | None = None) -> Turn:

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Engine, select, update
 
 from core.errors import UnknownTurn
+from core.store import prepared
 from core.store import queries as q
 from core.store.schema import conversations, turns, vote_events, votes
 from core.store.time import utcnow
@@ -48,9 +49,8 @@ class Store:
         """Close the conversation in progress: the next message starts with no context."""
         with self.engine.begin() as conn:
             conn.execute(
-                update(conversations)
-                .where(q.open_where(platform, chat_key))
-                .values(closed_at=utcnow())
+                update(conversations).where(prepared.OPEN_CONVERSATION).values(closed_at=utcnow()),
+                {"of_platform": platform, "of_chat_key": chat_key},
             )
 
     def add_message(
@@ -109,8 +109,8 @@ class Store:
             found, made = q.messages_with_turns(conn, requests)
             existing: dict[int, Turn] = {}
             if made:
-                query = q.turn_select().where(turns.c.id.in_(set(made.values())))
-                existing = {row.id: q.as_turn(row) for row in conn.execute(query)}
+                rows = conn.execute(prepared.TURNS_BY_ID, {"turn_ids": list(made.values())})
+                existing = {row.id: q.as_turn(row) for row in rows}
             pending = {
                 found[m].conversation_id for m, k in requests if m in found and k not in made
             }
@@ -192,17 +192,14 @@ class Store:
             for t in new
         ]
         with self.autocommit.connect() as conn:
-            insert = q.upsert_dialect(conn).insert(turns).values(values)
-            inserted = conn.execute(
-                insert.on_conflict_do_nothing(index_elements=["request_key"]).returning(turns)
-            )
+            inserted = conn.execute(prepared.insert_turns(conn.dialect.name), values)
             rows = {row.request_key: row for row in inserted}
             # Turns that existed already, or whose chat is not known here: read them back.
             again = {t.request_key for t in new if t.request_key not in rows or t.chat is None}
             stored: dict[str, Turn] = {}
             if again:
-                query = q.turn_select().where(turns.c.request_key.in_(again))
-                stored = {row.request_key: q.as_turn(row) for row in conn.execute(query)}
+                found = conn.execute(prepared.TURNS_BY_KEY, {"keys": list(again)})
+                stored = {row.request_key: q.as_turn(row) for row in found}
         return [
             stored[t.request_key]
             if t.chat is None or t.request_key in stored
@@ -212,29 +209,24 @@ class Store:
 
     def turn_for_request(self, request_key: str) -> Turn | None:
         with self.engine.connect() as conn:
-            row = conn.execute(q.turn_select().where(turns.c.request_key == request_key)).first()
+            row = conn.execute(prepared.TURNS_BY_KEY, {"keys": [request_key]}).first()
         return q.as_turn(row) if row else None
 
     def turn(self, turn_id: int) -> Turn:
         with self.autocommit.connect() as conn:
-            row = conn.execute(q.turn_select().where(turns.c.id == turn_id)).first()
+            row = conn.execute(prepared.TURN_BY_ID, {"turn_id": turn_id}).first()
         if row is None:
             raise UnknownTurn(turn_id)
         return q.as_turn(row)
 
     def mark_delivered(self, turn_id: int, platform_message_id: str) -> None:
         with self.autocommit.connect() as conn:
-            conn.execute(
-                update(turns)
-                .where(turns.c.id == turn_id)
-                .values(platform_message_id=platform_message_id, delivered_at=utcnow())
-            )
+            params = dict(turn_id=turn_id, delivered_as=platform_message_id, delivered_at=utcnow())
+            conn.execute(prepared.MARK_DELIVERED, params)
 
     def turn_by_platform_message(self, platform: str, platform_message_id: str) -> Turn:
-        query = (
-            q.turn_select()
-            .where(conversations.c.platform == platform)
-            .where(turns.c.platform_message_id == platform_message_id)
+        query = prepared.TURNS.where(conversations.c.platform == platform).where(
+            turns.c.platform_message_id == platform_message_id
         )
         with self.engine.connect() as conn:
             row = conn.execute(query).first()

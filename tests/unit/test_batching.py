@@ -83,7 +83,8 @@ def test_each_request_gets_its_own_error_and_put_off_ones_come_next() -> None:
     for r in ("a1", "a2", "bad", "c1", "a3"):
         threads.append(threading.Thread(target=submit, args=(r,)))
         threads[-1].start()
-        wait_until(lambda n=len(threads) - 1: len(batcher._waiting) == n)
+        expected = len(threads) - 1
+        wait_until(lambda: len(batcher._waiting) == expected)  # noqa: B023 - used at once
     release.set()
     for thread in threads:
         thread.join(10)

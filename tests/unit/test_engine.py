@@ -3,8 +3,6 @@ alone, and the prompt budget cuts the oldest tokens."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from core.types import ChatMessage, GenerationSettings
