@@ -47,19 +47,6 @@ ADD_TO_OPEN_CONVERSATION = (
     .returning(messages.c.conversation_id, messages.c.id)
 )
 
-# params: ids (message ids), keys (request keys)
-MESSAGES_WITH_TURNS = (
-    MESSAGES.add_columns(turns.c.id.label("turn_id"), turns.c.request_key)
-    .outerjoin(
-        turns,
-        and_(
-            turns.c.message_id == messages.c.id,
-            turns.c.request_key.in_(bindparam("keys", expanding=True)),
-        ),
-    )
-    .where(messages.c.id.in_(bindparam("ids", expanding=True)))
-)
-
 _newest_reply = (
     select(turns.c.message_id, func.max(turns.c.id).label("turn_id"))
     .where(turns.c.conversation_id.in_(bindparam("conversation_ids", expanding=True)))
@@ -71,6 +58,39 @@ EXCHANGES = (
     select(messages.c.conversation_id, messages.c.id, messages.c.text, turns.c.completion)
     .join(_newest_reply, _newest_reply.c.message_id == messages.c.id)
     .join(turns, turns.c.id == _newest_reply.c.turn_id)
+    .order_by(messages.c.id)
+)
+
+# What generation reads, in one query. params: ids (message ids), keys (request keys).
+# Every message of the conversations those messages are in, with its chat, its newest
+# reply (`reply`, NULL if none) and the Turn made for one of `keys` (`made_id`, `made_key`:
+# the task was redelivered).
+_asked = select(messages.c.conversation_id).where(
+    messages.c.id.in_(bindparam("ids", expanding=True))
+)
+_newest_of_asked = (
+    select(turns.c.message_id, func.max(turns.c.id).label("turn_id"))
+    .where(turns.c.conversation_id.in_(_asked))
+    .group_by(turns.c.message_id)
+    .subquery()
+)
+_reply, _made = turns.alias("reply"), turns.alias("made")
+CONVERSATIONS_OF = (
+    MESSAGES.add_columns(
+        _reply.c.completion.label("reply"),
+        _made.c.id.label("made_id"),
+        _made.c.request_key.label("made_key"),
+    )
+    .outerjoin(_newest_of_asked, _newest_of_asked.c.message_id == messages.c.id)
+    .outerjoin(_reply, _reply.c.id == _newest_of_asked.c.turn_id)
+    .outerjoin(
+        _made,
+        and_(
+            _made.c.message_id == messages.c.id,
+            _made.c.request_key.in_(bindparam("keys", expanding=True)),
+        ),
+    )
+    .where(messages.c.conversation_id.in_(_asked))
     .order_by(messages.c.id)
 )
 

@@ -100,20 +100,28 @@ def message(conn: Connection, message_id: int) -> StoredMessage:
     return as_message(row)
 
 
-def messages_with_turns(
+def conversations_of(
     conn: Connection, requests: Collection[tuple[int, str]]
-) -> tuple[dict[int, StoredMessage], dict[str, int]]:
-    """For (message id, request key) pairs, in one query: the messages found, by id, and
-    the ids of the Turns already made for those request keys. This is the generation
-    task's first read; a key with a Turn means the task was redelivered."""
-    params = {"ids": list({m for m, _ in requests}), "keys": list({k for _, k in requests})}
+) -> tuple[dict[int, StoredMessage], dict[str, int], dict[int, list[tuple[int, str, str]]]]:
+    """What generation needs for (message id, request key) pairs, in one query: the
+    messages found, by id; the ids of Turns already made for those request keys (a key with
+    a Turn means its task was redelivered); and each of their conversations' exchanges, as
+    `histories` gives them."""
+    asked = {message_id for message_id, _ in requests}
+    params = {"ids": list(asked), "keys": list({key for _, key in requests})}
     found: dict[int, StoredMessage] = {}
     made: dict[str, int] = {}
-    for row in conn.execute(prepared.MESSAGES_WITH_TURNS, params):
-        found[row.id] = as_message(row)
-        if row.turn_id is not None:
-            made[row.request_key] = row.turn_id
-    return found, made
+    exchanges: dict[int, list[tuple[int, str, str]]] = {}
+    for row in conn.execute(prepared.CONVERSATIONS_OF, params):
+        if row.id in asked:
+            found[row.id] = as_message(row)
+        if row.made_id is not None:
+            made[row.made_key] = row.made_id
+        conversation = exchanges.setdefault(row.conversation_id, [])
+        seen = conversation and conversation[-1][0] == row.id  # a row per made Turn
+        if row.reply is not None and not seen:
+            conversation.append((row.id, row.text, row.reply))
+    return found, made, exchanges
 
 
 def histories(

@@ -102,19 +102,16 @@ class Store:
     def reply_contexts(
         self, requests: Sequence[tuple[int, str]]
     ) -> list[ReplyContext | LookupError]:
-        """What generation needs for each (message id, request key), in two queries for the
-        whole batch: the messages (with any Turn already made for the request) and their
-        conversations. A message that does not exist gets a LookupError in its place."""
+        """What generation needs for each (message id, request key), in one query for the
+        whole batch (two when a task was redelivered): the message, the conversation before
+        it, and the Turn already made for the request. A message that does not exist gets a
+        LookupError in its place."""
         with self.autocommit.connect() as conn:
-            found, made = q.messages_with_turns(conn, requests)
+            found, made, exchanges = q.conversations_of(conn, requests)
             existing: dict[int, Turn] = {}
             if made:
                 rows = conn.execute(prepared.TURNS_BY_ID, {"turn_ids": list(made.values())})
                 existing = {row.id: q.as_turn(row) for row in rows}
-            pending = {
-                found[m].conversation_id for m, k in requests if m in found and k not in made
-            }
-            exchanges = q.histories(conn, pending) if pending else {}
         contexts: list[ReplyContext | LookupError] = []
         for message_id, key in requests:
             message = found.get(message_id)
