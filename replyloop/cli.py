@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from core.errors import ServiceUnavailable
 from replyloop import commands
-from workers.models import ModelNotFound
+from workers.models import ModelError
 
 
 def parser() -> argparse.ArgumentParser:
@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ServiceUnavailable as exc:
         print(f"replyloop: {exc}", file=sys.stderr)
         return 2
-    except (commands.UsageError, ModelNotFound) as exc:
+    except (commands.UsageError, ModelError) as exc:
         print(f"replyloop: {exc}", file=sys.stderr)
         return 2
 

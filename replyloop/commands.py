@@ -41,6 +41,7 @@ def chat(settings: Settings) -> int:
     rt = bootstrap(settings, preload_engine=settings.embedded, run_tasks_here=True)
     if settings.embedded:
         rt.engine  # noqa: B018 - convert/load the model before the first prompt
+        log_tasks_to_file(settings.data_dir / "chat.log")
     run(TerminalChat(settings, rt.store, outbox(settings.broker_url)))
     return 0
 
@@ -62,6 +63,10 @@ def worker(
         pool, count = pool or "threads", concurrency or settings.max_batch
         if pool != "prefork":
             rt.engine  # noqa: B018 - no child processes: the model lives in this one
+        else:  # the children load it; refuse a model they cannot use before forking them
+            from workers.models import check_tokenizer, resolve
+
+            check_tokenizer(resolve(settings.model, settings.cache_dir))
     else:
         pool, count = pool or "threads", concurrency or 8
     if logging.getLevelName(loglevel.upper()) != logging.DEBUG:
@@ -84,6 +89,18 @@ def worker(
         ]
     )
     return 0
+
+
+def log_tasks_to_file(path: Path) -> None:
+    """The embedded chat runs the tasks itself: their errors (with tracebacks) go to a
+    file, not between the person's lines; the chat says that a reply failed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    for name in ("celery", "workers"):
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        logger.propagate = False
 
 
 def quiet_task_logs() -> None:

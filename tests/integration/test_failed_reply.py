@@ -7,28 +7,47 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from core.store import open_store
 from core.store.schema import messages, turns
-from tests.integration.workers import clean_env, replyloop_command
+from tests.integration.workers import clean_env, replyloop, replyloop_command
+
+REFUSING_TEMPLATE = "{{ raise_exception('this template refuses every conversation') }}"
 
 
-def without_chat_template(model: Path, out: Path) -> Path:
-    """The tiny model as a base model: no chat template (a common misconfiguration)."""
+def with_chat_template(model: Path, out: Path, template: str | None) -> Path:
+    """A copy of the tiny model with another chat template, or none (a base model)."""
     shutil.copytree(model, out)
     (out / "chat_template.jinja").unlink(missing_ok=True)
     config_path = out / "tokenizer_config.json"
     config = json.loads(config_path.read_text())
     config.pop("chat_template", None)
+    if template is not None:
+        config["chat_template"] = template
     config_path.write_text(json.dumps(config))
     return out
+
+
+def test_a_model_without_a_chat_template_is_refused_at_start(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    model = with_chat_template(tiny_model, tmp_path / "base-model", None)
+    env = clean_env(data_dir=str(tmp_path / "data"), model=str(model))
+    chat = replyloop("chat", env=env, cwd=tmp_path, timeout=120)
+    assert chat.returncode == 2, chat.stderr
+    lines = chat.stderr.strip().splitlines()
+    assert len(lines) == 1 and "has no chat template" in lines[0] and str(model) in lines[0]
+    assert "Traceback" not in chat.stderr + chat.stdout
 
 
 def test_a_failed_generation_tells_the_chat_and_keeps_the_message(
     tiny_model: Path, tmp_path: Path
 ) -> None:
-    model = without_chat_template(tiny_model, tmp_path / "base-model")
+    """Generation that fails (here: a template that refuses) says so in the chat, logs the
+    traceback to the chat's log file, not to the screen, and keeps the message."""
+    model = with_chat_template(tiny_model, tmp_path / "refusing-model", REFUSING_TEMPLATE)
     env = clean_env(data_dir=str(tmp_path / "data"), model=str(model), reply_timeout_s="30")
     chat = subprocess.run(
         [*replyloop_command(), "chat"],
@@ -41,10 +60,24 @@ def test_a_failed_generation_tells_the_chat_and_keeps_the_message(
         check=False,
     )
     assert chat.returncode == 0, chat.stderr
-    assert "Sorry, no reply could be made (ValueError)" in chat.stdout
+    assert "Sorry, no reply could be made (TemplateError)" in chat.stdout
     assert "No reply to rate yet." in chat.stdout  # no Turn was made to rate
+    assert "Traceback" not in chat.stdout + chat.stderr
+    log = (tmp_path / "data" / "chat.log").read_text()
+    assert "refuses every conversation" in log and "Traceback" in log
     store = open_store(f"sqlite:///{tmp_path / 'data' / 'replyloop.sqlite3'}")
     with store.engine.connect() as conn:
         assert conn.execute(select(messages.c.text)).scalars().all() == ["hello there"]
         assert conn.execute(select(turns.c.id)).first() is None
     store.engine.dispose()
+
+
+@pytest.mark.parametrize("pool", ["threads", "prefork"])
+def test_a_gpu_worker_refuses_a_model_without_a_chat_template(
+    tiny_model: Path, tmp_path: Path, redis_url: str, pool: str
+) -> None:
+    model = with_chat_template(tiny_model, tmp_path / "base-model", None)
+    env = clean_env(broker_url=redis_url, data_dir=str(tmp_path / "data"), model=str(model))
+    worker = replyloop("worker", "gpu", "--pool", pool, env=env, cwd=tmp_path, timeout=120)
+    assert worker.returncode == 2, worker.stderr
+    assert "has no chat template" in worker.stderr and "Traceback" not in worker.stderr
