@@ -46,7 +46,6 @@ class Batcher(Generic[R, T]):
         self._waiting: deque[_Waiting[R, T]] = deque()
         self._ready = threading.Condition()
         self._pid: int | None = None  # the process whose thread serves the batches
-        self.batches = 0  # served so far, for logs and tests
 
     def submit(self, request: R, timeout: float | None = None) -> T:
         """Serve `request` in the next batch; its result, or its error raised here."""
@@ -85,7 +84,6 @@ class Batcher(Generic[R, T]):
         except Exception as exc:  # the whole batch failed: each task gets the error
             log.warning("batch of %d failed: %r", len(batch), exc)
             outcomes = [exc] * len(batch)
-        self.batches += 1
         deferred: list[_Waiting[R, T]] = []
         for waiting, outcome in zip(batch, outcomes, strict=True):
             if outcome is None:

@@ -111,11 +111,16 @@ class Engine:
         done = [False] * rows
         for step in range(settings.max_new_tokens):
             logits = out.logits[:, -1]  # (B, V)
+            greedy = logits.argmax(-1).tolist() if settings.temperature <= 0 else None
             chosen = [self.pad_id] * rows  # finished rows are fed padding, and ignored
             for row in range(rows):
                 if done[row]:
                     continue
-                token = pick_token(logits[row], settings.temperature, settings.top_p, generator)
+                token = (
+                    greedy[row]
+                    if greedy is not None
+                    else pick_token(logits[row], settings.temperature, settings.top_p, generator)
+                )
                 if token in self.stop_ids:
                     done[row] = True
                 else:

@@ -1,6 +1,6 @@
 """Making replies: context from the store, the model's answers, the Turns stored.
 
-A batch of requests costs two queries to read, one padded generation, and one insert.
+A batch of requests costs one query to read, one padded generation, and one insert.
 """
 
 from __future__ import annotations

@@ -47,51 +47,45 @@ ADD_TO_OPEN_CONVERSATION = (
     .returning(messages.c.conversation_id, messages.c.id)
 )
 
-_newest_reply = (
-    select(turns.c.message_id, func.max(turns.c.id).label("turn_id"))
-    .where(turns.c.conversation_id.in_(bindparam("conversation_ids", expanding=True)))
-    .group_by(turns.c.message_id)
-    .subquery()
-)
-# params: conversation_ids. Each message that got a reply, with its newest reply.
-EXCHANGES = (
-    select(messages.c.conversation_id, messages.c.id, messages.c.text, turns.c.completion)
-    .join(_newest_reply, _newest_reply.c.message_id == messages.c.id)
-    .join(turns, turns.c.id == _newest_reply.c.turn_id)
-    .order_by(messages.c.id)
-)
 
-# What generation reads, in one query. params: ids (message ids), keys (request keys).
-# Every message of the conversations those messages are in, with its chat, its newest
-# reply (`reply`, NULL if none) and the Turn made for one of `keys` (`made_id`, `made_key`:
-# the task was redelivered).
-_asked = select(messages.c.conversation_id).where(
-    messages.c.id.in_(bindparam("ids", expanding=True))
-)
-_newest_of_asked = (
-    select(turns.c.message_id, func.max(turns.c.id).label("turn_id"))
-    .where(turns.c.conversation_id.in_(_asked))
-    .group_by(turns.c.message_id)
-    .subquery()
-)
-_reply, _made = turns.alias("reply"), turns.alias("made")
-CONVERSATIONS_OF = (
-    MESSAGES.add_columns(
-        _reply.c.completion.label("reply"),
-        _made.c.id.label("made_id"),
-        _made.c.request_key.label("made_key"),
+def _conversations(conversation_ids: Any) -> Any:
+    """Every message of the conversations `conversation_ids` (an expanding parameter or a
+    subquery) picks, in order, with its chat, its newest reply (`reply`, NULL if none; where
+    /retry made siblings, the newest is the one the user saw last) and the Turn made for
+    one of the request keys in parameter `keys` (`made_id`, `made_key`)."""
+    newest = (
+        select(turns.c.message_id, func.max(turns.c.id).label("turn_id"))
+        .where(turns.c.conversation_id.in_(conversation_ids))
+        .group_by(turns.c.message_id)
+        .subquery()
     )
-    .outerjoin(_newest_of_asked, _newest_of_asked.c.message_id == messages.c.id)
-    .outerjoin(_reply, _reply.c.id == _newest_of_asked.c.turn_id)
-    .outerjoin(
-        _made,
-        and_(
-            _made.c.message_id == messages.c.id,
-            _made.c.request_key.in_(bindparam("keys", expanding=True)),
-        ),
+    reply, made = turns.alias("reply"), turns.alias("made")
+    return (
+        MESSAGES.add_columns(
+            reply.c.completion.label("reply"),
+            made.c.id.label("made_id"),
+            made.c.request_key.label("made_key"),
+        )
+        .outerjoin(newest, newest.c.message_id == messages.c.id)
+        .outerjoin(reply, reply.c.id == newest.c.turn_id)
+        .outerjoin(
+            made,
+            and_(
+                made.c.message_id == messages.c.id,
+                made.c.request_key.in_(bindparam("keys", expanding=True)),
+            ),
+        )
+        .where(messages.c.conversation_id.in_(conversation_ids))
+        .order_by(messages.c.id)
     )
-    .where(messages.c.conversation_id.in_(_asked))
-    .order_by(messages.c.id)
+
+
+# params: conversation_ids, keys
+CONVERSATIONS = _conversations(bindparam("conversation_ids", expanding=True))
+# What generation reads, in one query: the conversations of some messages.
+# params: ids (message ids), keys (request keys)
+CONVERSATIONS_OF = _conversations(
+    select(messages.c.conversation_id).where(messages.c.id.in_(bindparam("ids", expanding=True)))
 )
 
 TURN_BY_ID = TURNS.where(turns.c.id == bindparam("turn_id"))
@@ -106,13 +100,18 @@ MARK_DELIVERED = (
 )
 
 
+def upsert_dialect(dialect: str) -> Any:
+    """The dialect module whose insert() has ON CONFLICT: both of ours spell it the same."""
+    return postgresql if dialect == "postgresql" else sqlite
+
+
 @cache
 def insert_turns(dialect: str) -> Any:
     """INSERT of Turns that skips a request key stored already, returning the new rows;
     run with a list of parameter sets, one statement for the batch."""
-    module = postgresql if dialect == "postgresql" else sqlite
     return (
-        module.insert(turns)
+        upsert_dialect(dialect)
+        .insert(turns)
         .on_conflict_do_nothing(index_elements=["request_key"])
         .returning(*turns.c)
     )

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from sqlalchemy import Connection, Row, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from core.store import prepared
 from core.store.schema import conversations, messages
@@ -16,8 +15,8 @@ from core.types import StoredMessage, Turn
 
 
 def upsert_dialect(conn: Connection) -> Any:
-    """The dialect module whose insert() has ON CONFLICT: both of ours spell it the same."""
-    return postgresql if conn.dialect.name == "postgresql" else sqlite
+    """The dialect module whose insert() has ON CONFLICT, for this connection."""
+    return prepared.upsert_dialect(conn.dialect.name)
 
 
 def open_conversation(conn: Connection, platform: str, chat_key: str) -> int:
@@ -100,19 +99,38 @@ def message(conn: Connection, message_id: int) -> StoredMessage:
     return as_message(row)
 
 
+Exchanges = dict[int, list[tuple[int, str, str]]]
+
+
 def conversations_of(
     conn: Connection, requests: Collection[tuple[int, str]]
-) -> tuple[dict[int, StoredMessage], dict[str, int], dict[int, list[tuple[int, str, str]]]]:
+) -> tuple[dict[int, StoredMessage], dict[str, int], Exchanges]:
     """What generation needs for (message id, request key) pairs, in one query: the
     messages found, by id; the ids of Turns already made for those request keys (a key with
-    a Turn means its task was redelivered); and each of their conversations' exchanges, as
+    a Turn means its task was redelivered); and their conversations' exchanges, as
     `histories` gives them."""
     asked = {message_id for message_id, _ in requests}
     params = {"ids": list(asked), "keys": list({key for _, key in requests})}
+    return _fold(conn.execute(prepared.CONVERSATIONS_OF, params), asked)
+
+
+def histories(conn: Connection, conversation_ids: Collection[int]) -> Exchanges:
+    """Each conversation's (message id, user text, reply) for every message that got a
+    reply, in order; where /retry made siblings, the newest reply is the one the user saw
+    last. One query for all the conversations."""
+    params = {"conversation_ids": list(conversation_ids), "keys": []}
+    found = _fold(conn.execute(prepared.CONVERSATIONS, params), set())[2]
+    return {cid: found.get(cid, []) for cid in conversation_ids}
+
+
+def _fold(
+    rows: Iterable[Row[Any]], asked: set[int]
+) -> tuple[dict[int, StoredMessage], dict[str, int], Exchanges]:
+    """prepared._conversations rows as (asked messages, made Turn ids, exchanges)."""
     found: dict[int, StoredMessage] = {}
     made: dict[str, int] = {}
-    exchanges: dict[int, list[tuple[int, str, str]]] = {}
-    for row in conn.execute(prepared.CONVERSATIONS_OF, params):
+    exchanges: Exchanges = {}
+    for row in rows:
         if row.id in asked:
             found[row.id] = as_message(row)
         if row.made_id is not None:
@@ -122,19 +140,6 @@ def conversations_of(
         if row.reply is not None and not seen:
             conversation.append((row.id, row.text, row.reply))
     return found, made, exchanges
-
-
-def histories(
-    conn: Connection, conversation_ids: Collection[int]
-) -> dict[int, list[tuple[int, str, str]]]:
-    """Each conversation's (message id, user text, reply) for every message that got a
-    reply, in order; where /retry made siblings, the newest reply is the one the user saw
-    last. One query for all the conversations."""
-    found: dict[int, list[tuple[int, str, str]]] = {cid: [] for cid in conversation_ids}
-    params = {"conversation_ids": list(conversation_ids)}
-    for row in conn.execute(prepared.EXCHANGES, params):
-        found[row.conversation_id].append((row.id, row.text, row.completion))
-    return found
 
 
 def before(exchanges: list[tuple[int, str, str]], message_id: int | None) -> list[tuple[str, str]]:
