@@ -10,7 +10,7 @@ import uuid
 
 from core.store import Store
 from core.types import IncomingMessage
-from workers.celery_app import GENERATE, app
+from workers.celery_app import GENERATE, enqueue
 
 
 def store_message(store: Store, message: IncomingMessage) -> int:
@@ -32,5 +32,5 @@ def request_reply(message_id: int, retry: bool = False) -> str:
     that is delivered twice is answered once; every retry gets a fresh one.
     """
     key = f"retry:{uuid.uuid4().hex}" if retry else f"msg:{message_id}"
-    app.signature(GENERATE, args=[message_id, key, time.time()]).apply_async()
+    enqueue(GENERATE, message_id, key, time.time())
     return key

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 Role = Literal["system", "user", "assistant"]
 
@@ -73,6 +73,27 @@ class Turn:
     platform_message_id: str | None = None
     platform: str = ""  # where the conversation happens, for delivery
     chat_key: str = ""
+
+
+class Delivery(TypedDict):
+    """A stored reply as a platform's delivery task gets it (plain JSON): enough to post it
+    without reading the store. `repeat` marks a reply that may have been delivered already
+    (its generation task ran twice); delivery then checks the store first."""
+
+    turn_id: int
+    message_id: int
+    chat_key: str
+    text: str
+    repeat: NotRequired[bool]
+
+
+def delivery(turn: Turn, repeat: bool = False) -> Delivery:
+    found = Delivery(
+        turn_id=turn.id, message_id=turn.message_id, chat_key=turn.chat_key, text=turn.completion
+    )
+    if repeat:
+        found["repeat"] = True
+    return found
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,8 @@
-"""Making replies: context from the store, the model's answers, the Turns stored.
+"""Making replies: context from the store, the model's answers, the Turns stored, their
+delivery queued.
 
-A batch of requests costs one query to read, one padded generation, and one insert.
+A batch of requests costs one query to read, one padded generation, one insert, and one
+delivery task a platform.
 """
 
 from __future__ import annotations
@@ -11,8 +13,17 @@ from dataclasses import dataclass
 
 from core.context import build_prompt
 from core.store import Store
-from core.types import ChatMessage, GenerationSettings, NewTurn, ReplyContext, Turn
+from core.types import (
+    ChatMessage,
+    Delivery,
+    GenerationSettings,
+    NewTurn,
+    ReplyContext,
+    Turn,
+    delivery,
+)
 from workers.batching import Outcome
+from workers.celery_app import deliver
 from workers.engine import Engine
 
 
@@ -29,20 +40,27 @@ def make_replies(
     settings: GenerationSettings,
     requests: Sequence[ReplyRequest],
 ) -> list[Outcome[Turn]]:
-    """Generate and store the replies to `requests`, in order.
+    """Generate and store the replies to `requests`, in order, and queue their delivery.
 
     A request whose Turn exists already (a redelivered task) gets that Turn without
-    generating again. A conversation gets one reply per batch, so a second message sees
-    the reply to the first in its context: the later requests answer None (put off).
+    generating again; it is delivered again unless it was delivered. A conversation gets one
+    reply per batch, so a second message sees the reply to the first in its context: the
+    later requests answer None (put off).
     """
     started, started_epoch = time.perf_counter(), time.time()
     contexts = store.reply_contexts([(r.message_id, r.request_key) for r in requests])
     outcomes: list[Outcome[Turn]] = []
+    deliveries: list[tuple[str, Delivery]] = []  # (platform, reply)
     chosen: list[tuple[int, ReplyContext, list[ChatMessage]]] = []  # (index, context, prompt)
     conversations: set[int] = set()
     for index, context in enumerate(contexts):
-        if isinstance(context, LookupError) or context.existing is not None:
-            outcomes.append(context if isinstance(context, LookupError) else context.existing)
+        if isinstance(context, LookupError):
+            outcomes.append(context)
+            continue
+        if context.existing is not None:
+            outcomes.append(context.existing)
+            if context.existing.platform_message_id is None:
+                deliveries.append((context.existing.platform, delivery(context.existing, True)))
             continue
         conversation = context.message.conversation_id
         outcomes.append(None)
@@ -58,6 +76,7 @@ def make_replies(
         )
         chosen.append((index, context, prompt))
     if not chosen:
+        deliver(deliveries)
         return outcomes
     context_s = time.perf_counter() - started
     generations = engine.generate_batch([prompt for _, _, prompt in chosen], settings)
@@ -90,4 +109,6 @@ def make_replies(
         )
     for (index, _, _), turn in zip(chosen, store.add_turns(new), strict=True):
         outcomes[index] = turn
+        deliveries.append((turn.platform, delivery(turn)))
+    deliver(deliveries)
     return outcomes

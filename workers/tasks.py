@@ -11,7 +11,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from core.errors import UnknownTurn
 from core.types import Vote
 from workers import runtime
-from workers.celery_app import GENERATE, VOTE, app, deliver_task, notice_task
+from workers.celery_app import GENERATE, VOTE, app, enqueue, notice_task
 from workers.replying import ReplyRequest
 
 log = logging.getLogger(__name__)
@@ -47,18 +47,16 @@ class ReplyTask(app.Task):  # type: ignore[name-defined,misc]
             log.error("cannot tell message %s's chat (%r); it stays unanswered", message_id, lookup)
             return
         text = FAILED.format(error=type(exc).__name__)
-        app.signature(
-            notice_task(message.platform), args=[message.chat_key, message_id, text]
-        ).apply_async()
+        enqueue(notice_task(message.platform), message.chat_key, message_id, text)
 
 
 @app.task(name=GENERATE, base=ReplyTask, **RETRY)
 def generate(message_id: int, request_key: str, enqueued_at: float | None = None) -> int:
-    """Reply to a stored message, store the Turn, then hand it to the platform's delivery.
+    """Reply to a stored message: the Turn is stored, then handed to the platform's delivery.
 
-    The request joins whatever other requests this worker has waiting (one batch)."""
+    The request joins whatever other requests this worker has waiting: one batch, whose
+    replies are stored together and queued for delivery together."""
     turn = runtime.current().replies.submit(ReplyRequest(message_id, request_key, enqueued_at))
-    app.signature(deliver_task(turn.platform), args=[turn.id]).apply_async()
     return turn.id
 
 

@@ -2,24 +2,35 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bots.terminal.outbox import outbox
+from core.types import Delivery
 from workers import runtime
 from workers.celery_app import app, deliver_task, notice_task
 
 
-@app.task(name=deliver_task("terminal"))
-def deliver(turn_id: int) -> None:
-    """Hand a stored reply to the chat waiting for it. Idempotent: a redelivered task whose
-    reply was already handed over does nothing (the chat also ignores a turn it has shown)."""
+@app.task(name=deliver_task("terminal"), bind=True)
+def deliver(task: Any, replies: list[Delivery]) -> None:
+    """Hand a batch's stored replies to the chats waiting for them, then mark them delivered.
+
+    The replies come with their text, so a first delivery reads nothing. A redelivered or
+    retried task, or a reply marked `repeat`, first drops the replies already handed over
+    (the chat also ignores a turn it has shown)."""
     rt = runtime.current()
-    turn = rt.store.turn(turn_id)
-    if turn.platform_message_id is not None:
+    again = task.request.retries or (task.request.delivery_info or {}).get("redelivered")
+    if again or any(reply.get("repeat") for reply in replies):
+        done = rt.store.delivered([reply["turn_id"] for reply in replies])
+        replies = [reply for reply in replies if reply["turn_id"] not in done]
+    if not replies:
         return
-    outbox(rt.settings.broker_url).put(
-        turn.chat_key,
-        {"turn_id": turn.id, "message_id": turn.message_id, "text": turn.completion},
-    )
-    rt.store.mark_delivered(turn.id, str(turn.id))
+    outbox(rt.settings.broker_url).put_many([(r["chat_key"], shown(r)) for r in replies])
+    rt.store.mark_delivered_many([(reply["turn_id"], str(reply["turn_id"])) for reply in replies])
+
+
+def shown(reply: Delivery) -> dict[str, Any]:
+    """What the chat reads from its outbox."""
+    return {"turn_id": reply["turn_id"], "message_id": reply["message_id"], "text": reply["text"]}
 
 
 @app.task(name=notice_task("terminal"))

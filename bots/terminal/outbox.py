@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import queue
 import time
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import redis
@@ -16,6 +17,10 @@ TTL_S = 3600  # an unread reply is dropped after an hour; the Turn itself stays 
 
 class Outbox(Protocol):
     def put(self, chat_key: str, item: dict[str, Any]) -> None: ...
+
+    def put_many(self, items: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """(chat key, item) each, in order."""
+        ...
 
     def get(self, chat_key: str, timeout: float) -> dict[str, Any] | None: ...
 
@@ -32,6 +37,10 @@ class MemoryOutbox:
     def put(self, chat_key: str, item: dict[str, Any]) -> None:
         self._queue(chat_key).put(item)
 
+    def put_many(self, items: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        for chat_key, item in items:
+            self.put(chat_key, item)
+
     def get(self, chat_key: str, timeout: float) -> dict[str, Any] | None:
         try:
             return self._queue(chat_key).get(timeout=timeout)
@@ -44,10 +53,15 @@ class RedisOutbox:
         self._redis = redis.Redis.from_url(url)
 
     def put(self, chat_key: str, item: dict[str, Any]) -> None:
-        key = KEY.format(chat_key=chat_key)
-        pipe = self._redis.pipeline()
-        pipe.rpush(key, json.dumps(item))
-        pipe.expire(key, TTL_S)
+        self.put_many([(chat_key, item)])
+
+    def put_many(self, items: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """One round trip for all of them."""
+        pipe = self._redis.pipeline(transaction=False)
+        for chat_key, item in items:
+            key = KEY.format(chat_key=chat_key)
+            pipe.rpush(key, json.dumps(item))
+            pipe.expire(key, TTL_S)
         pipe.execute()
 
     def get(self, chat_key: str, timeout: float) -> dict[str, Any] | None:

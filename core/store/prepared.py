@@ -90,6 +90,9 @@ CONVERSATIONS_OF = _conversations(
 
 TURN_BY_ID = TURNS.where(turns.c.id == bindparam("turn_id"))
 TURNS_BY_ID = TURNS.where(turns.c.id.in_(bindparam("turn_ids", expanding=True)))
+DELIVERED = select(turns.c.id).where(
+    turns.c.id.in_(bindparam("turn_ids", expanding=True)), turns.c.platform_message_id.is_not(None)
+)
 TURNS_BY_KEY = TURNS.where(turns.c.request_key.in_(bindparam("keys", expanding=True)))
 
 # params: turn_id, delivered_as, delivered_at

@@ -217,9 +217,20 @@ class Store:
         return q.as_turn(row)
 
     def mark_delivered(self, turn_id: int, platform_message_id: str) -> None:
-        with self.autocommit.connect() as conn:
-            params = dict(turn_id=turn_id, delivered_as=platform_message_id, delivered_at=utcnow())
+        self.mark_delivered_many([(turn_id, platform_message_id)])
+
+    def mark_delivered_many(self, delivered: Sequence[tuple[int, str]]) -> None:
+        """(turn id, the platform's id of the posted reply) each, in one transaction."""
+        now = utcnow()
+        params = [dict(turn_id=t, delivered_as=posted, delivered_at=now) for t, posted in delivered]
+        with self.engine.begin() as conn:
             conn.execute(prepared.MARK_DELIVERED, params)
+
+    def delivered(self, turn_ids: Sequence[int]) -> set[int]:
+        """Which of `turn_ids` were delivered already."""
+        with self.autocommit.connect() as conn:
+            rows = conn.execute(prepared.DELIVERED, {"turn_ids": list(turn_ids)})
+            return {row.id for row in rows}
 
     def turn_by_platform_message(self, platform: str, platform_message_id: str) -> Turn:
         query = prepared.TURNS.where(conversations.c.platform == platform).where(
