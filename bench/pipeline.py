@@ -6,7 +6,9 @@ stored, queued to the gpu worker, generated, stored as a Turn, queued to the io 
 delivered to the chat's outbox, read by the chat.
 
 - overhead: end-to-end time minus the engine's own generate time, one message in flight.
-- throughput: messages per second with N chats each keeping one message in flight.
+- throughput: messages per second with N chats each keeping one message in flight, played
+  by one client thread (the chats' own cost is not the pipeline's; each message is still
+  stored, queued and read from its chat's outbox as `replyloop chat` does).
 Targets on 2 cores: overhead median <= 5 ms, p99 <= 20 ms; >= 300 messages/s.
 Run: .venv/bin/python bench/pipeline.py [--pool threads|prefork|solo] [--messages 2000]
 """
@@ -14,17 +16,19 @@ Run: .venv/bin/python bench/pipeline.py [--pool threads|prefork|solo] [--message
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
+
+import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bots.intake import request_reply, store_message  # noqa: E402
-from bots.terminal.outbox import outbox  # noqa: E402
+from bots.terminal.outbox import KEY, outbox  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from core.types import IncomingMessage  # noqa: E402
 from replyloop.bootstrap import bootstrap  # noqa: E402
@@ -44,6 +48,7 @@ class Client:
     def __init__(self, settings: Settings) -> None:
         self.rt = bootstrap(settings)
         self.outbox = outbox(settings.broker_url)
+        self.redis = redis.Redis.from_url(str(settings.broker_url))
         self.stored_s = 0.0  # of the last message sent
 
     def send(self, chat: str, text: str) -> tuple[float, int]:
@@ -79,28 +84,37 @@ def overhead(client: Client, n: int) -> tuple[list[float], dict[str, list[float]
 
 
 def throughput(client: Client, chats: int, total: int) -> tuple[float, float]:
-    """(messages per second, mean batch the gpu worker generated them in)."""
+    """(messages per second, mean batch the gpu worker generated them in).
+
+    `chats` chats each keep one message in flight. One thread plays all of them, as
+    `chats` terminal chats would: store a message, queue its reply, read the chat's outbox
+    (one BLPOP over every waiting chat's outbox key), send the next."""
     per_chat = total // chats
-    errors: list[BaseException] = []
+    sent = [0] * chats
+    waiting: dict[str, tuple[int, int]] = {}  # outbox key -> (chat, message id)
+
+    def send(k: int) -> None:
+        chat = f"load-{chats}-{k}-{sent[k] // EXCHANGES}"
+        message_id = store_message(client.rt.store, IncomingMessage("terminal", chat, "u", "hi"))
+        request_reply(message_id)
+        waiting[KEY.format(chat_key=chat)] = (k, message_id)
+        sent[k] += 1
+
     turn_ids: list[int] = []
-
-    def chat(k: int) -> None:
-        try:
-            for i in range(per_chat):
-                _, turn_id = client.send(f"load-{chats}-{k}-{i // EXCHANGES}", f"message {i}")
-                turn_ids.append(turn_id)
-        except BaseException as exc:  # reported below, not lost
-            errors.append(exc)
-
-    threads = [threading.Thread(target=chat, args=(k,)) for k in range(chats)]
     started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    for k in range(chats):
+        send(k)
+    while waiting:
+        found = client.redis.blpop(list(waiting), timeout=60)
+        assert found is not None, f"no reply to any of {len(waiting)} messages within 60 s"
+        key, value = (v if isinstance(v, str) else v.decode() for v in found)
+        k, message_id = waiting.pop(key)
+        item = json.loads(value)
+        assert item.get("message_id") == message_id, f"reply {item} to another message"
+        turn_ids.append(int(item["turn_id"]))
+        if sent[k] < per_chat:
+            send(k)
     rate = per_chat * chats / (time.perf_counter() - started)
-    if errors:
-        raise errors[0]
     batches = [client.rt.store.turn(turn_id).timings["batch"] for turn_id in turn_ids[::10]]
     return rate, statistics.mean(batches)
 
