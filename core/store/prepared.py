@@ -110,11 +110,12 @@ def upsert_dialect(dialect: str) -> Any:
 
 @cache
 def insert_turns(dialect: str) -> Any:
-    """INSERT of Turns that skips a request key stored already, returning the new rows;
-    run with a list of parameter sets, one statement for the batch."""
+    """INSERT of Turns that skips a request key stored already, returning what the
+    database made of the new rows (their ids and times; the caller has the rest); run with a
+    list of parameter sets, one statement for the batch."""
     return (
         upsert_dialect(dialect)
         .insert(turns)
         .on_conflict_do_nothing(index_elements=["request_key"])
-        .returning(*turns.c)
+        .returning(turns.c.id, turns.c.request_key, turns.c.created_at)
     )

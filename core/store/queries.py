@@ -164,3 +164,20 @@ def as_turn(row: Row[Any], platform: str | None = None, chat_key: str | None = N
         platform=row.platform if platform is None else platform,
         chat_key=row.chat_key if chat_key is None else chat_key,
     )
+
+
+def made_turn(row: Row[Any], value: dict[str, Any], platform: str, chat_key: str) -> Turn:
+    """The Turn just inserted as `value`, with the id and time the database gave it."""
+    return Turn(
+        id=row.id,
+        conversation_id=value["conversation_id"],
+        message_id=value["message_id"],
+        prompt=value["prompt"],
+        completion=value["completion"],
+        model_version=value["model_version"],
+        settings=value["settings"],
+        timings=value["timings"],
+        created_at=as_utc(row.created_at),
+        platform=platform,
+        chat_key=chat_key,
+    )

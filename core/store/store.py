@@ -1,7 +1,7 @@
 """The store's operations: every write the reply loop makes, and the reads it needs.
 
 Hot paths take one connection (and at most one commit) each: a reply costs the chat one
-transaction, the generation task one read and one write, delivery one read and one write.
+transaction, a batch of generation one read and one write, delivery one write.
 """
 
 from __future__ import annotations
@@ -200,8 +200,8 @@ class Store:
         return [
             stored[t.request_key]
             if t.chat is None or t.request_key in stored
-            else q.as_turn(rows[t.request_key], *t.chat)
-            for t in new
+            else q.made_turn(rows[t.request_key], value, *t.chat)
+            for t, value in zip(new, values, strict=True)
         ]
 
     def turn_for_request(self, request_key: str) -> Turn | None:
