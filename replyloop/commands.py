@@ -59,8 +59,11 @@ def worker(
 
     if queue == "gpu":
         # Threads: one model, and the tasks waiting together are generated as one batch.
-        # (Prefork: each child loads the model once in worker_process_init.)
-        pool, count = pool or "threads", concurrency or settings.max_batch
+        # Twice max_batch task threads (and so messages taken from the queue): a full batch
+        # gathers while the one before it is generated.
+        # (Prefork: each child loads the model once in worker_process_init; one by default.)
+        pool = pool or "threads"
+        count = concurrency or (1 if pool == "prefork" else 2 * settings.max_batch)
         if pool != "prefork":
             rt.engine  # noqa: B018 - no child processes: the model lives in this one
         else:  # the children load it; refuse a model they cannot use before forking them

@@ -30,6 +30,8 @@ TURNS = select(turns, conversations.c.platform, conversations.c.chat_key).join(
     conversations, conversations.c.id == turns.c.conversation_id
 )
 
+FIND_OPEN_CONVERSATION = select(conversations.c.id).where(OPEN_CONVERSATION)
+
 # params: of_platform, of_chat_key, new_author, new_text, new_platform_message_id,
 # new_created_at
 ADD_TO_OPEN_CONVERSATION = (
@@ -106,6 +108,25 @@ MARK_DELIVERED = (
 def upsert_dialect(dialect: str) -> Any:
     """The dialect module whose insert() has ON CONFLICT: both of ours spell it the same."""
     return postgresql if dialect == "postgresql" else sqlite
+
+
+@cache
+def start_conversation(dialect: str) -> Any:
+    """INSERT of a chat's conversation in progress, unless it has one (the partial unique
+    index lets one of two processes starting it at once win). params: new_platform,
+    new_chat_key, new_created_at."""
+    return (
+        upsert_dialect(dialect)
+        .insert(conversations)
+        .values(
+            platform=bindparam("new_platform"),
+            chat_key=bindparam("new_chat_key"),
+            created_at=bindparam("new_created_at", type_=conversations.c.created_at.type),
+        )
+        .on_conflict_do_nothing(
+            index_elements=["platform", "chat_key"], index_where=conversations.c.closed_at.is_(None)
+        )
+    )
 
 
 @cache

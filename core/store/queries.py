@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from typing import Any
 
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, Row
 
 from core.store import prepared
-from core.store.schema import conversations, messages
+from core.store.schema import messages
 from core.store.time import as_utc, utcnow
 from core.text import storable
 from core.types import StoredMessage, Turn
@@ -22,20 +22,18 @@ def upsert_dialect(conn: Connection) -> Any:
 def open_conversation(conn: Connection, platform: str, chat_key: str) -> int:
     """The chat's conversation in progress, started if there is none. Two processes
     starting one at once get the same: the partial unique index lets one insert win."""
-    find = select(conversations.c.id).where(prepared.OPEN_CONVERSATION)
     chat = {"of_platform": platform, "of_chat_key": chat_key}
-    found = conn.execute(find, chat).first()
+    found = conn.execute(prepared.FIND_OPEN_CONVERSATION, chat).first()
     if found:
         return int(found.id)
-    conn.execute(
-        upsert_dialect(conn)
-        .insert(conversations)
-        .values(platform=platform, chat_key=chat_key, created_at=utcnow())
-        .on_conflict_do_nothing(
-            index_elements=["platform", "chat_key"], index_where=conversations.c.closed_at.is_(None)
-        )
-    )
-    return int(conn.execute(find, chat).scalar_one())
+    start_conversation(conn, platform, chat_key)
+    return int(conn.execute(prepared.FIND_OPEN_CONVERSATION, chat).scalar_one())
+
+
+def start_conversation(conn: Connection, platform: str, chat_key: str) -> None:
+    """Start the chat's conversation in progress, unless it has one."""
+    params = {"new_platform": platform, "new_chat_key": chat_key, "new_created_at": utcnow()}
+    conn.execute(prepared.start_conversation(conn.dialect.name), params)
 
 
 def insert_into_open_conversation(

@@ -27,6 +27,10 @@ from core.types import (
     VoteResult,
 )
 
+# A message finds its chat's conversation ended (a /reset) between starting one and joining
+# it at most this many times before the store gives up.
+STARTS = 3
+
 
 class Store:
     """All SQL of the reply loop. Thread-safe: each call takes its own connection."""
@@ -72,17 +76,17 @@ class Store:
         platform_message_id: str | None = None,
     ) -> tuple[int, int]:
         """(conversation id, message id) of a message joining its chat's conversation in
-        progress: one statement when there is one, else a transaction that starts it."""
+        progress: one statement when there is one, else three (the conversation started,
+        then the message added to it)."""
         with self.autocommit.connect() as conn:
-            added = q.insert_into_open_conversation(
-                conn, platform, chat_key, author, text, platform_message_id
-            )
-        if added is not None:
-            return added
-        with self.engine.begin() as conn:
-            conversation_id = q.open_conversation(conn, platform, chat_key)
-            message_id = q.insert_message(conn, conversation_id, author, text, platform_message_id)
-        return conversation_id, message_id
+            for _ in range(STARTS):
+                added = q.insert_into_open_conversation(
+                    conn, platform, chat_key, author, text, platform_message_id
+                )
+                if added is not None:
+                    return added
+                q.start_conversation(conn, platform, chat_key)
+        raise RuntimeError(f"{platform}:{chat_key}'s conversation ended {STARTS} times at once")
 
     def message(self, message_id: int) -> StoredMessage:
         """Raises LookupError for an unknown message."""
