@@ -1,13 +1,16 @@
-"""Many task threads, one batch at a time: requests that wait together are served together.
+"""One batch at a time: requests that wait together are served together.
 
-A gpu worker runs its Celery tasks in a pool of threads. Each task hands its request to the
-process's Batcher and waits; one thread takes every request waiting at that moment (up to
-`max_batch`) and serves them in one call, so concurrent chats share one forward pass a step
-and one SQL round trip. Nothing waits for a batch to fill: a lone request goes at once.
+A gpu worker's generate tasks hand their requests to the process's Batcher (from the
+consumer itself, see workers.strategy, or from a task thread that waits); one thread takes
+every request waiting at that moment (up to `max_batch`) and serves them in one call, so
+concurrent chats share one forward pass a step and one SQL round trip. Nothing waits for a
+batch to fill: a lone request goes at once.
 
 Each task still ends only when its own request is done, so acks-late and retries work per
-message as before. `work` may answer None for a request it cannot serve in this batch (a
-second message of a conversation already in it); that request goes first in the next one.
+message as before. A batch that fails is served again one request at a time, so a request
+that cannot be served (a prompt its chat template refuses) fails alone, not its batch.
+`work` may answer None for a request it cannot serve in this batch (a second message of a
+conversation already in it); that request goes first in the next one.
 """
 
 from __future__ import annotations
@@ -49,12 +52,17 @@ class Batcher(Generic[R, T]):
 
     def submit(self, request: R, timeout: float | None = None) -> T:
         """Serve `request` in the next batch; its result, or its error raised here."""
+        return self.enqueue(request).result(timeout)
+
+    def enqueue(self, request: R) -> Future[T]:
+        """Serve `request` in the next batch, without waiting: its future is done when it
+        is (callbacks added to it run on the serving thread)."""
         waiting: _Waiting[R, T] = _Waiting(request)
         with self._ready:
             self._start()
             self._waiting.append(waiting)
             self._ready.notify()
-        return waiting.future.result(timeout)
+        return waiting.future
 
     def _start(self) -> None:
         # Threads do not survive fork: a prefork child starts its own.
@@ -78,12 +86,13 @@ class Batcher(Generic[R, T]):
     def _run(self, batch: list[_Waiting[R, T]]) -> list[_Waiting[R, T]]:
         """Serve one batch; the requests it put off."""
         try:
-            outcomes = list(self.work([w.request for w in batch]))
-            if len(outcomes) != len(batch):
-                raise RuntimeError(f"{len(outcomes)} outcomes for {len(batch)} requests")
-        except Exception as exc:  # the whole batch failed: each task gets the error
-            log.warning("batch of %d failed: %r", len(batch), exc)
-            outcomes = [exc] * len(batch)
+            outcomes = self._work([w.request for w in batch])
+        except Exception as exc:
+            if len(batch) == 1:
+                outcomes = [exc]
+            else:
+                log.warning("batch of %d failed (%r): serving its requests alone", len(batch), exc)
+                outcomes = [self._alone(w.request) for w in batch]
         deferred: list[_Waiting[R, T]] = []
         for waiting, outcome in zip(batch, outcomes, strict=True):
             if outcome is None:
@@ -98,3 +107,16 @@ class Batcher(Generic[R, T]):
                 waiting.future.set_exception(error)
             return []
         return deferred
+
+    def _work(self, requests: list[R]) -> list[Outcome[T]]:
+        outcomes = list(self.work(requests))
+        if len(outcomes) != len(requests):
+            raise RuntimeError(f"{len(outcomes)} outcomes for {len(requests)} requests")
+        return outcomes
+
+    def _alone(self, request: R) -> Outcome[T]:
+        """`request` served in a batch of its own; its error if that fails too."""
+        try:
+            return self._work([request])[0]
+        except Exception as exc:
+            return exc

@@ -36,6 +36,9 @@ class ReplyTask(app.Task):  # type: ignore[name-defined,misc]
     """Generation that fails for good (after its retries) tells the chat so, instead of
     leaving the person waiting for a reply that will never come."""
 
+    # A threads-pool gpu worker hands these tasks straight to the batch (workers.strategy).
+    Strategy = "workers.strategy:batched"
+
     def on_failure(
         self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
     ) -> None:

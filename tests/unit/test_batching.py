@@ -124,3 +124,30 @@ def test_work_that_puts_off_everything_is_an_error_not_a_hang() -> None:
 def test_max_batch_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         Batcher(lambda requests: list(requests), max_batch=0)
+
+
+def test_a_request_that_fails_its_batch_fails_alone() -> None:
+    """One request the work cannot serve (here 13) sinks its batch; the batch is served
+    again one request at a time, so only that request gets the error."""
+    batches: list[list[int]] = []
+    busy, go_on = threading.Event(), threading.Event()
+
+    def work(requests: Sequence[int]) -> list[Outcome[int]]:
+        batches.append(list(requests))
+        if requests == [0]:  # holds the serving thread while the others queue up
+            busy.set()
+            go_on.wait(5)
+        if 13 in requests:
+            raise ValueError("13 is refused")
+        return [r * 10 for r in requests]
+
+    batcher: Batcher[int, int] = Batcher(work, max_batch=8)
+    first = batcher.enqueue(0)
+    assert busy.wait(5)
+    futures = [batcher.enqueue(r) for r in (1, 13, 2)]
+    go_on.set()
+    assert first.result(5) == 0
+    assert futures[0].result(5) == 10 and futures[2].result(5) == 20
+    with pytest.raises(ValueError, match="13 is refused"):
+        futures[1].result(5)
+    assert batches == [[0], [1, 13, 2], [1], [13], [2]]
