@@ -13,6 +13,7 @@ from celery import Celery
 
 from core.settings import Settings
 from core.types import Delivery
+from workers.broker import SCHEMES
 
 GPU_QUEUE = "gpu"
 IO_QUEUE = "io"
@@ -46,8 +47,11 @@ def configure(settings: Settings) -> Celery:
         "unacked_restore_interval": 10,
         "unacked_restore_throttle": 1,
     }
+    scheme = (settings.broker_url or "").split("://", 1)[0]
     app.conf.update(
         broker_url=settings.broker_url or "memory://localhost/",
+        # kombu's Redis transport, less a client object made per command (workers.broker)
+        broker_transport="workers.broker:Transport" if scheme in SCHEMES else None,
         result_backend=settings.broker_url or None,
         task_always_eager=settings.embedded,
         # Embedded, a failed task must reach its on_failure (which tells the chat), not
