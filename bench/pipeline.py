@@ -5,7 +5,9 @@ tiny model with generation cut to one new token. A message goes the way every ch
 stored, queued to the gpu worker, generated, stored as a Turn, queued to the io worker,
 delivered to the chat's outbox, read by the chat.
 
-- overhead: end-to-end time minus the engine's own generate time, one message in flight.
+- overhead: end-to-end time minus the engine's own generate time, one message in flight;
+  printed beside Celery's own share of it, measured in the same run: the same two hops and
+  outbox with tasks that do nothing (bench/celery_floor.py).
 - throughput: messages per second with N chats each keeping one message in flight, played
   by one client thread (the chats' own cost is not the pipeline's; each message is still
   stored, queued and read from its chat's outbox as `replyloop chat` does).
@@ -163,6 +165,29 @@ def run(pool: str, database: str, home: Path, messages: int, latency_messages: i
         )
 
 
+def floor(home: Path, count: int) -> None:
+    """Print Celery's two-hop round trip with no-op tasks (bench/celery_floor.py)."""
+    from bench import celery_floor
+
+    broker = services.redis_url().rsplit("/", 1)[0] + f"/{BENCH_REDIS_DB}"
+    delete_celery_keys(broker)
+    started = celery_floor.start_workers(broker, home)
+    try:
+        celery_floor.round_trips(broker, 50)  # warm-up, and waits for the workers
+        times = celery_floor.round_trips(broker, count)
+    finally:
+        for process in started:
+            process.terminate()
+        for process in started:
+            process.wait(30)
+        redis.Redis.from_url(broker).delete(*celery_floor.QUEUES.values())
+        delete_celery_keys(broker)
+    print(
+        f"\nCelery alone: two hops of no-op tasks and the outbox, 1 in flight ({count}): "
+        f"median {statistics.median(times):.2f} ms, p99 {percentile(times, 0.99):.2f} ms"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pool", choices=["threads", "prefork", "solo"], default="threads")
@@ -171,6 +196,7 @@ def main() -> None:
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="replyloop-bench-pipeline-"))
+    floor(home, args.latency_messages)
     make_tiny_model(home / "tiny")
     admin = services.connect_pg_admin()
     postgresql = services.create_database(admin)
