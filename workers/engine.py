@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import torch
@@ -43,6 +44,10 @@ def pick_token(
     return int(torch.multinomial(probs, 1, generator=generator))
 
 
+# Texts whose token counts an engine remembers (the recent history of busy chats).
+COUNTED_TEXTS = 8192
+
+
 class Engine:
     """One per worker process; holds the model and tokenizer."""
 
@@ -55,9 +60,14 @@ class Engine:
         self.stop_ids = frozenset(i for i in eos if i is not None)
         pad = tokenizer.pad_token_id
         self.pad_id: int = pad if pad is not None else min(self.stop_ids, default=0)
+        # A conversation's history is counted again for every new message: remember texts.
+        self._count_text = lru_cache(maxsize=COUNTED_TEXTS)(self._tokens_in)
 
     def count_tokens(self, message: ChatMessage) -> int:
-        return len(self.tokenizer.encode(message["content"], add_special_tokens=False))
+        return self._count_text(message["content"])
+
+    def _tokens_in(self, text: str) -> int:
+        return len(self.tokenizer.encode(text, add_special_tokens=False))
 
     def encode(self, messages: Sequence[ChatMessage]) -> list[int]:
         ids = self.tokenizer.apply_chat_template(
