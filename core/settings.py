@@ -41,7 +41,7 @@ class Settings(BaseSettings):
         16,
         ge=1,
         le=512,
-        description="most replies a gpu worker generates together (and its task threads)",
+        description="most replies a gpu worker generates together (it holds twice as many)",
     )
     max_message_chars: int = Field(
         4000, ge=16, description="longer messages are cut, with a notice"

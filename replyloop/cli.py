@@ -23,8 +23,8 @@ def parser() -> argparse.ArgumentParser:
         "--concurrency",
         type=int,
         default=None,
-        help="task threads (gpu: default REPLYLOOP_MAX_BATCH; io: default 8), "
-        "or processes with --pool prefork",
+        help="messages a worker holds at once: task threads (gpu: default twice "
+        "REPLYLOOP_MAX_BATCH; io: default 8), or processes with --pool prefork (default 1)",
     )
     worker.add_argument(
         "--pool",
