@@ -24,7 +24,7 @@ def parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="messages a worker holds at once: task threads (gpu: default twice "
-        "REPLYLOOP_MAX_BATCH; io: default 8), or processes with --pool prefork (default 1)",
+        "REPLYLOOP_MAX_BATCH; io: default 8), or processes with --pool prefork (gpu: 1)",
     )
     worker.add_argument(
         "--pool",
