@@ -6,6 +6,7 @@ The decoding loop is ours (a KV cache and one forward pass a token) rather than
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,20 +29,22 @@ class Generation:
     token_ids: tuple[int, ...] = ()  # the reply's tokens, stop token excluded
 
 
-def pick_token(
+def pick_tokens(
     logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None
-) -> int:
-    """Greedy at temperature 0, else nucleus sampling. logits: (V,)"""
+) -> list[int]:
+    """Each row's next token: greedy at temperature 0, else nucleus sampling, all rows in
+    one go. logits: (B, V)"""
     if temperature <= 0:
-        return int(torch.argmax(logits))
+        return [int(t) for t in logits.argmax(-1).tolist()]
     probs = torch.softmax(logits.float() / temperature, dim=-1)
     if top_p < 1.0:
-        sorted_probs, order = torch.sort(probs, descending=True)
+        sorted_probs, order = torch.sort(probs, dim=-1, descending=True)
         # keep the smallest set whose mass reaches top_p (always at least the top token)
         outside = torch.cumsum(sorted_probs, dim=-1) - sorted_probs >= top_p
         sorted_probs[outside] = 0.0
-        probs = torch.zeros_like(probs).scatter_(0, order, sorted_probs)
-    return int(torch.multinomial(probs, 1, generator=generator))
+        probs = torch.zeros_like(probs).scatter_(-1, order, sorted_probs)
+    picked = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    return [int(t) for t in picked.tolist()]
 
 
 # Texts whose token counts an engine remembers (the recent history of busy chats).
@@ -60,6 +63,10 @@ class Engine:
         self.stop_ids = frozenset(i for i in eos if i is not None)
         pad = tokenizer.pad_token_id
         self.pad_id: int = pad if pad is not None else min(self.stop_ids, default=0)
+        # Only the last position's logits are used: a model that can skip the others saves a
+        # (prompt length x vocabulary) matrix on every prompt.
+        takes = inspect.signature(model.forward).parameters
+        self._last_logits = {"logits_to_keep": 1} if "logits_to_keep" in takes else {}
         # A conversation's history is counted again for every new message: remember texts.
         self._count_text = lru_cache(maxsize=COUNTED_TEXTS)(self._tokens_in)
 
@@ -121,16 +128,11 @@ class Engine:
         done = [False] * rows
         for step in range(settings.max_new_tokens):
             logits = out.logits[:, -1]  # (B, V)
-            greedy = logits.argmax(-1).tolist() if settings.temperature <= 0 else None
+            picked = pick_tokens(logits, settings.temperature, settings.top_p, generator)
             chosen = [self.pad_id] * rows  # finished rows are fed padding, and ignored
-            for row in range(rows):
+            for row, token in enumerate(picked):
                 if done[row]:
                     continue
-                token = (
-                    greedy[row]
-                    if greedy is not None
-                    else pick_token(logits[row], settings.temperature, settings.top_p, generator)
-                )
                 if token in self.stop_ids:
                     done[row] = True
                 else:
@@ -167,7 +169,10 @@ class Engine:
         """One forward pass; without padding the mask and positions are implied (faster)."""
         if not padded:
             return self.model(
-                input_ids=input_ids.to(self.device), past_key_values=past, use_cache=True
+                input_ids=input_ids.to(self.device),
+                past_key_values=past,
+                use_cache=True,
+                **self._last_logits,
             )
         return self.model(
             input_ids=input_ids.to(self.device),
@@ -175,6 +180,7 @@ class Engine:
             position_ids=positions.to(self.device),
             past_key_values=past,
             use_cache=True,
+            **self._last_logits,
         )
 
 
