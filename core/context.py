@@ -49,3 +49,11 @@ def build_prompt(
         used += pair_cost
         kept[:0] = pair
     return [system, *kept, user]
+
+
+def messages_that_fit(budget: int) -> int:
+    """How many of a conversation's newest messages to read for a prompt of `budget`
+    tokens: an exchange costs at least two message overheads, so no more exchanges than
+    that fit; twice as many messages, as one that got no reply takes a place without
+    costing tokens; and the new message."""
+    return 2 * (budget // (2 * PER_MESSAGE_OVERHEAD)) + 1

@@ -11,7 +11,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from core.context import build_prompt
+from core.context import build_prompt, messages_that_fit
 from core.store import Store
 from core.types import (
     ChatMessage,
@@ -48,7 +48,8 @@ def make_replies(
     later requests answer None (put off).
     """
     started, started_epoch = time.perf_counter(), time.time()
-    contexts = store.reply_contexts([(r.message_id, r.request_key) for r in requests])
+    newest = messages_that_fit(settings.context_token_budget)
+    contexts = store.reply_contexts([(r.message_id, r.request_key) for r in requests], newest)
     outcomes: list[Outcome[Turn]] = []
     deliveries: list[tuple[str, Delivery]] = []  # (platform, reply)
     chosen: list[tuple[int, ReplyContext, list[ChatMessage]]] = []  # (index, context, prompt)

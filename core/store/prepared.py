@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from core.store.schema import conversations, messages, turns
@@ -51,25 +51,46 @@ ADD_TO_OPEN_CONVERSATION = (
 
 
 def _conversations(conversation_ids: Any) -> Any:
-    """Every message of the conversations `conversation_ids` (an expanding parameter or a
-    subquery) picks, in order, with its chat, its newest reply (`reply`, NULL if none; where
-    /retry made siblings, the newest is the one the user saw last) and the Turn made for
-    one of the request keys in parameter `keys` (`made_id`, `made_key`)."""
-    newest = (
-        select(turns.c.message_id, func.max(turns.c.id).label("turn_id"))
-        .where(turns.c.conversation_id.in_(conversation_ids))
-        .group_by(turns.c.message_id)
+    """The newest `newest` messages (a parameter) of each conversation `conversation_ids`
+    (an expanding parameter or a subquery) picks, and the messages in parameter `ids`, in
+    order, with their chat, their newest reply (`reply`, NULL if none; where /retry made
+    siblings, the newest is the one the user saw last), their place from the newest
+    (`rank`, 1 for the newest) and the Turn made for one of the request keys in parameter
+    `keys` (`made_id`, `made_key`). A long conversation costs what its newest messages
+    cost, not its whole history."""
+    ranked = (
+        select(
+            messages.c.id,
+            func.row_number()
+            .over(partition_by=messages.c.conversation_id, order_by=messages.c.id.desc())
+            .label("rank"),
+        )
+        .where(messages.c.conversation_id.in_(conversation_ids))
+        .subquery()
+    )
+    chosen = (
+        select(ranked)
+        .where(
+            or_(
+                ranked.c.rank <= bindparam("newest"),
+                ranked.c.id.in_(bindparam("ids", expanding=True)),
+            )
+        )
         .subquery()
     )
     reply, made = turns.alias("reply"), turns.alias("made")
+    newest_reply = (
+        select(func.max(turns.c.id)).where(turns.c.message_id == messages.c.id).scalar_subquery()
+    )
     return (
         MESSAGES.add_columns(
             reply.c.completion.label("reply"),
+            chosen.c.rank,
             made.c.id.label("made_id"),
             made.c.request_key.label("made_key"),
         )
-        .outerjoin(newest, newest.c.message_id == messages.c.id)
-        .outerjoin(reply, reply.c.id == newest.c.turn_id)
+        .join(chosen, chosen.c.id == messages.c.id)
+        .outerjoin(reply, reply.c.id == newest_reply)
         .outerjoin(
             made,
             and_(
@@ -77,15 +98,14 @@ def _conversations(conversation_ids: Any) -> Any:
                 made.c.request_key.in_(bindparam("keys", expanding=True)),
             ),
         )
-        .where(messages.c.conversation_id.in_(conversation_ids))
         .order_by(messages.c.id)
     )
 
 
-# params: conversation_ids, keys
+# params: conversation_ids, newest, ids (none), keys (none)
 CONVERSATIONS = _conversations(bindparam("conversation_ids", expanding=True))
 # What generation reads, in one query: the conversations of some messages.
-# params: ids (message ids), keys (request keys)
+# params: ids (message ids), newest, keys (request keys)
 CONVERSATIONS_OF = _conversations(
     select(messages.c.conversation_id).where(messages.c.id.in_(bindparam("ids", expanding=True)))
 )

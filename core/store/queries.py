@@ -100,31 +100,37 @@ def message(conn: Connection, message_id: int) -> StoredMessage:
 Exchanges = dict[int, list[tuple[int, str, str]]]
 
 
+# `newest` for a whole conversation
+ALL = 2**31 - 1
+
+
 def conversations_of(
-    conn: Connection, requests: Collection[tuple[int, str]]
+    conn: Connection, requests: Collection[tuple[int, str]], newest: int = ALL
 ) -> tuple[dict[int, StoredMessage], dict[str, int], Exchanges]:
     """What generation needs for (message id, request key) pairs, in one query: the
     messages found, by id; the ids of Turns already made for those request keys (a key with
     a Turn means its task was redelivered); and their conversations' exchanges, as
-    `histories` gives them."""
+    `histories` gives them, among each conversation's `newest` messages."""
     asked = {message_id for message_id, _ in requests}
-    params = {"ids": list(asked), "keys": list({key for _, key in requests})}
-    return _fold(conn.execute(prepared.CONVERSATIONS_OF, params), asked)
+    keys = list({key for _, key in requests})
+    params = {"ids": list(asked), "keys": keys, "newest": newest}
+    return _fold(conn.execute(prepared.CONVERSATIONS_OF, params), asked, newest)
 
 
 def histories(conn: Connection, conversation_ids: Collection[int]) -> Exchanges:
     """Each conversation's (message id, user text, reply) for every message that got a
     reply, in order; where /retry made siblings, the newest reply is the one the user saw
     last. One query for all the conversations."""
-    params = {"conversation_ids": list(conversation_ids), "keys": []}
-    found = _fold(conn.execute(prepared.CONVERSATIONS, params), set())[2]
+    params = {"conversation_ids": list(conversation_ids), "keys": [], "ids": [], "newest": ALL}
+    found = _fold(conn.execute(prepared.CONVERSATIONS, params), set(), ALL)[2]
     return {cid: found.get(cid, []) for cid in conversation_ids}
 
 
 def _fold(
-    rows: Iterable[Row[Any]], asked: set[int]
+    rows: Iterable[Row[Any]], asked: set[int], newest: int
 ) -> tuple[dict[int, StoredMessage], dict[str, int], Exchanges]:
-    """prepared._conversations rows as (asked messages, made Turn ids, exchanges)."""
+    """prepared._conversations rows as (asked messages, made Turn ids, exchanges among each
+    conversation's `newest` messages)."""
     found: dict[int, StoredMessage] = {}
     made: dict[str, int] = {}
     exchanges: Exchanges = {}
@@ -135,7 +141,7 @@ def _fold(
             made[row.made_key] = row.made_id
         conversation = exchanges.setdefault(row.conversation_id, [])
         seen = conversation and conversation[-1][0] == row.id  # a row per made Turn
-        if row.reply is not None and not seen:
+        if row.reply is not None and not seen and row.rank <= newest:
             conversation.append((row.id, row.text, row.reply))
     return found, made, exchanges
 

@@ -104,14 +104,15 @@ class Store:
         return q.before(exchanges, before_message_id)
 
     def reply_contexts(
-        self, requests: Sequence[tuple[int, str]]
+        self, requests: Sequence[tuple[int, str]], newest: int = q.ALL
     ) -> list[ReplyContext | LookupError]:
         """What generation needs for each (message id, request key), in one query for the
         whole batch (two when a task was redelivered): the message, the conversation before
-        it, and the Turn already made for the request. A message that does not exist gets a
-        LookupError in its place."""
+        it (what is left of it among the conversation's `newest` messages), and the Turn
+        already made for the request. A message that does not exist gets a LookupError in
+        its place."""
         with self.autocommit.connect() as conn:
-            found, made, exchanges = q.conversations_of(conn, requests)
+            found, made, exchanges = q.conversations_of(conn, requests, newest)
             existing: dict[int, Turn] = {}
             if made:
                 rows = conn.execute(prepared.TURNS_BY_ID, {"turn_ids": list(made.values())})

@@ -268,6 +268,23 @@ def test_reply_contexts_serve_a_batch_in_order(store: Store) -> None:
     assert retry.existing is None and retry.history == [] and retry.message.text == "a one"
 
 
+def test_reply_contexts_read_only_a_long_conversations_newest_messages(store: Store) -> None:
+    """A long conversation costs its newest messages, not its whole history; a message
+    asked for by id is found even when it is older than those (a redelivered old task)."""
+    ids = []
+    for i in range(10):
+        _, message_id = store.add_chat_message("slack", "long", "u", f"q{i}")
+        reply(store, message_id, f"msg:{message_id}", f"a{i}")
+        ids.append(message_id)
+    _, new = store.add_chat_message("slack", "long", "u", "q10")
+    latest, oldest = store.reply_contexts([(new, f"msg:{new}"), (ids[0], "retry:old")], newest=5)
+    assert not isinstance(latest, LookupError) and not isinstance(oldest, LookupError)
+    assert latest.history == [(f"q{i}", f"a{i}") for i in range(6, 10)]
+    assert oldest.message.text == "q0" and oldest.history == []
+    everything = store.reply_context(new, f"msg:{new}")
+    assert everything.history == [(f"q{i}", f"a{i}") for i in range(10)]
+
+
 def test_add_turns_stores_a_batch_once(store: Store) -> None:
     _, m1 = store.add_chat_message("terminal", "x", "u", "one")
     _, m2 = store.add_chat_message("terminal", "y", "u", "two")

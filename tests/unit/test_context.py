@@ -7,7 +7,7 @@ import doctest
 import pytest
 
 import core.context
-from core.context import PER_MESSAGE_OVERHEAD, build_prompt
+from core.context import PER_MESSAGE_OVERHEAD, build_prompt, messages_that_fit
 from core.types import ChatMessage
 
 HISTORY = [("one two", "three four five"), ("six", "seven eight"), ("nine ten", "eleven")]
@@ -129,3 +129,14 @@ def test_history_is_not_modified() -> None:
 
 def test_docstring_example_holds() -> None:
     assert doctest.testmod(core.context).failed == 0
+
+
+def test_messages_that_fit_bounds_the_exchanges_a_budget_can_hold() -> None:
+    budget = 100
+    # every exchange costs at least two message overheads
+    most_exchanges = budget // (2 * PER_MESSAGE_OVERHEAD)
+    assert messages_that_fit(budget) == 2 * most_exchanges + 1
+    free = lambda message: 0  # noqa: E731 - texts that cost nothing: only overheads count
+    history = [("q", "a")] * (most_exchanges + 5)
+    prompt = build_prompt("", history, "new", budget, free)
+    assert (len(prompt) - 2) // 2 <= most_exchanges
