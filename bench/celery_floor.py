@@ -67,10 +67,10 @@ def start_workers(broker: str, cwd: Path) -> list[subprocess.Popen[bytes]]:
         command = [sys.executable, "-m", "celery", "-A", "bench.celery_floor", "worker"]
         command += ["-Q", queue, "-P", "threads", "-c", "8", "-n", f"{queue}@%h"]
         command += ["--without-gossip", "--without-mingle", "--loglevel", "WARNING"]
-        log = (cwd / f"{queue}.log").open("wb")
-        started.append(
-            subprocess.Popen(command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
-        )
+        with (cwd / f"{queue}.log").open("wb") as log:  # the worker keeps its own copy
+            started.append(
+                subprocess.Popen(command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+            )
     return started
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection, Row
@@ -153,7 +154,8 @@ def before(exchanges: list[tuple[int, str, str]], message_id: int | None) -> lis
     ]
 
 
-def as_turn(row: Row[Any], platform: str | None = None, chat_key: str | None = None) -> Turn:
+def as_turn(row: Any, platform: str | None = None, chat_key: str | None = None) -> Turn:
+    """A Turn from a row of `turns` (or anything with its columns as attributes)."""
     return Turn(
         id=row.id,
         conversation_id=row.conversation_id,
@@ -172,16 +174,5 @@ def as_turn(row: Row[Any], platform: str | None = None, chat_key: str | None = N
 
 def made_turn(row: Row[Any], value: dict[str, Any], platform: str, chat_key: str) -> Turn:
     """The Turn just inserted as `value`, with the id and time the database gave it."""
-    return Turn(
-        id=row.id,
-        conversation_id=value["conversation_id"],
-        message_id=value["message_id"],
-        prompt=value["prompt"],
-        completion=value["completion"],
-        model_version=value["model_version"],
-        settings=value["settings"],
-        timings=value["timings"],
-        created_at=as_utc(row.created_at),
-        platform=platform,
-        chat_key=chat_key,
-    )
+    made = {**value, "id": row.id, "created_at": row.created_at, "platform_message_id": None}
+    return as_turn(SimpleNamespace(**made), platform, chat_key)

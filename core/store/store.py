@@ -1,7 +1,7 @@
 """The store's operations: every write the reply loop makes, and the reads it needs.
 
 Hot paths take one connection (and at most one commit) each: a reply costs the chat one
-transaction, a batch of generation one read and one write, delivery one write.
+statement, a batch of generation one read and one write, delivery one write.
 """
 
 from __future__ import annotations
@@ -225,10 +225,11 @@ class Store:
         self.mark_delivered_many([(turn_id, platform_message_id)])
 
     def mark_delivered_many(self, delivered: Sequence[tuple[int, str]]) -> None:
-        """(turn id, the platform's id of the posted reply) each, in one transaction."""
+        """(turn id, the platform's id of the posted reply) each, sent together. No
+        transaction: each mark stands on its own, and a redelivered delivery checks them."""
         now = utcnow()
         params = [dict(turn_id=t, delivered_as=posted, delivered_at=now) for t, posted in delivered]
-        with self.engine.begin() as conn:
+        with self.autocommit.connect() as conn:
             conn.execute(prepared.MARK_DELIVERED, params)
 
     def delivered(self, turn_ids: Sequence[int]) -> set[int]:
