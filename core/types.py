@@ -88,12 +88,12 @@ class Delivery(TypedDict):
 
 
 def delivery(turn: Turn, repeat: bool = False) -> Delivery:
-    found = Delivery(
+    made = Delivery(
         turn_id=turn.id, message_id=turn.message_id, chat_key=turn.chat_key, text=turn.completion
     )
     if repeat:
-        found["repeat"] = True
-    return found
+        made["repeat"] = True
+    return made
 
 
 @dataclass(frozen=True)

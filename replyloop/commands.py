@@ -58,9 +58,10 @@ def worker(
     from workers.celery_app import app
 
     if queue == "gpu":
-        # Threads: one model, and the tasks waiting together are generated as one batch.
-        # Twice max_batch task threads (and so messages taken from the queue): a full batch
-        # gathers while the one before it is generated.
+        # Threads: one model, and the messages waiting together are generated as one batch
+        # (workers.strategy hands them to it; the threads run only retried or failed ones).
+        # The worker holds twice max_batch messages: a full batch gathers while the one
+        # before it is generated.
         # (Prefork: each child loads the model once in worker_process_init; one by default.)
         pool = pool or "threads"
         count = concurrency or (1 if pool == "prefork" else 2 * settings.max_batch)
