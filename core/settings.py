@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from platformdirs import user_cache_dir, user_data_dir
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.types import GenerationSettings
@@ -15,10 +15,27 @@ from core.urls import mask_url
 DEFAULT_MODEL = "smollm2-135m-instruct"
 
 
+def _env(name: str) -> AliasChoices:
+    """A setting the platform's own documentation names (SLACK_BOT_TOKEN), also accepted
+    with the REPLYLOOP_ prefix and by its field name."""
+    return AliasChoices(name, f"REPLYLOOP_{name}", name.lower())
+
+
+def id_set(listed: str) -> frozenset[str]:
+    """The ids of a comma-separated setting.
+
+    >>> sorted(id_set(" T1, T2 ,,"))
+    ['T1', 'T2']
+    """
+    return frozenset(part.strip() for part in listed.split(",") if part.strip())
+
+
 class Settings(BaseSettings):
     """Everything a replyloop process can be told; `replyloop config` prints it masked."""
 
-    model_config = SettingsConfigDict(env_prefix="REPLYLOOP_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="REPLYLOOP_", env_file=".env", extra="ignore", populate_by_name=True
+    )
 
     broker_url: str | None = Field(
         None, description="Celery broker (redis://...); unset runs everything in one process"
@@ -52,6 +69,31 @@ class Settings(BaseSettings):
     reply_timeout_s: float = Field(300.0, gt=0, description="how long a chat waits for a reply")
     visibility_timeout_s: int = Field(
         600, ge=30, description="a task whose worker died runs again after this long"
+    )
+    slack_bot_token: SecretStr | None = Field(
+        None, validation_alias=_env("SLACK_BOT_TOKEN"), description="xoxb-...: the bot's token"
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        None,
+        validation_alias=_env("SLACK_SIGNING_SECRET"),
+        description="verifies the Events API's HTTP requests",
+    )
+    slack_app_token: SecretStr | None = Field(
+        None, validation_alias=_env("SLACK_APP_TOKEN"), description="xapp-...: Socket Mode"
+    )
+    slack_api_url: str = Field(
+        "https://slack.com/api/",
+        validation_alias=_env("SLACK_API_URL"),
+        description="the Slack Web API base (tests, self-hosted proxies)",
+    )
+    slack_teams: str = Field(
+        "", description="comma-separated team ids the bot serves; empty serves every team"
+    )
+    slack_channels: str = Field(
+        "", description="comma-separated channel ids the bot answers in; empty for all"
+    )
+    dedupe_ttl_s: int = Field(
+        3600, ge=60, description="how long a platform's event id is remembered against retries"
     )
 
     def generation(self) -> GenerationSettings:

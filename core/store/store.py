@@ -7,6 +7,7 @@ statement, a batch of generation one read and one write, delivery one write.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, select, update
@@ -15,7 +16,7 @@ from core.errors import UnknownTurn
 from core.store import prepared
 from core.store import queries as q
 from core.store.schema import conversations, turns, vote_events, votes
-from core.store.time import utcnow
+from core.store.time import as_utc, utcnow
 from core.text import storable
 from core.types import (
     ChatMessage,
@@ -87,6 +88,14 @@ class Store:
                     return added
                 q.start_conversation(conn, platform, chat_key)
         raise RuntimeError(f"{platform}:{chat_key}'s conversation ended {STARTS} times at once")
+
+    def knows_chat(self, platform: str, chat_key: str) -> bool:
+        """Whether the chat ever had a conversation (the bot took part in it)."""
+        query = select(conversations.c.id).where(
+            conversations.c.platform == platform, conversations.c.chat_key == chat_key
+        )
+        with self.autocommit.connect() as conn:
+            return conn.execute(query.limit(1)).first() is not None
 
     def message(self, message_id: int) -> StoredMessage:
         """Raises LookupError for an unknown message."""
@@ -257,16 +266,25 @@ class Store:
         value: Vote,
         source: str,
         reasons: dict[str, Any] | None = None,
+        at: datetime | None = None,
     ) -> VoteResult:
-        """Record a vote action durably: the event is appended, the standing vote replaced."""
-        now = utcnow()
+        """Record a vote action durably: the event is appended, the standing vote replaced.
+
+        `at` is when the rater acted (the platform's event time; now if None). Platforms
+        deliver events out of order at times (a 👍 and its removal handled by two workers):
+        an action older than the standing vote is kept in the history but does not replace
+        it."""
+        now = at or utcnow()
         with self.engine.begin() as conn:
             if conn.execute(select(turns.c.id).where(turns.c.id == turn_id)).first() is None:
                 raise UnknownTurn(turn_id)
             previous_row = conn.execute(
-                select(votes.c.value).where(votes.c.turn_id == turn_id, votes.c.rater == rater)
+                select(votes.c.value, votes.c.updated_at).where(
+                    votes.c.turn_id == turn_id, votes.c.rater == rater
+                )
             ).first()
             previous = Vote(previous_row.value) if previous_row else Vote.RETRACTED
+            stale = previous_row is not None and as_utc(previous_row.updated_at) > now
             conn.execute(
                 vote_events.insert().values(
                     turn_id=turn_id,
@@ -284,10 +302,14 @@ class Store:
                     turn_id=turn_id, rater=rater, value=int(value), reasons=reasons, updated_at=now
                 )
             )
+            if stale:
+                return VoteResult(turn_id, rater, previous, previous, changed=False)
             conn.execute(
                 insert.on_conflict_do_update(
                     index_elements=["turn_id", "rater"],
                     set_={"value": int(value), "reasons": reasons, "updated_at": now},
+                    # two raters' workers at once: the newer action stands either way
+                    where=votes.c.updated_at <= insert.excluded.updated_at,
                 )
             )
         return VoteResult(turn_id, rater, value, previous, changed=previous != value)
@@ -296,7 +318,7 @@ class Store:
         query = (
             select(vote_events.c.value)
             .where(vote_events.c.turn_id == turn_id, vote_events.c.rater == rater)
-            .order_by(vote_events.c.id)
+            .order_by(vote_events.c.created_at, vote_events.c.id)
         )
         with self.engine.connect() as conn:
             return [Vote(row.value) for row in conn.execute(query)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import inspect, select, text
@@ -162,6 +162,22 @@ def test_repeated_vote_is_recorded_but_unchanged(store: Store) -> None:
             select(votes.c.rater, votes.c.value, votes.c.reasons).order_by(votes.c.rater)
         ).all()
     assert standing == [("7", -1, {"tags": ["rude"]}), ("8", 1, None)]
+
+
+def test_a_vote_older_than_the_standing_one_is_kept_but_does_not_stand(store: Store) -> None:
+    """Platforms deliver a 👍 and its removal to two workers at once: the rater's latest
+    action stands, whichever arrives last."""
+    message_id = store.add_message(store.open_conversation("slack", "C1"), "U1", "q")
+    turn = reply(store, message_id, "k", "a")
+    first, then = datetime(2026, 1, 1, 12, 0, tzinfo=UTC), datetime(2026, 1, 1, 12, 1, tzinfo=UTC)
+    store.vote(turn.id, "U9", Vote.UP, "reaction", at=first)
+    store.vote(turn.id, "U9", Vote.RETRACTED, "reaction", at=then)
+    late = store.vote(turn.id, "U9", Vote.DOWN, "reaction", at=first)  # arrives last
+    assert late == VoteResult(turn.id, "U9", Vote.RETRACTED, Vote.RETRACTED, changed=False)
+    assert store.vote_history(turn.id, "U9") == [Vote.UP, Vote.DOWN, Vote.RETRACTED]
+    with store.engine.connect() as conn:
+        assert conn.execute(select(votes.c.value)).scalar_one() == int(Vote.RETRACTED)
+    assert store.knows_chat("slack", "C1") and not store.knows_chat("slack", "C2")
 
 
 def test_vote_on_an_unknown_turn_raises_and_writes_nothing(store: Store) -> None:
