@@ -14,13 +14,14 @@ PER_MESSAGE_OVERHEAD = 4
 
 def build_prompt(
     system_prompt: str,
-    history: Sequence[tuple[str, str]],
+    history: Sequence[tuple[str, str | None]],
     user_text: str,
     budget: int,
     count: CountTokens,
 ) -> list[ChatMessage]:
     """The messages the model sees: system, then as many recent (user, assistant) exchanges as
-    fit in `budget` tokens, then the new user message.
+    fit in `budget` tokens, then the new user message. A user message with no reply (None:
+    the bot only read it, or its reply failed) is a user turn alone.
 
     Whole exchanges are dropped from the oldest first so the model never sees an answer
     without its question. The system prompt and the new message are always kept; if they
@@ -29,6 +30,8 @@ def build_prompt(
     >>> words = lambda m: len(m["content"].split())
     >>> [m["content"] for m in build_prompt("sys", [("a b", "c d"), ("e", "f")], "g", 20, words)]
     ['sys', 'e', 'f', 'g']
+    >>> [m["role"] for m in build_prompt("sys", [("a", None), ("b", "c")], "d", 60, words)]
+    ['system', 'user', 'user', 'assistant', 'user']
     """
     system: ChatMessage = {"role": "system", "content": system_prompt}
     user: ChatMessage = {"role": "user", "content": user_text}
@@ -39,10 +42,9 @@ def build_prompt(
     used = cost(system) + cost(user)
     kept: list[ChatMessage] = []
     for question, answer in reversed(history):
-        pair: list[ChatMessage] = [
-            {"role": "user", "content": question},
-            {"role": "assistant", "content": answer},
-        ]
+        pair: list[ChatMessage] = [{"role": "user", "content": question}]
+        if answer is not None:
+            pair.append({"role": "assistant", "content": answer})
         pair_cost = sum(cost(m) for m in pair)
         if used + pair_cost > budget:
             break
@@ -53,7 +55,6 @@ def build_prompt(
 
 def messages_that_fit(budget: int) -> int:
     """How many of a conversation's newest messages to read for a prompt of `budget`
-    tokens: an exchange costs at least two message overheads, so no more exchanges than
-    that fit; twice as many messages, as one that got no reply takes a place without
-    costing tokens; and the new message."""
-    return 2 * (budget // (2 * PER_MESSAGE_OVERHEAD)) + 1
+    tokens: each message costs at least one message overhead (an exchange two), so no
+    more than that fit; and the new message."""
+    return budget // PER_MESSAGE_OVERHEAD + 1

@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     slack_channels: str = Field(
         "", description="comma-separated channel ids the bot answers in; empty for all"
     )
+    slack_buttons: bool = Field(
+        True, description="add 👍/👎 and Try again buttons under replies (needs interactivity)"
+    )
     dedupe_ttl_s: int = Field(
         3600, ge=60, description="how long a platform's event id is remembered against retries"
     )

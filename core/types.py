@@ -125,11 +125,11 @@ class NewTurn:
 @dataclass(frozen=True)
 class ReplyContext:
     """What generation needs to answer a message: the message itself, the conversation
-    before it as (user text, reply) pairs, and the Turn already made for this request, if a
-    task is redelivered."""
+    before it as (user text, reply or None) pairs, and the Turn already made for this
+    request, if a task is redelivered."""
 
     message: StoredMessage
-    history: list[tuple[str, str]]
+    history: list[tuple[str, str | None]]
     existing: Turn | None = None
 
 

@@ -21,6 +21,8 @@ IO_QUEUE = "io"
 
 GENERATE = "replyloop.generate"
 VOTE = "replyloop.feedback.vote"
+# A vote named by the platform's id of the rated reply (a Slack reaction knows only that).
+PLATFORM_VOTE = "replyloop.feedback.platform_vote"
 
 
 def deliver_task(platform: str) -> str:
@@ -35,7 +37,9 @@ def notice_task(platform: str) -> str:
     return f"replyloop.deliver.{platform}.notice"
 
 
-app = Celery("replyloop", include=["workers.tasks", "bots.terminal.delivery"])
+app = Celery(
+    "replyloop", include=["workers.tasks", "bots.terminal.delivery", "bots.slack.delivery"]
+)
 _publisher = Publisher(app)
 
 

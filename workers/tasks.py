@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from celery.signals import worker_process_init
@@ -11,7 +12,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from core.errors import UnknownTurn
 from core.types import Vote
 from workers import runtime
-from workers.celery_app import GENERATE, VOTE, app, enqueue, notice_task
+from workers.celery_app import GENERATE, PLATFORM_VOTE, VOTE, app, enqueue, notice_task
 from workers.replying import ReplyRequest
 
 log = logging.getLogger(__name__)
@@ -74,3 +75,26 @@ def vote(
         log.info("vote for unknown turn %s by %s", turn_id, rater)
         return {"ok": False, "error": str(exc)}
     return {"ok": True, "value": int(result.value), "previous": int(result.previous)}
+
+
+@app.task(name=PLATFORM_VOTE, **RETRY)
+def platform_vote(
+    platform: str,
+    posted_as: str,
+    rater: str,
+    value: int,
+    source: str,
+    at: float | None = None,
+) -> bool:
+    """Store a vote on the reply the platform knows as `posted_as` (acted at epoch `at`).
+    A vote on anything else (a person's message, a reply never stored) is dropped with a
+    log line; False then."""
+    store = runtime.current().store
+    try:
+        turn = store.turn_by_platform_message(platform, posted_as)
+    except UnknownTurn:
+        log.info("%s vote by %s on %s: not a stored reply", platform, rater, posted_as)
+        return False
+    when = datetime.fromtimestamp(at, UTC) if at is not None else None
+    store.vote(turn.id, rater, Vote(value), source, at=when)
+    return True

@@ -53,7 +53,7 @@ class TerminalChat:
         self.say(f"replyloop chat, model {self.settings.model}. /help for commands.")
         if earlier:
             self.say(
-                f"Continuing your conversation ({len(earlier)} earlier exchanges); "
+                f"Continuing your conversation ({len(earlier)} earlier messages); "
                 "/reset starts a new one."
             )
 

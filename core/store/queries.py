@@ -98,7 +98,8 @@ def message(conn: Connection, message_id: int) -> StoredMessage:
     return as_message(row)
 
 
-Exchanges = dict[int, list[tuple[int, str, str]]]
+# (message id, user text, reply or None) a conversation, in order
+Exchanges = dict[int, list[tuple[int, str, str | None]]]
 
 
 # `newest` for a whole conversation
@@ -119,9 +120,9 @@ def conversations_of(
 
 
 def histories(conn: Connection, conversation_ids: Collection[int]) -> Exchanges:
-    """Each conversation's (message id, user text, reply) for every message that got a
-    reply, in order; where /retry made siblings, the newest reply is the one the user saw
-    last. One query for all the conversations."""
+    """Each conversation's (message id, user text, reply or None) for every message, in
+    order; where /retry made siblings, the newest reply is the one the user saw last. One
+    query for all the conversations."""
     params = {"conversation_ids": list(conversation_ids), "keys": [], "ids": [], "newest": ALL}
     found = _fold(conn.execute(prepared.CONVERSATIONS, params), set(), ALL)[2]
     return {cid: found.get(cid, []) for cid in conversation_ids}
@@ -142,13 +143,15 @@ def _fold(
             made[row.made_key] = row.made_id
         conversation = exchanges.setdefault(row.conversation_id, [])
         seen = conversation and conversation[-1][0] == row.id  # a row per made Turn
-        if row.reply is not None and not seen and row.rank <= newest:
+        if not seen and row.rank <= newest:
             conversation.append((row.id, row.text, row.reply))
     return found, made, exchanges
 
 
-def before(exchanges: list[tuple[int, str, str]], message_id: int | None) -> list[tuple[str, str]]:
-    """(user text, reply) of the exchanges before `message_id` (all of them for None)."""
+def before(
+    exchanges: list[tuple[int, str, str | None]], message_id: int | None
+) -> list[tuple[str, str | None]]:
+    """(user text, reply or None) of the messages before `message_id` (all for None)."""
     return [
         (text, reply) for mid, text, reply in exchanges if message_id is None or mid < message_id
     ]

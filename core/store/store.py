@@ -104,10 +104,11 @@ class Store:
 
     def history(
         self, conversation_id: int, before_message_id: int | None = None
-    ) -> list[tuple[str, str]]:
-        """(user text, reply) for each earlier message of the conversation that got a reply
-        (all of them when before_message_id is None); where /retry made siblings, the
-        newest reply is the one the user saw last."""
+    ) -> list[tuple[str, str | None]]:
+        """(user text, reply) for each earlier message of the conversation (all of them
+        when before_message_id is None); where /retry made siblings, the newest reply is the
+        one the user saw last. A message with no reply (one the bot only read, as a Slack
+        thread's messages before it was mentioned, or one whose reply failed) has None."""
         with self.autocommit.connect() as conn:
             exchanges = q.histories(conn, [conversation_id])[conversation_id]
         return q.before(exchanges, before_message_id)

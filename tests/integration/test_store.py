@@ -85,7 +85,7 @@ def test_message_round_trip(store: Store) -> None:
         store.message(message_id + 1000)
 
 
-def test_history_is_the_newest_sibling_of_each_earlier_message(store: Store) -> None:
+def test_history_is_every_earlier_message_with_its_newest_sibling_reply(store: Store) -> None:
     conversation = store.open_conversation("slack", "C1")
     elsewhere = store.open_conversation("slack", "C2")
     m1 = store.add_message(conversation, "U1", "q1")
@@ -100,7 +100,17 @@ def test_history_is_the_newest_sibling_of_each_earlier_message(store: Store) -> 
     reply(store, m4, "r4", "a4")
     m5 = store.add_message(conversation, "U1", "q5")
 
-    assert store.history(conversation, m5) == [("q1", "retried"), ("q2", "a2"), ("q4", "a4")]
+    assert store.history(conversation, m5) == [
+        ("q1", "retried"),
+        ("q2", "a2"),
+        ("q3 (generation failed)", None),
+        ("q4", "a4"),
+    ]
+    assert store.history(conversation, m4) == [
+        ("q1", "retried"),
+        ("q2", "a2"),
+        ("q3 (generation failed)", None),
+    ]
     assert store.history(conversation, m3) == [("q1", "retried"), ("q2", "a2")]
     assert store.history(conversation, m2) == [("q1", "retried")]
     assert store.history(conversation, m1) == []

@@ -110,7 +110,7 @@ def test_a_chat_session_then_a_second_one(spawn_chat: Spawn, user: str, tmp_path
     leave(chat, "ctrl-d")
 
     again = spawn_chat()
-    again.expect_exact("Continuing your conversation (2 earlier exchanges); /reset starts")
+    again.expect_exact("Continuing your conversation (2 earlier messages); /reset starts")
     again.expect_exact("you> ")
     say(again, "/reset", "New conversation: the bot has forgotten what was said before.")
     say(again, "after the reset", "bot> ")

@@ -131,12 +131,11 @@ def test_docstring_example_holds() -> None:
     assert doctest.testmod(core.context).failed == 0
 
 
-def test_messages_that_fit_bounds_the_exchanges_a_budget_can_hold() -> None:
+def test_messages_that_fit_bounds_the_messages_a_budget_can_hold() -> None:
     budget = 100
-    # every exchange costs at least two message overheads
-    most_exchanges = budget // (2 * PER_MESSAGE_OVERHEAD)
-    assert messages_that_fit(budget) == 2 * most_exchanges + 1
+    # every message costs at least one overhead
+    assert messages_that_fit(budget) == budget // PER_MESSAGE_OVERHEAD + 1
     free = lambda message: 0  # noqa: E731 - texts that cost nothing: only overheads count
-    history = [("q", "a")] * (most_exchanges + 5)
-    prompt = build_prompt("", history, "new", budget, free)
-    assert (len(prompt) - 2) // 2 <= most_exchanges
+    for history in ([("q", "a")] * 60, [("q", None)] * 60):
+        prompt = build_prompt("", history, "new", budget, free)
+        assert len(prompt) - 2 < messages_that_fit(budget)

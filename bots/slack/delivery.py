@@ -1,0 +1,164 @@
+"""Posting replies to Slack (the io queue's tasks for platform "slack").
+
+A reply goes into its thread (or the DM) with the 👍/👎 and "Try again" buttons, carries
+its turn id in Slack's message metadata, and is stored as delivered (`channel:ts`) before
+the bot adds its 👍 and 👎 reactions, the affordances people rate with.
+
+Slack answers 429 with Retry-After and sometimes 5xx: the Web API client waits and tries
+again (slack_sdk's retry handlers); what still fails makes the task retry with backoff. A
+task that runs again (redelivered after a worker died, or retried) first looks in the
+thread for a reply it posted already, by that metadata, so a thread never shows one reply
+twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from functools import cache
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
+
+from bots.slack.translate import posted_as, where
+from core.settings import Settings
+from core.types import Delivery
+from workers import runtime
+from workers.celery_app import app, deliver_task, notice_task
+
+log = logging.getLogger(__name__)
+
+METADATA_TYPE = "replyloop_reply"
+SECTION_CHARS = 3000  # Block Kit's limit for a section's text
+AFFORDANCES = ("+1", "-1")
+# Retries of a failed delivery (after the client's own on 429 and 5xx): 8 with backoff.
+RETRY = {"autoretry_for": (SlackApiError, OSError), "retry_backoff": True, "max_retries": 8}
+
+UP, DOWN, RETRY_ACTION = "replyloop_up", "replyloop_down", "replyloop_retry"
+
+
+@cache
+def client(token: str, base_url: str) -> WebClient:
+    """A Web API client per process and token. It waits out a 429 for as long as
+    Retry-After says, and tries a 5xx or a dropped connection again with backoff."""
+    return WebClient(
+        token=token,
+        base_url=base_url,
+        retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=2),
+            RateLimitErrorRetryHandler(max_retry_count=3),
+            ServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+def web_client(settings: Settings) -> WebClient:
+    if settings.slack_bot_token is None:
+        raise RuntimeError("SLACK_BOT_TOKEN is not set: the io worker cannot post to Slack")
+    return client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+
+
+def blocks(text: str, turn_id: int, buttons: bool) -> list[dict[str, Any]]:
+    """The reply as Block Kit: its text in sections, then the rating buttons."""
+    made: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": part}}
+        for part in _chunks(text or "…", SECTION_CHARS)
+    ]
+    if buttons:
+        made.append(
+            {
+                "type": "actions",
+                "block_id": f"replyloop-{turn_id}",
+                "elements": [
+                    _button(UP, "👍", turn_id),
+                    _button(DOWN, "👎", turn_id),
+                    _button(RETRY_ACTION, "Try again", turn_id),
+                ],
+            }
+        )
+    return made
+
+
+def _button(action: str, label: str, turn_id: int) -> dict[str, Any]:
+    return {
+        "type": "button",
+        "action_id": action,
+        "text": {"type": "plain_text", "text": label, "emoji": True},
+        "value": str(turn_id),
+    }
+
+
+def _chunks(text: str, size: int) -> Iterator[str]:
+    for start in range(0, len(text), size):
+        yield text[start : start + size]
+
+
+def posted_before(web: WebClient, channel: str, thread: str | None, turn_id: int) -> str | None:
+    """The ts of this turn's reply if it is in the thread (or the DM's recent messages)."""
+    if thread is not None:
+        page = web.conversations_replies(
+            channel=channel, ts=thread, include_all_metadata=True, limit=200
+        )
+    else:
+        page = web.conversations_history(channel=channel, include_all_metadata=True, limit=50)
+    for posted in page.get("messages") or []:
+        metadata = posted.get("metadata") or {}
+        payload = metadata.get("event_payload") or {}
+        if metadata.get("event_type") == METADATA_TYPE and payload.get("turn_id") == turn_id:
+            return str(posted["ts"])
+    return None
+
+
+def post_reply(web: WebClient, reply: Delivery, buttons: bool, look_first: bool) -> str:
+    """Post one reply (unless `look_first` finds it posted); `channel:ts` of it."""
+    _team, channel, thread = where(reply["chat_key"])
+    ts = posted_before(web, channel, thread, reply["turn_id"]) if look_first else None
+    if ts is None:
+        posted = web.chat_postMessage(
+            channel=channel,
+            thread_ts=thread,
+            text=reply["text"] or "…",
+            blocks=blocks(reply["text"], reply["turn_id"], buttons),
+            metadata={"event_type": METADATA_TYPE, "event_payload": {"turn_id": reply["turn_id"]}},
+            unfurl_links=False,
+        )
+        ts = str(posted["ts"])
+    return posted_as(channel, ts)
+
+
+def add_affordances(web: WebClient, posted: str) -> None:
+    """The bot's own 👍 and 👎 under a reply (they are never counted as votes)."""
+    channel, ts = posted.split(":", 1)
+    for name in AFFORDANCES:
+        try:
+            web.reactions_add(channel=channel, timestamp=ts, name=name)
+        except SlackApiError as exc:
+            if exc.response.get("error") != "already_reacted":
+                log.warning("could not add :%s: to %s: %s", name, posted, exc.response.get("error"))
+
+
+@app.task(name=deliver_task("slack"), bind=True, **RETRY)
+def deliver(task: Any, replies: list[Delivery]) -> None:
+    """Post a batch's stored replies to their threads, and mark each delivered."""
+    rt = runtime.current()
+    web = web_client(rt.settings)
+    again = bool(task.request.retries or (task.request.delivery_info or {}).get("redelivered"))
+    if again or any(reply.get("repeat") for reply in replies):
+        done = rt.store.delivered([reply["turn_id"] for reply in replies])
+        replies = [reply for reply in replies if reply["turn_id"] not in done]
+    for reply in replies:
+        posted = post_reply(web, reply, rt.settings.slack_buttons, again or "repeat" in reply)
+        rt.store.mark_delivered(reply["turn_id"], posted)
+        add_affordances(web, posted)
+
+
+@app.task(name=notice_task("slack"), **RETRY)
+def notice(chat_key: str, message_id: int, text: str) -> None:
+    """Tell a thread (or DM) something: a failure, a hint, a cut message."""
+    _team, channel, thread = where(chat_key)
+    web_client(runtime.current().settings).chat_postMessage(
+        channel=channel, thread_ts=thread, text=text
+    )
