@@ -9,6 +9,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from slack_sdk.errors import SlackApiError
+
 from core.anonymize import load_or_create_secret
 from core.settings import Settings
 from replyloop.bootstrap import bootstrap
@@ -28,6 +30,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return stats(settings)
     if args.command == "feedback":
         return export(settings, args.format, Path(args.out), args.since, args.model_version)
+    if args.command == "serve":
+        return serve_slack(settings, args.http, args.host, args.port)
     if args.command == "config":
         print(json.dumps(settings.masked(), indent=2, default=str))
         return 0
@@ -92,6 +96,35 @@ def worker(
             "--without-mingle",
         ]
     )
+    return 0
+
+
+def serve_slack(settings: Settings, http: bool, host: str, port: int) -> int:
+    """The Slack adapter: Socket Mode when SLACK_APP_TOKEN is set (unless --http), else the
+    HTTP Events API."""
+    if settings.slack_bot_token is None:
+        raise UsageError("set SLACK_BOT_TOKEN (xoxb-...), the bot token of your Slack app")
+    socket_mode = settings.slack_app_token is not None and not http
+    if not socket_mode and settings.slack_signing_secret is None:
+        raise UsageError(
+            "set SLACK_SIGNING_SECRET for the HTTP Events API (or SLACK_APP_TOKEN for "
+            "Socket Mode, which needs no public URL)"
+        )
+    rt = bootstrap(
+        settings, preload_engine=settings.embedded, run_tasks_here=True, log_level=logging.INFO
+    )
+    from bots.slack import serve
+
+    try:
+        bolt = serve.app_for(settings, rt.store)
+    except SlackApiError as exc:
+        raise UsageError(f"Slack refused the bot token: {exc.response.get('error')}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot reach the Slack API at {settings.slack_api_url}: {exc}") from None
+    if socket_mode and settings.slack_app_token is not None:
+        serve.serve_socket_mode(bolt, settings.slack_app_token.get_secret_value())
+    else:
+        serve.serve_http(bolt, host, port)
     return 0
 
 

@@ -38,7 +38,13 @@ def notice_task(platform: str) -> str:
 
 
 app = Celery(
-    "replyloop", include=["workers.tasks", "bots.terminal.delivery", "bots.slack.delivery"]
+    "replyloop",
+    include=[
+        "workers.tasks",
+        "bots.terminal.delivery",
+        "bots.slack.delivery",
+        "bots.slack.backfill",
+    ],
 )
 _publisher = Publisher(app)
 

@@ -97,6 +97,12 @@ class Store:
         with self.autocommit.connect() as conn:
             return conn.execute(query.limit(1)).first() is not None
 
+    def newest_model_version(self) -> str | None:
+        """The model version of the newest reply: the one serving now."""
+        query = select(turns.c.model_version).order_by(turns.c.id.desc()).limit(1)
+        with self.autocommit.connect() as conn:
+            return conn.execute(query).scalar()
+
     def message(self, message_id: int) -> StoredMessage:
         """Raises LookupError for an unknown message."""
         with self.autocommit.connect() as conn:

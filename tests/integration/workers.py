@@ -34,6 +34,7 @@ CELERY_KEYS = (
     "_kombu.*",
     "celery-task-meta-*",
     "replyloop:terminal:outbox:*",
+    "replyloop:seen:*",
 )
 READY_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 10.0

@@ -1,0 +1,63 @@
+"""A mention in a thread the bot never saw: people talked before they asked it.
+
+On the io queue (it calls Slack): the thread's messages before the mention are read with
+`conversations.replies` and stored, as user turns with their authors, ahead of the
+mention; then the mention is stored and its reply queued, so the reply's context holds
+the thread (as much as the token budget allows, newest first).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bots.intake import request_reply
+from bots.slack.delivery import RETRY, web_client
+from bots.slack.translate import PLATFORM, SlackMessage, posted_as, where
+from workers import runtime
+from workers.celery_app import app, enqueue
+
+JOIN_THREAD = "replyloop.deliver.slack.join_thread"  # "deliver.*" routes it to the io queue
+PAGE = 200
+
+
+def queue(said: SlackMessage, text: str) -> None:
+    enqueue(JOIN_THREAD, said.chat_key, said.ts, said.user, text)
+
+
+@app.task(name=JOIN_THREAD, **RETRY)
+def join_thread(chat_key: str, ts: str, user: str, text: str) -> None:
+    """Store the thread's earlier messages, then the mention (`text` by `user` at `ts`),
+    and queue its reply. Reading the thread comes first: a retry after Slack failed has
+    stored nothing."""
+    rt = runtime.current()
+    _team, channel, thread = where(chat_key)
+    earlier = _earlier(web_client(rt.settings).conversations_replies, channel, thread, ts)
+    store = rt.store
+    for said in earlier:
+        store.add_chat_message(
+            PLATFORM,
+            chat_key,
+            said["user"],
+            f"<@{said['user']}>: {said['text']}",
+            posted_as(channel, said["ts"]),
+        )
+    _conversation, message_id = store.add_chat_message(
+        PLATFORM, chat_key, user, text, posted_as(channel, ts)
+    )
+    request_reply(message_id)
+
+
+def _earlier(replies: Any, channel: str, thread: str | None, ts: str) -> list[dict[str, Any]]:
+    """People's messages in the thread before `ts`, oldest first (every page)."""
+    found: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page = replies(channel=channel, ts=thread, limit=PAGE, cursor=cursor)
+        for said in page.get("messages") or []:
+            spoken = said.get("subtype") in (None, "thread_broadcast")
+            person = said.get("user") and not said.get("bot_id")
+            if spoken and person and float(said["ts"]) < float(ts) and said.get("text"):
+                found.append(said)
+        cursor = (page.get("response_metadata") or {}).get("next_cursor")
+        if not cursor:
+            return sorted(found, key=lambda said: float(said["ts"]))

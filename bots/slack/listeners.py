@@ -1,0 +1,234 @@
+"""The Slack app: slack-bolt listeners that translate, dedupe and enqueue, nothing more.
+
+Bolt acknowledges each request before its listener runs, so Slack always has its answer
+within 3 seconds; generation and posting happen in the workers. What a listener does:
+- a message the bot answers (every DM; an @mention in a channel; any message in a thread
+  it answered in): stored, and its reply queued;
+- a 👍/👎 reaction a person adds or removes on a bot reply, or a rating button: a vote task;
+- "Try again": a sibling reply, queued; `/replyloop` and the DM words `help` and `reset`.
+Events are claimed by `event_id` (Slack's retries) and messages by channel and ts (a
+mention arrives as both `app_mention` and `message`) in Redis, shared by every replica.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt import App, BoltResponse
+from slack_sdk import WebClient
+
+from bots.dedupe import Dedupe
+from bots.intake import request_reply, store_message
+from bots.slack import backfill
+from bots.slack.delivery import DOWN, RETRY_ACTION, UP
+from bots.slack.translate import (
+    PLATFORM,
+    SlackMessage,
+    event_time,
+    message,
+    posted_as,
+    rater,
+    reaction_vote,
+)
+from core.errors import EmptyMessage, UnknownTurn
+from core.settings import Settings, id_set
+from core.store import Store
+from core.store.reports import feedback_stats
+from core.text import check_text
+from core.types import IncomingMessage, Vote
+from workers.celery_app import PLATFORM_VOTE, VOTE, enqueue, notice_task
+
+log = logging.getLogger(__name__)
+
+HELP = (
+    "I'm replyloop, a chat bot that learns from your ratings. In a DM I answer every "
+    "message; in a channel, @mention me and I answer in the thread (then the whole thread "
+    "without a mention). Rate my replies with :+1: or :-1: (or the buttons); "
+    "*Try again* makes another reply. Commands: `/replyloop help`, `/replyloop reset` "
+    "(or `reset` in a DM or as `@replyloop reset` in a thread) starts the conversation "
+    "afresh, `/replyloop stats` shows how the current model is rated."
+)
+RESET_DONE = "Starting afresh: I have forgotten this conversation's earlier messages."
+RESET_IN_CHANNEL = (
+    "In a channel each thread is its own conversation: start a new thread, or say "
+    "`@replyloop reset` in the thread you want to start afresh."
+)
+TEXT_ONLY = "I can only read text, not files or images."
+USAGE = "Say something after mentioning me, and I'll answer in the thread."
+
+
+def build(settings: Settings, store: Store, dedupe: Dedupe, client: WebClient) -> App:
+    """The bolt App, its listeners registered (`client` points at SLACK_API_URL)."""
+    if settings.slack_signing_secret is None and settings.slack_app_token is None:
+        raise ValueError("set SLACK_SIGNING_SECRET (HTTP) or SLACK_APP_TOKEN (Socket Mode)")
+    secret = settings.slack_signing_secret
+    app = App(
+        client=client,
+        signing_secret=secret.get_secret_value() if secret else None,
+        request_verification_enabled=secret is not None,
+        logger=logging.getLogger("slack_bolt"),
+    )
+    Listeners(settings, store, dedupe).register(app)
+    return app
+
+
+class Listeners:
+    def __init__(self, settings: Settings, store: Store, dedupe: Dedupe) -> None:
+        self.settings = settings
+        self.store = store
+        self.dedupe = dedupe
+        self.teams = id_set(settings.slack_teams)
+        self.channels = id_set(settings.slack_channels)
+
+    def register(self, app: App) -> None:
+        app.use(self.gate)
+        app.event("message")(self.on_message)
+        app.event("app_mention")(self.on_message)
+        app.event("reaction_added")(self.on_reaction)
+        app.event("reaction_removed")(self.on_reaction)
+        for action in (UP, DOWN, RETRY_ACTION):
+            app.action(action)(self.on_button)
+        app.command("/replyloop")(self.on_command)
+
+    # -- every request ---------------------------------------------------------------------
+
+    def gate(self, body: dict[str, Any], next: Any) -> BoltResponse | None:  # noqa: A002
+        """Unknown teams are refused; an event Slack sends again is answered, not handled."""
+        team = _team_of(body)
+        if self.teams and team not in self.teams:
+            log.warning("refused a request from team %s (not in REPLYLOOP_SLACK_TEAMS)", team)
+            return BoltResponse(status=403, body="this workspace is not served")
+        event_id = body.get("event_id")
+        if event_id and not self.dedupe.first(f"slack:event:{event_id}"):
+            log.info("event %s seen already (Slack retry %s)", event_id, body.get("retry"))
+            return BoltResponse(status=200, body="")
+        next()
+        return None
+
+    # -- messages --------------------------------------------------------------------------
+
+    def on_message(self, event: dict[str, Any], body: dict[str, Any], context: Any) -> None:
+        said = message(event, _team_of(body) or "", context.bot_user_id)
+        if said is None or not self._answers(said):
+            return
+        if not self.dedupe.first(f"slack:message:{said.channel}:{said.ts}"):
+            return  # the same message as app_mention and message, or a replica's copy
+        if said.files and not said.text:
+            self._tell(said, TEXT_ONLY)
+            return
+        word = said.text.strip().lower()
+        if word in ("help", "reset") and (said.direct or said.mentioned):
+            self._word(said, word)
+            return
+        try:
+            checked = check_text(said.text, self.settings.max_message_chars)
+        except EmptyMessage:
+            self._tell(said, USAGE)
+            return
+        if checked.notice:
+            self._tell(said, checked.notice)
+        if said.files:
+            self._tell(said, TEXT_ONLY + " I read the words of your message.")
+        text = checked.text if said.direct else f"<@{said.user}>: {checked.text}"
+        if not said.direct and said.thread_ts != said.ts and not self._known(said):
+            # Mentioned in a thread it never saw: the thread's earlier messages come first.
+            backfill.queue(said, text)
+            return
+        incoming = IncomingMessage(PLATFORM, said.chat_key, said.user, text, None, said.posted_as)
+        request_reply(store_message(self.store, incoming))
+
+    def _answers(self, said: SlackMessage) -> bool:
+        if said.direct:
+            return True
+        if self.channels and said.channel not in self.channels:
+            return False
+        return said.mentioned or (said.thread_ts != said.ts and self._known(said))
+
+    def _known(self, said: SlackMessage) -> bool:
+        return self.store.knows_chat(PLATFORM, said.chat_key)
+
+    def _word(self, said: SlackMessage, word: str) -> None:
+        if word == "reset":
+            self.store.reset(PLATFORM, said.chat_key)
+            self._tell(said, RESET_DONE)
+        else:
+            self._tell(said, HELP)
+
+    def _tell(self, said: SlackMessage, text: str) -> None:
+        enqueue(notice_task(PLATFORM), said.chat_key, 0, text)
+
+    # -- ratings ---------------------------------------------------------------------------
+
+    def on_reaction(self, event: dict[str, Any], body: dict[str, Any], context: Any) -> None:
+        item = event.get("item") or {}
+        if item.get("type") != "message" or event.get("user") == context.bot_user_id:
+            return
+        if event.get("item_user") not in (None, context.bot_user_id):
+            return  # a reaction on a person's message
+        vote = reaction_vote(str(event.get("reaction", "")), event["type"] == "reaction_removed")
+        if vote is None or not event.get("user"):
+            return
+        at = event_time(event.get("event_ts"))
+        enqueue(
+            PLATFORM_VOTE,
+            PLATFORM,
+            posted_as(item["channel"], item["ts"]),
+            rater(_team_of(body) or "", event["user"]),
+            int(vote),
+            "slack_reaction",
+            at.timestamp() if at else None,
+        )
+
+    def on_button(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        ack()
+        try:
+            turn_id = int(action.get("value", ""))
+        except ValueError:
+            log.info("button %s with a bad value %r", action.get("action_id"), action.get("value"))
+            return
+        if action["action_id"] == RETRY_ACTION:
+            try:
+                request_reply(self.store.turn(turn_id).message_id, retry=True)
+            except UnknownTurn:
+                log.info("Try again on an unknown reply %s", turn_id)
+            return
+        user = str((body.get("user") or {}).get("id"))
+        value = Vote.UP if action["action_id"] == UP else Vote.DOWN
+        enqueue(VOTE, turn_id, rater(_team_of(body) or "", user), int(value), "slack_button")
+
+    # -- /replyloop -----------------------------------------------------------------------
+
+    def on_command(self, ack: Any, command: dict[str, Any]) -> None:
+        word = str(command.get("text") or "help").strip().lower()
+        if word == "reset":
+            channel = str(command.get("channel_id", ""))
+            if not channel.startswith("D"):
+                ack(RESET_IN_CHANNEL)
+                return
+            self.store.reset(PLATFORM, f"{command.get('team_id')}/{channel}")
+            ack(RESET_DONE)
+        elif word == "stats":
+            ack(self.stats())
+        else:
+            ack(HELP)
+
+    def stats(self) -> str:
+        """Approval of the newest model version that has replied."""
+        version = self.store.newest_model_version()
+        found = [s for s in feedback_stats(self.store.engine) if s.model_version == version]
+        if not found:
+            return "No replies yet."
+        model = found[0]
+        approval = "no votes yet" if model.approval is None else f"{model.approval:.0%} 👍"
+        return (
+            f"Model `{model.model_version}`: {model.turns} replies, {model.up} 👍, "
+            f"{model.down} 👎 ({approval})."
+        )
+
+
+def _team_of(body: dict[str, Any]) -> str | None:
+    team = body.get("team_id") or body.get("team")
+    if isinstance(team, dict):
+        team = team.get("id")
+    return str(team) if team else None

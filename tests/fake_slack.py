@@ -1,0 +1,183 @@
+"""A fake Slack Web API on 127.0.0.1 for tests: the real slack_sdk and slack-bolt talk to it
+(SLACK_API_URL) as they would to slack.com, and it records every call.
+
+It answers auth.test, chat.postMessage, chat.update, reactions.add,
+conversations.replies and conversations.history from an in-memory workspace, and can be
+told to answer a method's next calls with an HTTP error (429 with Retry-After, or 5xx).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+BOT_USER, BOT_ID, TEAM = "UBOT", "BBOT", "T1"
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+    at: float  # time.monotonic() when it arrived
+
+
+@dataclass
+class Failure:
+    status: int
+    retry_after: int | None
+    times: int
+
+
+@dataclass
+class Workspace:
+    """What the fake Slack holds: messages by channel, reactions, the calls it got."""
+
+    calls: list[Call] = field(default_factory=list)
+    messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # channel -> list
+    failures: dict[str, Failure] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    _clock: float = 1_700_000_000.0
+
+    def next_ts(self) -> str:
+        self._clock += 1
+        return f"{self._clock:.6f}"
+
+    def add(self, channel: str, message: dict[str, Any]) -> dict[str, Any]:
+        """Put a message in a channel (people's messages, for conversations.replies)."""
+        with self.lock:
+            stored = {"ts": self.next_ts(), "type": "message", **message}
+            self.messages.setdefault(channel, []).append(stored)
+            return stored
+
+    def fail(
+        self, method: str, status: int, retry_after: int | None = None, times: int = 1
+    ) -> None:
+        """Answer the next `times` calls of `method` with HTTP `status`."""
+        with self.lock:
+            self.failures[method] = Failure(status, retry_after, times)
+
+    def called(self, method: str) -> list[Call]:
+        with self.lock:
+            return [call for call in self.calls if call.method == method]
+
+    def answer(self, method: str, params: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
+        """(HTTP status, headers, JSON body) for one call."""
+        with self.lock:
+            self.calls.append(Call(method, params, time.monotonic()))
+            failure = self.failures.get(method)
+            if failure is not None and failure.times > 0:
+                failure.times -= 1
+                headers = {}
+                if failure.retry_after is not None:
+                    headers["Retry-After"] = str(failure.retry_after)
+                return failure.status, headers, {"ok": False, "error": "ratelimited"}
+        handler = getattr(self, "_" + method.replace(".", "_"), None)
+        if handler is None:
+            return 200, {}, {"ok": False, "error": "unknown_method"}
+        return 200, {}, handler(params)
+
+    def _auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "user_id": BOT_USER,
+            "bot_id": BOT_ID,
+            "team_id": TEAM,
+            "user": "replyloop",
+            "team": "Test",
+            "url": "https://test.slack.com/",
+        }
+
+    def _chat_postMessage(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = str(params.get("channel"))
+        posted = {"user": BOT_USER, "bot_id": BOT_ID, "text": params.get("text", "")}
+        for name in ("thread_ts", "blocks", "metadata"):
+            if params.get(name) is not None:
+                posted[name] = params[name]
+        stored = self.add(channel, posted)
+        return {"ok": True, "channel": channel, "ts": stored["ts"], "message": stored}
+
+    def _chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "channel": params.get("channel"), "ts": params.get("ts")}
+
+    def _reactions_add(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            for message in self.messages.get(str(params.get("channel")), []):
+                if message["ts"] == params.get("timestamp"):
+                    names = message.setdefault("reactions", [])
+                    if params.get("name") in names:
+                        return {"ok": False, "error": "already_reacted"}
+                    names.append(params.get("name"))
+                    return {"ok": True}
+        return {"ok": False, "error": "message_not_found"}
+
+    def _conversations_replies(self, params: dict[str, Any]) -> dict[str, Any]:
+        thread = params.get("ts")
+        with self.lock:
+            found = [
+                m
+                for m in self.messages.get(str(params.get("channel")), [])
+                if m["ts"] == thread or m.get("thread_ts") == thread
+            ]
+        return {"ok": True, "messages": found, "has_more": False}
+
+    def _conversations_history(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            found = list(reversed(self.messages.get(str(params.get("channel")), [])))
+        return {"ok": True, "messages": found, "has_more": False}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    workspace: Workspace
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        self._handle(dict(parse_qsl(urlsplit(self.path).query)))
+
+    def do_POST(self) -> None:  # noqa: N802
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length).decode()
+        params: dict[str, Any] = dict(parse_qsl(urlsplit(self.path).query))
+        if "json" in (self.headers.get("Content-Type") or ""):
+            params.update(json.loads(raw or "{}"))
+        else:
+            params.update(parse_qsl(raw))
+        for name in ("blocks", "metadata"):
+            if isinstance(params.get(name), str):
+                params[name] = json.loads(params[name])
+        self._handle(params)
+
+    def _handle(self, params: dict[str, Any]) -> None:
+        method = urlsplit(self.path).path.rsplit("/", 1)[-1]
+        status, headers, body = self.workspace.answer(method, params)
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass
+
+
+@contextmanager
+def fake_slack() -> Iterator[tuple[Workspace, str]]:
+    """(the workspace, the API base URL to give SLACK_API_URL), served while in use."""
+    workspace = Workspace()
+    handler = type("Handler", (_Handler,), {"workspace": workspace})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield workspace, f"http://127.0.0.1:{server.server_address[1]}/api/"
+    finally:
+        server.shutdown()
+        server.server_close()
