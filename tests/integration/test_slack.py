@@ -13,6 +13,7 @@ import socket
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,8 +23,10 @@ from typing import Any, TypeVar
 import pytest
 from sqlalchemy import Engine, select
 
+from core.settings import Settings
 from core.store import Store, open_store
-from core.store.schema import votes
+from core.store.schema import turns, votes
+from core.types import delivery
 from tests import services
 from tests.fake_slack import BOT_USER, TEAM, Workspace, fake_slack
 from tests.integration.workers import (
@@ -33,6 +36,7 @@ from tests.integration.workers import (
     start_workers,
     worker_env,
 )
+from workers.celery_app import configure, deliver_task, enqueue
 
 SECRET = "test-signing-secret"
 WAIT_S = 60.0
@@ -91,6 +95,26 @@ class Slack:
             found = self.workspace.messages.get(channel, [])
             return [m for m in found if m.get("metadata")]
 
+    def workspace_texts(self, channel: str) -> list[str]:
+        """What the bot said in `channel` other than replies (notices)."""
+        calls = self.workspace.called("chat.postMessage")
+        return [
+            str(c.params.get("text"))
+            for c in calls
+            if c.params.get("channel") == channel and not c.params.get("metadata")
+        ]
+
+    def post_for_body(self, body: bytes) -> str:
+        """POST a signed form (a slash command); the response body."""
+        stamp = str(int(time.time()))
+        signature = hmac.new(SECRET.encode(), f"v0:{stamp}:".encode() + body, hashlib.sha256)
+        request = urllib.request.Request(self.events_url, data=body, method="POST")
+        request.add_header("Content-Type", "application/x-www-form-urlencoded")
+        request.add_header("X-Slack-Request-Timestamp", stamp)
+        request.add_header("X-Slack-Signature", "v0=" + signature.hexdigest())
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return str(response.read().decode())
+
     def replies_in(self, channel: str, thread: str | None) -> list[Any]:
         return [
             call
@@ -129,6 +153,7 @@ def slack(
     with fake_slack() as (workspace, api_url):
         env = worker_env(worker_broker, database_url, tiny_model, home, max_new_tokens="6")
         env.update(
+            REPLYLOOP_SLACK_TEAMS=TEAM,
             SLACK_BOT_TOKEN="xoxb-test-token",
             SLACK_SIGNING_SECRET=SECRET,
             SLACK_API_URL=api_url,
@@ -343,3 +368,100 @@ def test_health_and_help(slack: Slack) -> None:
     form = "command=%2Freplyloop&text=help&team_id=T1&channel_id=C1&user_id=U1&response_url=x"
     request_status = slack.post(form.encode(), content_type="application/x-www-form-urlencoded")
     assert request_status == 200
+
+
+def _action(slack: Slack, action_id: str, turn_id: int, user: str = "U4", team: str = TEAM) -> int:
+    payload = {
+        "type": "block_actions",
+        "team": {"id": team},
+        "user": {"id": user},
+        "api_app_id": "A1",
+        "token": "unused",
+        "trigger_id": "1.2.3",
+        "actions": [
+            {
+                "type": "button",
+                "action_id": action_id,
+                "block_id": f"replyloop-{turn_id}",
+                "value": str(turn_id),
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
+    }
+    form = "payload=" + urllib.parse.quote(json.dumps(payload))
+    return slack.post(form.encode(), content_type="application/x-www-form-urlencoded")
+
+
+def test_the_buttons_vote_and_try_again_posts_a_sibling(slack: Slack) -> None:
+    channel = _channel()
+    said = slack.say(channel, f"<@{BOT_USER}> two answers please")
+    wait_for("the reply", lambda: slack.posted(channel))
+    turn = slack.store.turn_by_platform_message(
+        "slack", f"{channel}:{slack.posted(channel)[0]['ts']}"
+    )
+    assert _action(slack, "replyloop_down", turn.id) == 200
+    wait_for("the 👎", lambda: _standing(slack.store, turn.id) == [(f"{TEAM}:U4", -1)])
+    assert _action(slack, "replyloop_retry", turn.id) == 200
+    second = wait_for("the sibling", lambda: slack.posted(channel)[1:])[0]
+    assert second["thread_ts"] == said["ts"]
+    sibling = slack.store.turn_by_platform_message("slack", f"{channel}:{second['ts']}")
+    assert (sibling.message_id, sibling.prompt) == (turn.message_id, turn.prompt)
+    assert sibling.id != turn.id
+
+
+def test_files_alone_get_a_text_only_notice(slack: Slack) -> None:
+    channel = _channel()
+    said = slack.say(channel, f"<@{BOT_USER}>", subtype="file_share", files=[{"id": "F1"}])
+    notice = wait_for("the notice", lambda: slack.workspace_texts(channel))
+    assert notice == ["I can only read text, not files or images."]
+    assert slack.posted(channel) == [] and said
+
+
+def test_an_oversized_message_is_cut_with_a_notice_and_answered(slack: Slack) -> None:
+    channel = _channel()
+    slack.say(channel, f"<@{BOT_USER}> " + "long " * 2000)
+    wait_for("the reply", lambda: slack.posted(channel))
+    assert any("only the first 4,000 were read" in text for text in slack.workspace_texts(channel))
+
+
+def test_reset_in_a_thread_starts_it_afresh(slack: Slack) -> None:
+    channel = _channel()
+    root = slack.say(channel, f"<@{BOT_USER}> remember pineapples")
+    wait_for("the reply", lambda: slack.posted(channel))
+    slack.say(channel, f"<@{BOT_USER}> reset", thread_ts=root["ts"])
+    wait_for(
+        "the reset notice", lambda: "Starting afresh" in " ".join(slack.workspace_texts(channel))
+    )
+    slack.say(channel, "what fruit?", thread_ts=root["ts"])
+    wait_for("the reply after reset", lambda: slack.posted(channel)[1:])
+    latest = slack.store.turn_by_platform_message(
+        "slack", f"{channel}:{slack.posted(channel)[1]['ts']}"
+    )
+    assert [m["content"] for m in latest.prompt[1:]] == ["<@U1>: what fruit?"]
+
+
+def test_a_delivery_that_runs_again_finds_its_reply_and_does_not_post_twice(slack: Slack) -> None:
+    """The io worker posted a reply, then died before storing its ts: the task runs again."""
+    channel = _channel()
+    said = slack.say(channel, f"<@{BOT_USER}> once")
+    wait_for("the reply", lambda: slack.posted(channel))
+    turn = slack.store.turn_by_platform_message(
+        "slack", f"{channel}:{slack.posted(channel)[0]['ts']}"
+    )
+    with slack.store.engine.begin() as conn:  # as if the mark had never been written
+        conn.execute(turns.update().where(turns.c.id == turn.id).values(platform_message_id=None))
+    configure(Settings(broker_url=slack.env["REPLYLOOP_BROKER_URL"], _env_file=None))
+    enqueue(deliver_task("slack"), [delivery(slack.store.turn(turn.id), repeat=True)])
+    marked = wait_for("the mark", lambda: slack.store.turn(turn.id).platform_message_id)
+    assert marked == f"{channel}:{slack.posted(channel)[0]['ts']}"
+    assert len(slack.posted(channel)) == 1 and said
+
+
+def test_an_unknown_team_is_refused(slack: Slack) -> None:
+    assert _action(slack, "replyloop_up", 1, team="T-OTHER") == 403
+
+
+def test_stats_command(slack: Slack) -> None:
+    form = "command=%2Freplyloop&text=stats&team_id=T1&channel_id=C1&user_id=U1&response_url=x"
+    body = slack.post_for_body(form.encode())
+    assert "replies" in body and "Model" in body, body
