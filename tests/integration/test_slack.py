@@ -465,3 +465,13 @@ def test_stats_command(slack: Slack) -> None:
     form = "command=%2Freplyloop&text=stats&team_id=T1&channel_id=C1&user_id=U1&response_url=x"
     body = slack.post_for_body(form.encode())
     assert "replies" in body and "Model" in body, body
+
+
+def test_tokens_and_secrets_never_reach_the_logs(slack: Slack) -> None:
+    slack.say("D" + secrets.token_hex(4).upper(), "say something")
+    done = replyloop("config", env=slack.env, cwd=slack.home)
+    assert done.returncode == 0, done.stderr
+    logs = (slack.home / "serve.log").read_text(errors="replace") + slack.workers.logs()
+    for secret in ("xoxb-test-token", SECRET):
+        assert secret not in logs
+        assert secret not in done.stdout
