@@ -17,8 +17,8 @@ DEFAULT_MODEL = "smollm2-135m-instruct"
 
 def _env(name: str) -> AliasChoices:
     """A setting the platform's own documentation names (SLACK_BOT_TOKEN), also accepted
-    with the REPLYLOOP_ prefix and by its field name."""
-    return AliasChoices(name, f"REPLYLOOP_{name}", name.lower())
+    with the REPLYLOOP_ prefix (populate_by_name keeps the field name for keywords)."""
+    return AliasChoices(name, f"REPLYLOOP_{name}")
 
 
 def id_set(listed: str) -> frozenset[str]:

@@ -110,7 +110,13 @@ class Listeners:
 
     def on_message(self, event: dict[str, Any], body: dict[str, Any], context: Any) -> None:
         said = message(event, _team_of(body) or "", context.bot_user_id)
-        if said is None or not self._answers(said):
+        if said is None:
+            return
+        # A reply in a channel's thread: has the bot taken part in that thread? (The one
+        # query here, and only for such replies.)
+        in_thread = not said.direct and said.thread_ts != said.ts
+        known = in_thread and self.store.knows_chat(PLATFORM, said.chat_key)
+        if not self._answers(said, known):
             return
         if not self.dedupe.first(f"slack:message:{said.channel}:{said.ts}"):
             return  # the same message as app_mention and message, or a replica's copy
@@ -131,22 +137,19 @@ class Listeners:
         if said.files:
             self._tell(said, TEXT_ONLY + " I read the words of your message.")
         text = checked.text if said.direct else f"<@{said.user}>: {checked.text}"
-        if not said.direct and said.thread_ts != said.ts and not self._known(said):
+        if in_thread and not known:
             # Mentioned in a thread it never saw: the thread's earlier messages come first.
             backfill.queue(said, text)
             return
         incoming = IncomingMessage(PLATFORM, said.chat_key, said.user, text, None, said.posted_as)
         request_reply(store_message(self.store, incoming))
 
-    def _answers(self, said: SlackMessage) -> bool:
+    def _answers(self, said: SlackMessage, in_known_thread: bool) -> bool:
         if said.direct:
             return True
         if self.channels and said.channel not in self.channels:
             return False
-        return said.mentioned or (said.thread_ts != said.ts and self._known(said))
-
-    def _known(self, said: SlackMessage) -> bool:
-        return self.store.knows_chat(PLATFORM, said.chat_key)
+        return said.mentioned or in_known_thread
 
     def _word(self, said: SlackMessage, word: str) -> None:
         if word == "reset":

@@ -26,7 +26,7 @@ from sqlalchemy import Engine, select
 from core.settings import Settings
 from core.store import Store, open_store
 from core.store.schema import turns, votes
-from core.types import delivery
+from core.types import Turn, delivery
 from tests import services
 from tests.fake_slack import BOT_USER, TEAM, Workspace, fake_slack
 from tests.integration.workers import (
@@ -94,6 +94,15 @@ class Slack:
         with self.workspace.lock:
             found = self.workspace.messages.get(channel, [])
             return [m for m in found if m.get("metadata")]
+
+    def turn_of(self, channel: str, posted: dict[str, Any]) -> Turn:
+        """The stored Turn behind a reply the bot posted in `channel`."""
+        return self.store.turn_by_platform_message("slack", f"{channel}:{posted['ts']}")
+
+    def reply(self, channel: str, index: int = 0) -> tuple[dict[str, Any], Turn]:
+        """The bot's `index`th reply in `channel` once posted, and its Turn."""
+        posted = wait_for(f"reply {index}", lambda: self.posted(channel)[index:])[0]
+        return posted, self.turn_of(channel, posted)
 
     def workspace_texts(self, channel: str) -> list[str]:
         """What the bot said in `channel` other than replies (notices)."""
@@ -218,9 +227,8 @@ def test_a_mention_gets_a_threaded_reply_with_the_rating_reactions(slack: Slack)
         "replyloop_down",
         "replyloop_retry",
     ]
-    posted = next(m for m in slack.workspace.messages[channel] if m.get("metadata"))
+    posted, turn = slack.reply(channel)
     assert wait_for("the reactions", lambda: posted.get("reactions") == ["+1", "-1"])
-    turn = slack.store.turn_by_platform_message("slack", f"{channel}:{posted['ts']}")
     assert turn.completion == reply.params["text"]
     assert turn.prompt[-1] == {"role": "user", "content": "<@U1>: hello there"}
 
@@ -278,9 +286,8 @@ def _standing(store: Store, turn_id: int) -> list[tuple[str, int]]:
 def test_a_reaction_is_a_vote_and_its_removal_retracts_it(slack: Slack, tmp_path: Path) -> None:
     channel = _channel()
     said = slack.say(channel, f"<@{BOT_USER}> rate me")
-    wait_for("the reply", lambda: slack.replies_in(channel, said["ts"]))
-    posted = next(m for m in slack.workspace.messages[channel] if m.get("metadata"))
-    turn = slack.store.turn_by_platform_message("slack", f"{channel}:{posted['ts']}")
+    posted, turn = slack.reply(channel)
+    assert posted["thread_ts"] == said["ts"]
     item = {"type": "message", "channel": channel, "ts": posted["ts"]}
 
     def reaction(kind: str, name: str, user: str = "U2") -> int:
@@ -351,9 +358,8 @@ def test_a_mention_in_a_thread_reads_what_was_said_before_it(slack: Slack) -> No
     root = slack.workspace.add(channel, {"user": "U7", "text": "lunch at noon?"})
     slack.workspace.add(channel, {"user": "U8", "text": "noon works", "thread_ts": root["ts"]})
     said = slack.say(channel, f"<@{BOT_USER}> what did we agree?", user="U9", thread_ts=root["ts"])
-    wait_for("the reply", lambda: slack.replies_in(channel, root["ts"]))
-    posted = next(m for m in slack.workspace.messages[channel] if m.get("metadata"))
-    turn = slack.store.turn_by_platform_message("slack", f"{channel}:{posted['ts']}")
+    posted, turn = slack.reply(channel)
+    assert posted["thread_ts"] == root["ts"]
     assert [m["content"] for m in turn.prompt[1:]] == [
         "<@U7>: lunch at noon?",
         "<@U8>: noon works",
@@ -395,26 +401,22 @@ def _action(slack: Slack, action_id: str, turn_id: int, user: str = "U4", team: 
 def test_the_buttons_vote_and_try_again_posts_a_sibling(slack: Slack) -> None:
     channel = _channel()
     said = slack.say(channel, f"<@{BOT_USER}> two answers please")
-    wait_for("the reply", lambda: slack.posted(channel))
-    turn = slack.store.turn_by_platform_message(
-        "slack", f"{channel}:{slack.posted(channel)[0]['ts']}"
-    )
+    _posted, turn = slack.reply(channel)
     assert _action(slack, "replyloop_down", turn.id) == 200
     wait_for("the 👎", lambda: _standing(slack.store, turn.id) == [(f"{TEAM}:U4", -1)])
     assert _action(slack, "replyloop_retry", turn.id) == 200
-    second = wait_for("the sibling", lambda: slack.posted(channel)[1:])[0]
+    second, sibling = slack.reply(channel, 1)
     assert second["thread_ts"] == said["ts"]
-    sibling = slack.store.turn_by_platform_message("slack", f"{channel}:{second['ts']}")
     assert (sibling.message_id, sibling.prompt) == (turn.message_id, turn.prompt)
     assert sibling.id != turn.id
 
 
 def test_files_alone_get_a_text_only_notice(slack: Slack) -> None:
     channel = _channel()
-    said = slack.say(channel, f"<@{BOT_USER}>", subtype="file_share", files=[{"id": "F1"}])
+    slack.say(channel, f"<@{BOT_USER}>", subtype="file_share", files=[{"id": "F1"}])
     notice = wait_for("the notice", lambda: slack.workspace_texts(channel))
     assert notice == ["I can only read text, not files or images."]
-    assert slack.posted(channel) == [] and said
+    assert slack.posted(channel) == []
 
 
 def test_an_oversized_message_is_cut_with_a_notice_and_answered(slack: Slack) -> None:
@@ -433,28 +435,22 @@ def test_reset_in_a_thread_starts_it_afresh(slack: Slack) -> None:
         "the reset notice", lambda: "Starting afresh" in " ".join(slack.workspace_texts(channel))
     )
     slack.say(channel, "what fruit?", thread_ts=root["ts"])
-    wait_for("the reply after reset", lambda: slack.posted(channel)[1:])
-    latest = slack.store.turn_by_platform_message(
-        "slack", f"{channel}:{slack.posted(channel)[1]['ts']}"
-    )
+    _posted, latest = slack.reply(channel, 1)
     assert [m["content"] for m in latest.prompt[1:]] == ["<@U1>: what fruit?"]
 
 
 def test_a_delivery_that_runs_again_finds_its_reply_and_does_not_post_twice(slack: Slack) -> None:
     """The io worker posted a reply, then died before storing its ts: the task runs again."""
     channel = _channel()
-    said = slack.say(channel, f"<@{BOT_USER}> once")
-    wait_for("the reply", lambda: slack.posted(channel))
-    turn = slack.store.turn_by_platform_message(
-        "slack", f"{channel}:{slack.posted(channel)[0]['ts']}"
-    )
+    slack.say(channel, f"<@{BOT_USER}> once")
+    posted, turn = slack.reply(channel)
     with slack.store.engine.begin() as conn:  # as if the mark had never been written
         conn.execute(turns.update().where(turns.c.id == turn.id).values(platform_message_id=None))
     configure(Settings(broker_url=slack.env["REPLYLOOP_BROKER_URL"], _env_file=None))
     enqueue(deliver_task("slack"), [delivery(slack.store.turn(turn.id), repeat=True)])
     marked = wait_for("the mark", lambda: slack.store.turn(turn.id).platform_message_id)
-    assert marked == f"{channel}:{slack.posted(channel)[0]['ts']}"
-    assert len(slack.posted(channel)) == 1 and said
+    assert marked == f"{channel}:{posted['ts']}"
+    assert len(slack.posted(channel)) == 1
 
 
 def test_an_unknown_team_is_refused(slack: Slack) -> None:
