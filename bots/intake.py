@@ -1,16 +1,22 @@
 """What every adapter does with an accepted message: store it, then ask for a reply.
 
 Work is enqueued by task name with ids and plain JSON, so adapters never import torch.
+`request_reply` lives with the queues (workers.celery_app); adapters take it from here.
 """
 
 from __future__ import annotations
 
-import time
-import uuid
+import logging
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from core.store import Store
 from core.types import IncomingMessage
-from workers.celery_app import GENERATE, enqueue
+from workers.celery_app import INTAKE, enqueue, request_reply
+
+log = logging.getLogger(__name__)
+
+__all__ = ["accept", "request_reply", "store_message"]
 
 
 def store_message(store: Store, message: IncomingMessage) -> int:
@@ -25,12 +31,21 @@ def store_message(store: Store, message: IncomingMessage) -> int:
     return message_id
 
 
-def request_reply(message_id: int, retry: bool = False) -> str:
-    """Queue generation of a reply (or, with retry, of a sibling reply) to a stored message.
-
-    Returns the request key: the first reply to a message has a fixed one, so a message
-    that is delivered twice is answered once; every retry gets a fresh one.
-    """
-    key = f"retry:{uuid.uuid4().hex}" if retry else f"msg:{message_id}"
-    enqueue(GENERATE, message_id, key, time.time())
-    return key
+def accept(store: Store, message: IncomingMessage) -> None:
+    """Store the message and queue its reply. An adapter has answered the platform already
+    (Slack's 3 seconds): when the database cannot take the message now, the io queue
+    stores it later, retrying until it can, so the message is not lost."""
+    try:
+        message_id = store_message(store, message)
+    except SQLAlchemyError as exc:
+        log.warning("database unavailable (%s): message queued for storing", type(exc).__name__)
+        enqueue(
+            INTAKE,
+            message.platform,
+            message.chat_key,
+            message.author,
+            message.text,
+            message.platform_message_id,
+        )
+        return
+    request_reply(message_id)

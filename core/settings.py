@@ -67,6 +67,12 @@ class Settings(BaseSettings):
         None, description="HMAC key for rater ids in exports; made once in data_dir if unset"
     )
     reply_timeout_s: float = Field(300.0, gt=0, description="how long a chat waits for a reply")
+    order_wait_s: float = Field(
+        300.0,
+        ge=0,
+        description="a message waits at most this long for the reply to an earlier one of "
+        "its conversation that another worker is making",
+    )
     visibility_timeout_s: int = Field(
         600, ge=30, description="a task whose worker died runs again after this long"
     )

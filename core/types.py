@@ -125,12 +125,14 @@ class NewTurn:
 @dataclass(frozen=True)
 class ReplyContext:
     """What generation needs to answer a message: the message itself, the conversation
-    before it as (user text, reply or None) pairs, and the Turn already made for this
-    request, if a task is redelivered."""
+    before it as (user text, reply or None) pairs, the Turn already made for this
+    request, if a task is redelivered, and the first earlier message whose reply is still
+    to come (being made, maybe by another worker), if any."""
 
     message: StoredMessage
     history: list[tuple[str, str | None]]
     existing: Turn | None = None
+    waits_on: int | None = None
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,10 @@
 (SLACK_API_URL) as they would to slack.com, and it records every call.
 
 It answers auth.test, chat.postMessage, chat.update, reactions.add,
-conversations.replies and conversations.history from an in-memory workspace, and can be
-told to answer a method's next calls with an HTTP error (429 with Retry-After, or 5xx).
+conversations.replies and conversations.history from an in-memory workspace, and
+apps.connections.open with `socket_url` (a tests/fake_socket_mode.py server), and can be
+told to answer a method's next calls with an HTTP error (429 with Retry-After, or 5xx) or
+with one of Slack's errors (HTTP 200, `ok: false`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class Failure:
     status: int
     retry_after: int | None
     times: int
+    error: str
 
 
 @dataclass
@@ -42,6 +45,7 @@ class Workspace:
     calls: list[Call] = field(default_factory=list)
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # channel -> list
     failures: dict[str, Failure] = field(default_factory=dict)
+    socket_url: str | None = None  # what apps.connections.open hands out
     lock: threading.Lock = field(default_factory=threading.Lock)
     _clock: float = 1_700_000_000.0
 
@@ -57,11 +61,17 @@ class Workspace:
             return stored
 
     def fail(
-        self, method: str, status: int, retry_after: int | None = None, times: int = 1
+        self,
+        method: str,
+        status: int,
+        retry_after: int | None = None,
+        times: int = 1,
+        error: str = "ratelimited",
     ) -> None:
-        """Answer the next `times` calls of `method` with HTTP `status`."""
+        """Answer the next `times` calls of `method` with HTTP `status` and Slack's
+        `error`."""
         with self.lock:
-            self.failures[method] = Failure(status, retry_after, times)
+            self.failures[method] = Failure(status, retry_after, times, error)
 
     def called(self, method: str) -> list[Call]:
         with self.lock:
@@ -77,7 +87,7 @@ class Workspace:
                 headers = {}
                 if failure.retry_after is not None:
                     headers["Retry-After"] = str(failure.retry_after)
-                return failure.status, headers, {"ok": False, "error": "ratelimited"}
+                return failure.status, headers, {"ok": False, "error": failure.error}
         handler = getattr(self, "_" + method.replace(".", "_"), None)
         if handler is None:
             return 200, {}, {"ok": False, "error": "unknown_method"}
@@ -93,6 +103,11 @@ class Workspace:
             "team": "Test",
             "url": "https://test.slack.com/",
         }
+
+    def _apps_connections_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        if self.socket_url is None:
+            return {"ok": False, "error": "not_allowed_token_type"}
+        return {"ok": True, "url": self.socket_url}
 
     def _chat_postMessage(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = str(params.get("channel"))

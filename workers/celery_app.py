@@ -6,6 +6,8 @@ Tasks are routed by name, so a bot process can enqueue work without importing to
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +22,8 @@ GPU_QUEUE = "gpu"
 IO_QUEUE = "io"
 
 GENERATE = "replyloop.generate"
+# A message an adapter could not store itself (the database was down): stored from io.
+INTAKE = "replyloop.intake"
 VOTE = "replyloop.feedback.vote"
 # A vote named by the platform's id of the rated reply (a Slack reaction knows only that).
 PLATFORM_VOTE = "replyloop.feedback.platform_vote"
@@ -85,6 +89,7 @@ def configure(settings: Settings) -> Celery:
             GENERATE: {"queue": GPU_QUEUE},
             "replyloop.deliver.*": {"queue": IO_QUEUE},
             "replyloop.feedback.*": {"queue": IO_QUEUE},
+            INTAKE: {"queue": IO_QUEUE},
         },
         task_default_queue=IO_QUEUE,
     )
@@ -96,6 +101,22 @@ def enqueue(name: str, *args: Any) -> None:
     (workers.publish). Saying "no result" matters: a task sent by name is otherwise taken
     to have a result, and the Redis result backend subscribes to its channel on every send."""
     _publisher.send(name, list(args))
+
+
+def request_reply(message_id: int, retry: bool = False) -> str:
+    """Queue generation of a reply (or, with retry, of a sibling reply) to a stored message.
+
+    Returns the request key: the first reply to a message has a fixed one, so a message
+    that is delivered twice is answered once; every retry gets a fresh one.
+    """
+    key = f"retry:{uuid.uuid4().hex}" if retry else f"msg:{message_id}"
+    enqueue(GENERATE, message_id, key, time.time())
+    return key
+
+
+def enqueue_later(name: str, countdown: float, *args: Any) -> None:
+    """`enqueue`, to run `countdown` seconds from now."""
+    app.signature(name, args=list(args)).apply_async(countdown=countdown, ignore_result=True)
 
 
 def deliver(deliveries: Sequence[tuple[str, Delivery]]) -> None:

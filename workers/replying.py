@@ -23,8 +23,17 @@ from core.types import (
     delivery,
 )
 from workers.batching import Outcome
-from workers.celery_app import deliver
+from workers.celery_app import GENERATE, deliver, enqueue_later
 from workers.engine import Engine
+
+
+class Behind(Exception):
+    """The message waits for the reply to an earlier one of its conversation, which is
+    being made elsewhere (another worker, or a task still queued): ask again shortly."""
+
+    def __init__(self, message_id: int, earlier_id: int) -> None:
+        super().__init__(f"message {message_id} waits for the reply to message {earlier_id}")
+        self.message_id, self.earlier_id = message_id, earlier_id
 
 
 @dataclass(frozen=True)
@@ -34,22 +43,37 @@ class ReplyRequest:
     enqueued_at: float | None = None  # epoch seconds, for the queued_s timing
 
 
+# How soon a message that waits for an earlier one's reply asks again.
+POLL_S = 0.2
+
+
+def ask_again(request: ReplyRequest) -> None:
+    """Queue `request` again, shortly (it is `Behind`); it keeps its first queue time, so
+    its wait is bounded from when it first arrived."""
+    enqueue_later(GENERATE, POLL_S, request.message_id, request.request_key, request.enqueued_at)
+
+
 def make_replies(
     store: Store,
     engine: Engine,
     settings: GenerationSettings,
     requests: Sequence[ReplyRequest],
+    wait_s: float = 0.0,
 ) -> list[Outcome[Turn]]:
     """Generate and store the replies to `requests`, in order, and queue their delivery.
 
     A request whose Turn exists already (a redelivered task) gets that Turn without
     generating again; it is delivered again unless it was delivered. A conversation gets one
     reply per batch, so a second message sees the reply to the first in its context: the
-    later requests answer None (put off).
+    later requests answer None (put off). A message whose conversation has an earlier one
+    still waiting for its reply waits too: put off when that one is in the batch, else
+    answered `Behind`, for up to `wait_s` after it was queued; then it is answered with
+    the earlier message as context alone.
     """
     started, started_epoch = time.perf_counter(), time.time()
     newest = messages_that_fit(settings.context_token_budget)
     contexts = store.reply_contexts([(r.message_id, r.request_key) for r in requests], newest)
+    asked = {r.message_id for r in requests}
     outcomes: list[Outcome[Turn]] = []
     deliveries: list[tuple[str, Delivery]] = []  # (platform, reply)
     chosen: list[tuple[int, ReplyContext, list[ChatMessage]]] = []  # (index, context, prompt)
@@ -62,6 +86,12 @@ def make_replies(
             outcomes.append(context.existing)
             if context.existing.platform_message_id is None:
                 deliveries.append((context.existing.platform, delivery(context.existing, True)))
+            continue
+        request = requests[index]
+        waiting = request.enqueued_at is not None and started_epoch < request.enqueued_at + wait_s
+        if context.waits_on is not None and waiting:
+            earlier = context.waits_on
+            outcomes.append(None if earlier in asked else Behind(request.message_id, earlier))
             continue
         conversation = context.message.conversation_id
         outcomes.append(None)

@@ -64,9 +64,11 @@ class Runtime:
         with self._lock:
             if self._replies is None:
                 generation = self.settings.generation()
+                # In one process, replies are made one batch at a time: nothing to wait for.
+                wait_s = 0.0 if self.settings.embedded else self.settings.order_wait_s
 
                 def work(requests: Sequence[ReplyRequest]) -> list[Outcome[Turn]]:
-                    return make_replies(self.store, self.engine, generation, requests)
+                    return make_replies(self.store, self.engine, generation, requests, wait_s)
 
                 self._replies = Batcher(work, self.settings.max_batch)
             return self._replies

@@ -6,6 +6,9 @@ request to the Batcher itself, and the serving thread acknowledges the message o
 Turn is stored (acks late, through the consumer's loop as Celery does). That saves two
 thread hand-offs and Celery's task tracing per message.
 
+A message behind an earlier one of its conversation still being answered (by another
+worker) is queued again, shortly, and this delivery of it acknowledged.
+
 Anything else takes Celery's own path unchanged: a task with a countdown or a rate limit,
 every task under the prefork or solo pool, and a request whose batch failed (it runs again
 as a normal task, so retries with backoff and the failure notice work as before; the Turn
@@ -26,7 +29,7 @@ from celery.worker.strategy import default
 
 from core.types import Turn
 from workers import runtime
-from workers.replying import ReplyRequest
+from workers.replying import Behind, ReplyRequest, ask_again
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +58,21 @@ def batched(task: Any, app: Any, consumer: Any, **kwargs: Any) -> Callable[..., 
         message_id, request_key, *rest = request.args
         started = perf_counter()
         request.on_accepted(os.getpid(), monotonic())
-        future = runtime.current().replies.enqueue(ReplyRequest(message_id, request_key, *rest))
-        future.add_done_callback(lambda done: _finish(consumer, request, done, started))
+        asked = ReplyRequest(message_id, request_key, *rest)
+        future = runtime.current().replies.enqueue(asked)
+        future.add_done_callback(lambda done: _finish(consumer, request, asked, done, started))
 
     return default(task, app, _Consumer(consumer, handle), **kwargs)
 
 
-def _finish(consumer: Any, request: Any, done: Future[Turn], started: float) -> None:
+def _finish(
+    consumer: Any, request: Any, asked: ReplyRequest, done: Future[Turn], started: float
+) -> None:
     error = done.exception()
+    if isinstance(error, Behind):
+        ask_again(asked)
+        request.on_success((False, None, perf_counter() - started))
+        return
     if error is None:
         request.on_success((False, done.result().id, perf_counter() - started))
         return

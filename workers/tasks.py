@@ -12,8 +12,17 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from core.errors import UnknownTurn
 from core.types import Vote
 from workers import runtime
-from workers.celery_app import GENERATE, PLATFORM_VOTE, VOTE, app, enqueue, notice_task
-from workers.replying import ReplyRequest
+from workers.celery_app import (
+    GENERATE,
+    INTAKE,
+    PLATFORM_VOTE,
+    VOTE,
+    app,
+    enqueue,
+    notice_task,
+    request_reply,
+)
+from workers.replying import Behind, ReplyRequest, ask_again
 
 log = logging.getLogger(__name__)
 
@@ -50,18 +59,41 @@ class ReplyTask(app.Task):  # type: ignore[name-defined,misc]
         except (SQLAlchemyError, LookupError) as lookup:
             log.error("cannot tell message %s's chat (%r); it stays unanswered", message_id, lookup)
             return
+        try:
+            runtime.current().store.give_up(message_id)  # later messages stop waiting for it
+        except SQLAlchemyError as lost:
+            log.error("message %s still looks awaited (%r)", message_id, lost)
         text = FAILED.format(error=type(exc).__name__)
         enqueue(notice_task(message.platform), message.chat_key, message_id, text)
 
 
 @app.task(name=GENERATE, base=ReplyTask, **RETRY)
-def generate(message_id: int, request_key: str, enqueued_at: float | None = None) -> int:
+def generate(message_id: int, request_key: str, enqueued_at: float | None = None) -> int | None:
     """Reply to a stored message: the Turn is stored, then handed to the platform's delivery.
 
     The request joins whatever other requests this worker has waiting: one batch, whose
-    replies are stored together and queued for delivery together."""
-    turn = runtime.current().replies.submit(ReplyRequest(message_id, request_key, enqueued_at))
-    return turn.id
+    replies are stored together and queued for delivery together. A message behind an
+    earlier one still being answered is queued again, shortly (None then)."""
+    request = ReplyRequest(message_id, request_key, enqueued_at)
+    try:
+        return runtime.current().replies.submit(request).id
+    except Behind:
+        ask_again(request)
+        return None
+
+
+@app.task(name=INTAKE, **RETRY)
+def intake(
+    platform: str, chat_key: str, author: str, text: str, platform_message_id: str | None
+) -> int:
+    """Store a message its adapter could not (the database was down then), and queue its
+    reply; the message's id."""
+    store = runtime.current().store
+    _conversation, message_id = store.add_chat_message(
+        platform, chat_key, author, text, platform_message_id
+    )
+    request_reply(message_id)
+    return message_id
 
 
 @app.task(name=VOTE, ignore_result=False, **RETRY)

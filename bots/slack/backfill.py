@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from bots.intake import request_reply
-from bots.slack.delivery import RETRY, web_client
 from bots.slack.translate import PLATFORM, SlackMessage, posted_as, where
+from bots.slack.web import RETRY, refused_logged, web_client
 from workers import runtime
 from workers.celery_app import app, enqueue
 
@@ -31,7 +31,10 @@ def join_thread(chat_key: str, ts: str, user: str, text: str) -> None:
     stored nothing."""
     rt = runtime.current()
     _team, channel, thread = where(chat_key)
-    earlier = _earlier(web_client(rt.settings).conversations_replies, channel, thread, ts)
+    earlier: list[dict[str, Any]] = []
+    # Unreadable (no channels:history scope, say): the mention is still answered, alone.
+    with refused_logged(f"reading thread {chat_key} before {ts}"):
+        earlier = _earlier(web_client(rt.settings).conversations_replies, channel, thread, ts)
     store = rt.store
     for said in earlier:
         store.add_chat_message(
@@ -40,6 +43,7 @@ def join_thread(chat_key: str, ts: str, user: str, text: str) -> None:
             said["user"],
             f"<@{said['user']}>: {said['text']}",
             posted_as(channel, said["ts"]),
+            awaits_reply=False,  # read for context, never answered
         )
     _conversation, message_id = store.add_chat_message(
         PLATFORM, chat_key, user, text, posted_as(channel, ts)

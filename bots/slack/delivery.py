@@ -5,26 +5,24 @@ its turn id in Slack's message metadata, and is stored as delivered (`channel:ts
 the bot adds its 👍 and 👎 reactions, the affordances people rate with.
 
 Slack answers 429 with Retry-After and sometimes 5xx: the Web API client waits and tries
-again (slack_sdk's retry handlers); what still fails makes the task retry with backoff. A
-task that runs again (redelivered after a worker died, or retried) first looks in the
-thread for a reply it posted already, by that metadata, so a thread never shows one reply
-twice.
+again (bots.slack.web); what still fails makes the task retry with backoff, while a reply
+Slack refuses for good (the bot left the channel) is logged and the batch's other replies
+are still posted. A task that runs again (redelivered after a worker died, or retried)
+first looks in the thread for a reply it posted already, by that metadata, so a thread
+never shows one reply twice.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from functools import cache
 from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
-from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 
 from bots.slack.translate import posted_as, where
-from core.settings import Settings
+from bots.slack.web import RETRY, refused_logged, web_client
 from core.types import Delivery
 from workers import runtime
 from workers.celery_app import app, deliver_task, notice_task
@@ -34,31 +32,8 @@ log = logging.getLogger(__name__)
 METADATA_TYPE = "replyloop_reply"
 SECTION_CHARS = 3000  # Block Kit's limit for a section's text
 AFFORDANCES = ("+1", "-1")
-# Retries of a failed delivery (after the client's own on 429 and 5xx): 8 with backoff.
-RETRY = {"autoretry_for": (SlackApiError, OSError), "retry_backoff": True, "max_retries": 8}
 
 UP, DOWN, RETRY_ACTION = "replyloop_up", "replyloop_down", "replyloop_retry"
-
-
-@cache
-def client(token: str, base_url: str) -> WebClient:
-    """A Web API client per process and token. It waits out a 429 for as long as
-    Retry-After says, and tries a 5xx or a dropped connection again with backoff."""
-    return WebClient(
-        token=token,
-        base_url=base_url,
-        retry_handlers=[
-            ConnectionErrorRetryHandler(max_retry_count=2),
-            RateLimitErrorRetryHandler(max_retry_count=3),
-            ServerErrorRetryHandler(max_retry_count=2),
-        ],
-    )
-
-
-def web_client(settings: Settings) -> WebClient:
-    if settings.slack_bot_token is None:
-        raise RuntimeError("SLACK_BOT_TOKEN is not set: the io worker cannot post to Slack")
-    return client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
 
 
 def blocks(text: str, turn_id: int, buttons: bool) -> list[dict[str, Any]]:
@@ -150,7 +125,10 @@ def deliver(task: Any, replies: list[Delivery]) -> None:
         done = rt.store.delivered([reply["turn_id"] for reply in replies])
         replies = [reply for reply in replies if reply["turn_id"] not in done]
     for reply in replies:
-        posted = post_reply(web, reply, rt.settings.slack_buttons, again or "repeat" in reply)
+        with refused_logged(f"reply {reply['turn_id']} to {reply['chat_key']}") as refused:
+            posted = post_reply(web, reply, rt.settings.slack_buttons, again or "repeat" in reply)
+        if refused:
+            continue
         rt.store.mark_delivered(reply["turn_id"], posted)
         add_affordances(web, posted)
 
@@ -159,6 +137,7 @@ def deliver(task: Any, replies: list[Delivery]) -> None:
 def notice(chat_key: str, message_id: int, text: str) -> None:
     """Tell a thread (or DM) something: a failure, a hint, a cut message."""
     _team, channel, thread = where(chat_key)
-    web_client(runtime.current().settings).chat_postMessage(
-        channel=channel, thread_ts=thread, text=text
-    )
+    with refused_logged(f"notice to {chat_key}"):
+        web_client(runtime.current().settings).chat_postMessage(
+            channel=channel, thread_ts=thread, text=text
+        )

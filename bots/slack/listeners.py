@@ -19,7 +19,7 @@ from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
 
 from bots.dedupe import Dedupe
-from bots.intake import request_reply, store_message
+from bots.intake import accept, request_reply
 from bots.slack import backfill
 from bots.slack.delivery import DOWN, RETRY_ACTION, UP
 from bots.slack.translate import (
@@ -141,8 +141,10 @@ class Listeners:
             # Mentioned in a thread it never saw: the thread's earlier messages come first.
             backfill.queue(said, text)
             return
-        incoming = IncomingMessage(PLATFORM, said.chat_key, said.user, text, None, said.posted_as)
-        request_reply(store_message(self.store, incoming))
+        accept(
+            self.store,
+            IncomingMessage(PLATFORM, said.chat_key, said.user, text, None, said.posted_as),
+        )
 
     def _answers(self, said: SlackMessage, in_known_thread: bool) -> bool:
         if said.direct:

@@ -16,7 +16,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bots.dedupe import Dedupe
 from bots.slack import listeners
-from bots.slack.delivery import web_client
+from bots.slack.web import web_client
 from core.settings import Settings
 from core.store import Store
 

@@ -33,17 +33,18 @@ TURNS = select(turns, conversations.c.platform, conversations.c.chat_key).join(
 FIND_OPEN_CONVERSATION = select(conversations.c.id).where(OPEN_CONVERSATION)
 
 # params: of_platform, of_chat_key, new_author, new_text, new_platform_message_id,
-# new_created_at
+# new_created_at, new_awaits_reply
 ADD_TO_OPEN_CONVERSATION = (
     messages.insert()
     .from_select(
-        ["conversation_id", "author", "text", "platform_message_id", "created_at"],
+        ["conversation_id", "author", "text", "platform_message_id", "created_at", "awaits_reply"],
         select(
             conversations.c.id,
             bindparam("new_author", type_=messages.c.author.type),
             bindparam("new_text", type_=messages.c.text.type),
             bindparam("new_platform_message_id", type_=messages.c.platform_message_id.type),
             bindparam("new_created_at", type_=messages.c.created_at.type),
+            bindparam("new_awaits_reply", type_=messages.c.awaits_reply.type),
         ).where(OPEN_CONVERSATION),
     )
     .returning(messages.c.conversation_id, messages.c.id)
@@ -108,6 +109,13 @@ CONVERSATIONS = _conversations(bindparam("conversation_ids", expanding=True))
 # params: ids (message ids), newest, keys (request keys)
 CONVERSATIONS_OF = _conversations(
     select(messages.c.conversation_id).where(messages.c.id.in_(bindparam("ids", expanding=True)))
+)
+
+# params: message_id
+GIVE_UP = (
+    update(messages)
+    .where(messages.c.id == bindparam("message_id"))
+    .values(awaits_reply=False)
 )
 
 TURN_BY_ID = TURNS.where(turns.c.id == bindparam("turn_id"))

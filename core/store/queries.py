@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Row
 
@@ -44,6 +44,7 @@ def insert_into_open_conversation(
     author: str,
     text: str,
     platform_message_id: str | None,
+    awaits_reply: bool = True,
 ) -> tuple[int, int] | None:
     """(conversation id, message id) of a message added to the chat's conversation in
     progress, in one statement (INSERT ... SELECT ... RETURNING); None when the chat has no
@@ -55,6 +56,7 @@ def insert_into_open_conversation(
         new_text=storable(text),
         new_platform_message_id=platform_message_id,
         new_created_at=utcnow(),
+        new_awaits_reply=awaits_reply,
     )
     row = conn.execute(prepared.ADD_TO_OPEN_CONVERSATION, params).first()
     return (int(row.conversation_id), int(row.id)) if row else None
@@ -66,6 +68,7 @@ def insert_message(
     author: str,
     text: str,
     platform_message_id: str | None,
+    awaits_reply: bool = True,
 ) -> int:
     result = conn.execute(
         messages.insert().values(
@@ -74,6 +77,7 @@ def insert_message(
             text=storable(text),
             platform_message_id=platform_message_id,
             created_at=utcnow(),
+            awaits_reply=awaits_reply,
         )
     )
     return int(result.inserted_primary_key[0])  # type: ignore[index]
@@ -98,8 +102,15 @@ def message(conn: Connection, message_id: int) -> StoredMessage:
     return as_message(row)
 
 
-# (message id, user text, reply or None) a conversation, in order
-Exchanges = dict[int, list[tuple[int, str, str | None]]]
+class Exchange(NamedTuple):
+    message_id: int
+    text: str
+    reply: str | None  # the newest reply; None while (or if) there is none
+    awaits: bool  # a reply was asked for and not given up on
+
+
+# a conversation's exchanges, in order, by conversation id
+Exchanges = dict[int, list[Exchange]]
 
 
 # `newest` for a whole conversation
@@ -120,8 +131,7 @@ def conversations_of(
 
 
 def histories(conn: Connection, conversation_ids: Collection[int]) -> Exchanges:
-    """Each conversation's (message id, user text, reply or None) for every message, in
-    order; where /retry made siblings, the newest reply is the one the user saw last. One
+    """Each conversation's exchanges, for every message, in order; where /retry made siblings, the newest reply is the one the user saw last. One
     query for all the conversations."""
     params = {"conversation_ids": list(conversation_ids), "keys": [], "ids": [], "newest": ALL}
     found = _fold(conn.execute(prepared.CONVERSATIONS, params), set(), ALL)[2]
@@ -144,17 +154,23 @@ def _fold(
         conversation = exchanges.setdefault(row.conversation_id, [])
         seen = conversation and conversation[-1][0] == row.id  # a row per made Turn
         if not seen and row.rank <= newest:
-            conversation.append((row.id, row.text, row.reply))
+            conversation.append(Exchange(row.id, row.text, row.reply, row.awaits_reply))
     return found, made, exchanges
 
 
-def before(
-    exchanges: list[tuple[int, str, str | None]], message_id: int | None
-) -> list[tuple[str, str | None]]:
+def before(exchanges: list[Exchange], message_id: int | None) -> list[tuple[str, str | None]]:
     """(user text, reply or None) of the messages before `message_id` (all for None)."""
-    return [
-        (text, reply) for mid, text, reply in exchanges if message_id is None or mid < message_id
-    ]
+    return [(e.text, e.reply) for e in exchanges if message_id is None or e.message_id < message_id]
+
+
+def unanswered_before(exchanges: list[Exchange], message_id: int) -> int | None:
+    """The first message before `message_id` whose reply is still to come, if any."""
+    for e in exchanges:
+        if e.message_id >= message_id:
+            return None
+        if e.awaits and e.reply is None:
+            return e.message_id
+    return None
 
 
 def as_turn(row: Any, platform: str | None = None, chat_key: str | None = None) -> Turn:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
     text,
 )
 
@@ -48,6 +50,8 @@ messages = Table(
     Column("text", Text, nullable=False),
     Column("platform_message_id", String(255), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # False for a message the bot only read, or whose reply failed for good (migration 0003)
+    Column("awaits_reply", Boolean, nullable=False, server_default=false()),
 )
 
 turns = Table(

@@ -64,9 +64,12 @@ class Store:
         author: str,
         text: str,
         platform_message_id: str | None = None,
+        awaits_reply: bool = True,
     ) -> int:
         with self.engine.begin() as conn:
-            return q.insert_message(conn, conversation_id, author, text, platform_message_id)
+            return q.insert_message(
+                conn, conversation_id, author, text, platform_message_id, awaits_reply
+            )
 
     def add_chat_message(
         self,
@@ -75,19 +78,27 @@ class Store:
         author: str,
         text: str,
         platform_message_id: str | None = None,
+        awaits_reply: bool = True,
     ) -> tuple[int, int]:
         """(conversation id, message id) of a message joining its chat's conversation in
         progress: one statement when there is one, else three (the conversation started,
-        then the message added to it)."""
+        then the message added to it). A message stored with awaits_reply=False is context
+        only: no reply is coming, and later messages do not wait for one."""
         with self.autocommit.connect() as conn:
             for _ in range(STARTS):
                 added = q.insert_into_open_conversation(
-                    conn, platform, chat_key, author, text, platform_message_id
+                    conn, platform, chat_key, author, text, platform_message_id, awaits_reply
                 )
                 if added is not None:
                     return added
                 q.start_conversation(conn, platform, chat_key)
         raise RuntimeError(f"{platform}:{chat_key}'s conversation ended {STARTS} times at once")
+
+    def give_up(self, message_id: int) -> None:
+        """No reply is coming to this message (its generation failed for good): later
+        messages of its conversation stop waiting for one."""
+        with self.autocommit.connect() as conn:
+            conn.execute(prepared.GIVE_UP, {"message_id": message_id})
 
     def knows_chat(self, platform: str, chat_key: str) -> bool:
         """Whether the chat ever had a conversation (the bot took part in it)."""
@@ -124,8 +135,9 @@ class Store:
     ) -> list[ReplyContext | LookupError]:
         """What generation needs for each (message id, request key), in one query for the
         whole batch (two when a task was redelivered): the message, the conversation before
-        it (what is left of it among the conversation's `newest` messages), and the Turn
-        already made for the request. A message that does not exist gets a LookupError in
+        it (what is left of it among the conversation's `newest` messages), the first
+        earlier message there whose reply is still to come, and the Turn already made for
+        the request. A message that does not exist gets a LookupError in
         its place."""
         with self.autocommit.connect() as conn:
             found, made, exchanges = q.conversations_of(conn, requests, newest)
@@ -141,8 +153,10 @@ class Store:
             elif key in made:
                 contexts.append(ReplyContext(message, [], existing[made[key]]))
             else:
-                history = q.before(exchanges[message.conversation_id], message_id)
-                contexts.append(ReplyContext(message, history))
+                conversation = exchanges[message.conversation_id]
+                history = q.before(conversation, message_id)
+                waits_on = q.unanswered_before(conversation, message_id)
+                contexts.append(ReplyContext(message, history, waits_on=waits_on))
         return contexts
 
     def reply_context(self, message_id: int, request_key: str) -> ReplyContext:

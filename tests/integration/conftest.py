@@ -26,6 +26,7 @@ from core.store.schema import turns
 from core.types import IncomingMessage, Turn, Vote
 from replyloop.bootstrap import bootstrap
 from tests import services
+from tests.integration.slack_harness import slack  # noqa: F401 - a fixture for test modules
 from tests.integration.workers import (
     WORKER_REDIS_DB,
     Workers,

@@ -4,7 +4,8 @@ told, and the chats batched with it still get their replies.
 The gpu worker (threads pool) hands each generate message straight to its batch
 (workers.strategy). A batch that fails is served again one request at a time; the request
 that still fails runs once more as a normal Celery task, whose failure sends the chat the
-notice. Its own workers: the model's chat template refuses any message saying "boom".
+notice. Its own workers: the model's chat template refuses a newest message saying "boom".
+Its chat's next message is answered at once: nothing waits for a reply given up on.
 """
 
 from __future__ import annotations
@@ -22,8 +23,7 @@ from tests.integration.workers import start_workers, worker_env
 from workers.tiny_model import CHAT_TEMPLATE
 
 REFUSE_BOOM = (
-    "{% for m in messages %}{% if 'boom' in m['content'] %}"
-    "{{ raise_exception('boom is refused') }}{% endif %}{% endfor %}"
+    "{% if 'boom' in messages[-1]['content'] %}{{ raise_exception('boom is refused') }}{% endif %}"
 )
 FINE_CHATS = 6
 NOTICE = "Sorry, no reply could be made (TemplateError)"
@@ -56,6 +56,14 @@ def test_one_refused_request_fails_alone_and_its_chat_is_told(
                 assert "turn_id" in item and "notice" not in item, item
                 assert store.turn(item["turn_id"]).message_id == message_id
         assert store.turn_for_request(f"msg:{sent['refused']}") is None
+        after = store_message(store, IncomingMessage("terminal", "refused", "u", "and now?"))
+        request_reply(after)
+        item = box.get("refused", 30)  # not order_wait_s (300 s) later
+        assert item is not None and "turn_id" in item, f"{item}\n{workers.logs()}"
+        assert store.turn(item["turn_id"]).prompt[1:] == [
+            {"role": "user", "content": "boom goes the message"},
+            {"role": "user", "content": "and now?"},
+        ]
         log = workers.logs()
         assert "failed in its batch (TemplateError('boom is refused'))" in log, log
         store.engine.dispose()

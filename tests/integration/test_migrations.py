@@ -34,13 +34,14 @@ def test_upgrade_from_0001_keeps_data_and_closes_duplicate_open_conversations(
     engine.dispose()
 
     store = open_store(db_url)  # upgrades to head
-    assert current_revision(store.engine) == "0002"
+    assert current_revision(store.engine) == "0003"
     with store.engine.connect() as conn:
         rows = conn.execute(
             select(conversations.c.id, conversations.c.closed_at).order_by(conversations.c.id)
         ).all()
         assert [(row.id, row.closed_at is None) for row in rows] == [(1, False), (2, True)]
-        assert conn.execute(select(messages.c.text)).scalars().all() == ["kept"]
+        kept = conn.execute(select(messages.c.text, messages.c.awaits_reply)).all()
+        assert [tuple(row) for row in kept] == [("kept", False)]  # nothing waits for it
     assert store.open_conversation("slack", "C1") == 2
     store.engine.dispose()
 

@@ -39,13 +39,15 @@ def _shape(value: Any) -> Any:
 
 def _taken(client: redis.Redis, queue: str) -> dict[str, Any]:
     raw = client.rpop(queue)
-    assert raw is not None, f"nothing in {queue}"
+    assert isinstance(raw, bytes), f"nothing in {queue}"
     message: dict[str, Any] = json.loads(raw)
     message["body"] = json.loads(base64.b64decode(message["body"]))
     return message
 
 
-def test_a_published_message_is_the_one_apply_async_stores(redis_url: str, redis_prefix: str):
+def test_a_published_message_is_the_one_apply_async_stores(
+    redis_url: str, redis_prefix: str
+) -> None:
     queue = f"{redis_prefix}queue"
     app = _app(redis_url, queue)
     client = redis.Redis.from_url(redis_url)
@@ -63,7 +65,7 @@ def test_a_published_message_is_the_one_apply_async_stores(redis_url: str, redis
     client.close()
 
 
-def test_each_send_gets_its_own_ids(redis_url: str, redis_prefix: str):
+def test_each_send_gets_its_own_ids(redis_url: str, redis_prefix: str) -> None:
     queue = f"{redis_prefix}queue"
     client = redis.Redis.from_url(redis_url)
     ours = Publisher(_app(redis_url, queue))
@@ -75,7 +77,7 @@ def test_each_send_gets_its_own_ids(redis_url: str, redis_prefix: str):
     client.close()
 
 
-def test_an_unreachable_broker_is_celerys_error_not_a_lost_task(redis_prefix: str):
+def test_an_unreachable_broker_is_celerys_error_not_a_lost_task(redis_prefix: str) -> None:
     app = _app("redis://127.0.0.1:1/0", f"{redis_prefix}queue")
     app.conf.task_publish_retry_policy = {"max_retries": 1, "interval_start": 0}
     started = time.monotonic()

@@ -1,223 +1,32 @@
-"""Slack end to end: `replyloop serve slack --http` (the real slack-bolt app) gets signed
-Events API requests; real gpu and io workers on Redis and PostgreSQL answer through the
-real slack_sdk client, pointed at a fake Slack Web API on 127.0.0.1 (tests/fake_slack.py).
+"""Slack end to end over the HTTP Events API: `replyloop serve slack --http` (the real
+slack-bolt app) gets signed requests; real gpu and io workers on Redis and PostgreSQL answer
+through the real slack_sdk client, pointed at a fake Slack Web API on 127.0.0.1
+(tests/fake_slack.py). The `slack` fixture is tests/integration/slack_harness.py's.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import secrets
-import socket
-import subprocess
 import time
-import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
 
-import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 
 from core.settings import Settings
-from core.store import Store, open_store
+from core.store import Store
 from core.store.schema import turns, votes
-from core.types import Turn, delivery
-from tests import services
-from tests.fake_slack import BOT_USER, TEAM, Workspace, fake_slack
-from tests.integration.workers import (
-    Workers,
-    replyloop,
-    replyloop_command,
-    start_workers,
-    worker_env,
-)
+from core.types import delivery
+from tests.fake_slack import BOT_USER, TEAM
+from tests.integration.slack_harness import SECRET, Slack, new_channel, wait_for
+from tests.integration.workers import replyloop
 from workers.celery_app import configure, deliver_task, enqueue
-
-SECRET = "test-signing-secret"
-WAIT_S = 60.0
-T = TypeVar("T")
-
-
-@dataclass
-class Slack:
-    workspace: Workspace
-    events_url: str
-    store: Store
-    workers: Workers
-    env: dict[str, str]
-    home: Path
-
-    def post(self, body: bytes, secret: str = SECRET, age_s: float = 0.0, **headers: str) -> int:
-        """POST a request to /slack/events signed with `secret`, `age_s` seconds ago; the
-        HTTP status."""
-        stamp = str(int(time.time() - age_s))
-        signature = hmac.new(secret.encode(), f"v0:{stamp}:".encode() + body, hashlib.sha256)
-        request = urllib.request.Request(self.events_url, data=body, method="POST")
-        request.add_header("Content-Type", headers.pop("content_type", "application/json"))
-        request.add_header("X-Slack-Request-Timestamp", stamp)
-        request.add_header("X-Slack-Signature", "v0=" + signature.hexdigest())
-        for name, value in headers.items():
-            request.add_header(name.replace("_", "-"), value)
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return int(response.status)
-        except urllib.error.HTTPError as error:
-            return int(error.code)
-
-    def event(self, event: dict[str, Any], event_id: str | None = None, **headers: str) -> int:
-        payload = {
-            "token": "unused",
-            "team_id": TEAM,
-            "api_app_id": "A1",
-            "type": "event_callback",
-            "event_id": event_id or f"Ev{secrets.token_hex(6)}",
-            "event_time": int(time.time()),
-            "event": event,
-        }
-        return self.post(json.dumps(payload).encode(), **headers)
-
-    def say(self, channel: str, text: str, user: str = "U1", **fields: Any) -> dict[str, Any]:
-        """A person's message: put in the fake workspace, then sent as a `message` event."""
-        said = self.workspace.add(channel, {"user": user, "text": text, **fields})
-        channel_type = "im" if channel.startswith("D") else "channel"
-        event = {"type": "message", "channel": channel, "channel_type": channel_type, **said}
-        assert self.event(event) == 200
-        return said
-
-    def posted(self, channel: str) -> list[dict[str, Any]]:
-        """The bot's replies that the fake Slack took, in `channel`."""
-        with self.workspace.lock:
-            found = self.workspace.messages.get(channel, [])
-            return [m for m in found if m.get("metadata")]
-
-    def turn_of(self, channel: str, posted: dict[str, Any]) -> Turn:
-        """The stored Turn behind a reply the bot posted in `channel`."""
-        return self.store.turn_by_platform_message("slack", f"{channel}:{posted['ts']}")
-
-    def reply(self, channel: str, index: int = 0) -> tuple[dict[str, Any], Turn]:
-        """The bot's `index`th reply in `channel` once posted, and its Turn."""
-        posted = wait_for(f"reply {index}", lambda: self.posted(channel)[index:])[0]
-        return posted, self.turn_of(channel, posted)
-
-    def workspace_texts(self, channel: str) -> list[str]:
-        """What the bot said in `channel` other than replies (notices)."""
-        calls = self.workspace.called("chat.postMessage")
-        return [
-            str(c.params.get("text"))
-            for c in calls
-            if c.params.get("channel") == channel and not c.params.get("metadata")
-        ]
-
-    def post_for_body(self, body: bytes) -> str:
-        """POST a signed form (a slash command); the response body."""
-        stamp = str(int(time.time()))
-        signature = hmac.new(SECRET.encode(), f"v0:{stamp}:".encode() + body, hashlib.sha256)
-        request = urllib.request.Request(self.events_url, data=body, method="POST")
-        request.add_header("Content-Type", "application/x-www-form-urlencoded")
-        request.add_header("X-Slack-Request-Timestamp", stamp)
-        request.add_header("X-Slack-Signature", "v0=" + signature.hexdigest())
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return str(response.read().decode())
-
-    def replies_in(self, channel: str, thread: str | None) -> list[Any]:
-        return [
-            call
-            for call in self.workspace.called("chat.postMessage")
-            if call.params.get("channel") == channel
-            and call.params.get("thread_ts") == thread
-            and call.params.get("metadata")
-        ]
-
-
-def wait_for(what: str, found: Callable[[], T], timeout: float = WAIT_S) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = found()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def slack(
-    worker_broker: str,
-    tiny_model: Path,
-    pg_admin: Engine,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Slack]:
-    home = tmp_path_factory.mktemp("slack")
-    database_url = services.create_database(pg_admin)
-    with fake_slack() as (workspace, api_url):
-        env = worker_env(worker_broker, database_url, tiny_model, home, max_new_tokens="6")
-        env.update(
-            REPLYLOOP_SLACK_TEAMS=TEAM,
-            SLACK_BOT_TOKEN="xoxb-test-token",
-            SLACK_SIGNING_SECRET=SECRET,
-            SLACK_API_URL=api_url,
-        )
-        workers = start_workers(env, home)
-        port = _free_port()
-        log = home / "serve.log"
-        with log.open("wb") as out:
-            serve = subprocess.Popen(
-                [
-                    *replyloop_command(),
-                    "serve",
-                    "slack",
-                    "--http",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                ],
-                env=env,
-                cwd=home,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        store = open_store(database_url)
-        try:
-            base = f"http://127.0.0.1:{port}"
-            wait_for("the Slack adapter", lambda: _healthy(base, serve, log))
-            yield Slack(workspace, f"{base}/slack/events", store, workers, env, home)
-        finally:
-            serve.terminate()
-            serve.wait(10)
-            workers.stop()
-            store.engine.dispose()
-            print(log.read_text(errors="replace")[-5000:])
-            print(workers.logs()[-10000:])
-            services.drop_database(pg_admin, database_url)
-
-
-def _healthy(base: str, serve: subprocess.Popen[bytes], log: Path) -> bool:
-    if serve.poll() is not None:
-        raise AssertionError(f"replyloop serve slack exited:\n{log.read_text()}")
-    try:
-        with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
-def _channel() -> str:
-    return "C" + secrets.token_hex(4).upper()
 
 
 def test_a_mention_gets_a_threaded_reply_with_the_rating_reactions(slack: Slack) -> None:
-    channel = _channel()
+    channel = new_channel()
     said = slack.say(channel, f"<@{BOT_USER}> hello there")
     reply = wait_for("the reply", lambda: slack.replies_in(channel, said["ts"]))[0]
     assert reply.params["text"]
@@ -234,7 +43,7 @@ def test_a_mention_gets_a_threaded_reply_with_the_rating_reactions(slack: Slack)
 
 
 def test_a_channel_message_without_a_mention_is_not_answered(slack: Slack) -> None:
-    channel = _channel()
+    channel = new_channel()
     said = slack.say(channel, "just talking among ourselves")
     slack.say(channel, "edited", subtype="message_changed")
     slack.say(channel, f"<@{BOT_USER}> from a bot", bot_id="B2")
@@ -246,7 +55,7 @@ def test_a_channel_message_without_a_mention_is_not_answered(slack: Slack) -> No
 
 
 def test_later_messages_in_an_answered_thread_need_no_mention(slack: Slack) -> None:
-    channel = _channel()
+    channel = new_channel()
     root = slack.say(channel, f"<@{BOT_USER}> first")
     wait_for("the first reply", lambda: slack.replies_in(channel, root["ts"]))
     slack.say(channel, "and a follow-up", thread_ts=root["ts"])
@@ -262,7 +71,7 @@ def test_a_dm_is_answered_in_the_dm(slack: Slack) -> None:
 
 
 def test_a_retried_event_gets_one_reply(slack: Slack) -> None:
-    channel = _channel()
+    channel = new_channel()
     said = slack.workspace.add(channel, {"user": "U1", "text": f"<@{BOT_USER}> once please"})
     event = {"type": "message", "channel": channel, "channel_type": "channel", **said}
     mention = {**event, "type": "app_mention"}
@@ -284,7 +93,7 @@ def _standing(store: Store, turn_id: int) -> list[tuple[str, int]]:
 
 
 def test_a_reaction_is_a_vote_and_its_removal_retracts_it(slack: Slack, tmp_path: Path) -> None:
-    channel = _channel()
+    channel = new_channel()
     said = slack.say(channel, f"<@{BOT_USER}> rate me")
     posted, turn = slack.reply(channel)
     assert posted["thread_ts"] == said["ts"]
@@ -323,7 +132,7 @@ def test_a_reaction_is_a_vote_and_its_removal_retracts_it(slack: Slack, tmp_path
 
 
 def test_a_bad_or_stale_signature_is_refused_and_nothing_is_queued(slack: Slack) -> None:
-    channel = _channel()
+    channel = new_channel()
     said = slack.workspace.add(channel, {"user": "U1", "text": f"<@{BOT_USER}> let me in"})
     payload = {
         "team_id": TEAM,
@@ -340,7 +149,7 @@ def test_a_bad_or_stale_signature_is_refused_and_nothing_is_queued(slack: Slack)
 
 
 def test_a_429_is_waited_out_and_the_reply_is_posted_once(slack: Slack) -> None:
-    channel = _channel()
+    channel = new_channel()
     slack.workspace.fail("chat.postMessage", 429, retry_after=1)
     slack.say(channel, f"<@{BOT_USER}> are you busy?")
     wait_for("the reply posted", lambda: slack.posted(channel))
@@ -353,8 +162,51 @@ def test_a_429_is_waited_out_and_the_reply_is_posted_once(slack: Slack) -> None:
     assert len(slack.posted(channel)) == 1
 
 
+def test_5xx_beyond_the_clients_retries_retries_the_task_and_posts_once(slack: Slack) -> None:
+    channel = new_channel()
+    slack.workspace.fail("chat.postMessage", 503, times=3)  # the client tries 3 times
+    slack.say(channel, f"<@{BOT_USER}> still there?")
+    wait_for("the reply posted", lambda: slack.posted(channel))
+    calls = [
+        c for c in slack.workspace.called("chat.postMessage") if c.params["channel"] == channel
+    ]
+    assert len(calls) == 4
+    time.sleep(1)
+    assert len(slack.posted(channel)) == 1
+
+
+def test_a_reply_slack_refuses_for_good_is_logged_not_retried(slack: Slack) -> None:
+    channel = new_channel()
+    since = slack.workers.log_sizes()
+    slack.workspace.fail("chat.postMessage", 200, error="not_in_channel")
+    said = slack.say(channel, f"<@{BOT_USER}> can you hear me?")
+    wait_for("the attempt", lambda: slack.workspace.called("chat.postMessage")[-1:])
+    time.sleep(3)  # a retry with backoff would come within about 2 s
+    calls = [
+        c for c in slack.workspace.called("chat.postMessage") if c.params["channel"] == channel
+    ]
+    assert len(calls) == 1
+    assert "Slack refused it (not_in_channel)" in slack.workers.logs(since)
+    message = f"{TEAM}/{channel}/{said['ts']}"
+    assert slack.store.knows_chat("slack", message)  # the reply is kept, undelivered
+
+
+def test_a_thread_the_bot_cannot_read_is_answered_from_the_mention(slack: Slack) -> None:
+    channel = new_channel()
+    root = slack.workspace.add(channel, {"user": "U7", "text": "secret plans"})
+    slack.workspace.fail("conversations.replies", 200, error="missing_scope", times=5)
+    try:
+        slack.say(channel, f"<@{BOT_USER}> summarise?", user="U9", thread_ts=root["ts"])
+        _posted, turn = slack.reply(channel)
+    finally:
+        slack.workspace.fail("conversations.replies", 200, times=0)  # for the tests after
+    assert [m["content"] for m in turn.prompt[1:]] == ["<@U9>: summarise?"]
+    read = slack.workspace.called("conversations.replies")
+    assert [c.params["channel"] for c in read].count(channel) == 1  # asked once, not retried
+
+
 def test_a_mention_in_a_thread_reads_what_was_said_before_it(slack: Slack) -> None:
-    channel = _channel()
+    channel = new_channel()
     root = slack.workspace.add(channel, {"user": "U7", "text": "lunch at noon?"})
     slack.workspace.add(channel, {"user": "U8", "text": "noon works", "thread_ts": root["ts"]})
     said = slack.say(channel, f"<@{BOT_USER}> what did we agree?", user="U9", thread_ts=root["ts"])
@@ -399,7 +251,7 @@ def _action(slack: Slack, action_id: str, turn_id: int, user: str = "U4", team: 
 
 
 def test_the_buttons_vote_and_try_again_posts_a_sibling(slack: Slack) -> None:
-    channel = _channel()
+    channel = new_channel()
     said = slack.say(channel, f"<@{BOT_USER}> two answers please")
     _posted, turn = slack.reply(channel)
     assert _action(slack, "replyloop_down", turn.id) == 200
@@ -412,7 +264,7 @@ def test_the_buttons_vote_and_try_again_posts_a_sibling(slack: Slack) -> None:
 
 
 def test_files_alone_get_a_text_only_notice(slack: Slack) -> None:
-    channel = _channel()
+    channel = new_channel()
     slack.say(channel, f"<@{BOT_USER}>", subtype="file_share", files=[{"id": "F1"}])
     notice = wait_for("the notice", lambda: slack.workspace_texts(channel))
     assert notice == ["I can only read text, not files or images."]
@@ -420,14 +272,14 @@ def test_files_alone_get_a_text_only_notice(slack: Slack) -> None:
 
 
 def test_an_oversized_message_is_cut_with_a_notice_and_answered(slack: Slack) -> None:
-    channel = _channel()
+    channel = new_channel()
     slack.say(channel, f"<@{BOT_USER}> " + "long " * 2000)
     wait_for("the reply", lambda: slack.posted(channel))
     assert any("only the first 4,000 were read" in text for text in slack.workspace_texts(channel))
 
 
 def test_reset_in_a_thread_starts_it_afresh(slack: Slack) -> None:
-    channel = _channel()
+    channel = new_channel()
     root = slack.say(channel, f"<@{BOT_USER}> remember pineapples")
     wait_for("the reply", lambda: slack.posted(channel))
     slack.say(channel, f"<@{BOT_USER}> reset", thread_ts=root["ts"])
@@ -441,7 +293,7 @@ def test_reset_in_a_thread_starts_it_afresh(slack: Slack) -> None:
 
 def test_a_delivery_that_runs_again_finds_its_reply_and_does_not_post_twice(slack: Slack) -> None:
     """The io worker posted a reply, then died before storing its ts: the task runs again."""
-    channel = _channel()
+    channel = new_channel()
     slack.say(channel, f"<@{BOT_USER}> once")
     posted, turn = slack.reply(channel)
     with slack.store.engine.begin() as conn:  # as if the mark had never been written
@@ -451,6 +303,22 @@ def test_a_delivery_that_runs_again_finds_its_reply_and_does_not_post_twice(slac
     marked = wait_for("the mark", lambda: slack.store.turn(turn.id).platform_message_id)
     assert marked == f"{channel}:{posted['ts']}"
     assert len(slack.posted(channel)) == 1
+
+
+def test_reset_as_a_slash_command_in_a_channel_points_to_the_thread_word(slack: Slack) -> None:
+    form = "command=%2Freplyloop&text=reset&team_id=T1&channel_id=C1&user_id=U1&response_url=x"
+    assert "start a new thread" in slack.post_for_body(form.encode())
+
+
+def test_reset_as_a_slash_command_in_a_dm_starts_it_afresh(slack: Slack) -> None:
+    dm = "D" + secrets.token_hex(4).upper()
+    slack.say(dm, "remember the number 42")
+    wait_for("the reply", lambda: slack.posted(dm))
+    form = f"command=%2Freplyloop&text=reset&team_id=T1&channel_id={dm}&user_id=U1&response_url=x"
+    assert "Starting afresh" in slack.post_for_body(form.encode())
+    slack.say(dm, "what number?")
+    _posted, latest = slack.reply(dm, 1)
+    assert [m["content"] for m in latest.prompt[1:]] == ["what number?"]
 
 
 def test_an_unknown_team_is_refused(slack: Slack) -> None:

@@ -32,15 +32,15 @@ def count(store: Store, table: str) -> int:
 
 
 def test_open_store_migrates_to_head_and_can_open_twice(store: Store, db_url: str) -> None:
-    assert current_revision(store.engine) == "0002"
+    assert current_revision(store.engine) == "0003"
     assert set(inspect(store.engine).get_table_names()) >= TABLES
     with store.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).all() == [("0002",)]
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).all() == [("0003",)]
     conversation = store.open_conversation("slack", "C1")
 
     again = open_store(db_url)
     try:
-        assert current_revision(again.engine) == "0002"
+        assert current_revision(again.engine) == "0003"
         assert again.open_conversation("slack", "C1") == conversation
     finally:
         again.engine.dispose()
@@ -270,6 +270,31 @@ def test_reply_context_finds_the_turn_of_a_redelivered_request(store: Store) -> 
     turn = reply(store, second, f"msg:{second}", "reply two")
     context = store.reply_context(second, f"msg:{second}")
     assert context.existing == turn and context.history == []
+
+
+def test_reply_context_names_the_first_earlier_message_still_awaiting_its_reply(
+    store: Store,
+) -> None:
+    store.add_chat_message("slack", "C8", "u", "only read", awaits_reply=False)
+    _, answered = store.add_chat_message("slack", "C8", "u", "answered")
+    reply(store, answered, f"msg:{answered}", "a reply")
+    _, failed = store.add_chat_message("slack", "C8", "u", "its reply failed")
+    _, pending = store.add_chat_message("slack", "C8", "u", "being answered")
+    _, last = store.add_chat_message("slack", "C8", "u", "last")
+    assert store.reply_context(last, f"msg:{last}").waits_on == failed
+    store.give_up(failed)
+    assert store.reply_context(last, f"msg:{last}").waits_on == pending
+    assert store.reply_context(pending, f"msg:{pending}").waits_on is None
+    assert store.reply_context(answered, f"msg:{answered}").waits_on is None
+    reply(store, pending, f"msg:{pending}", "another reply")
+    context = store.reply_context(last, f"msg:{last}")
+    assert context.waits_on is None
+    assert [text for text, _ in context.history] == [
+        "only read",
+        "answered",
+        "its reply failed",
+        "being answered",
+    ]
 
 
 def test_reply_contexts_serve_a_batch_in_order(store: Store) -> None:

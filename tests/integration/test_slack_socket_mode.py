@@ -1,0 +1,95 @@
+"""Slack over Socket Mode: `replyloop serve slack` with SLACK_APP_TOKEN set (and no signing
+secret, no public URL) opens a WebSocket through `apps.connections.open` and takes its
+events and commands there, through slack-bolt's built-in Socket Mode handler; the same
+workers answer through the fake Slack Web API. The Socket Mode side is
+tests/fake_socket_mode.py.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from bots.slack.listeners import HELP
+from tests.fake_slack import BOT_USER, TEAM
+from tests.fake_socket_mode import SocketModeServer, socket_mode_server
+from tests.integration.slack_harness import Slack, event_callback, new_channel, wait_for
+from tests.integration.workers import replyloop_command
+
+
+@dataclass
+class SocketMode:
+    slack: Slack
+    server: SocketModeServer
+
+
+@pytest.fixture(scope="module")
+def socket_mode(slack: Slack) -> Iterator[SocketMode]:
+    env = {k: v for k, v in slack.env.items() if k != "SLACK_SIGNING_SECRET"}
+    env["SLACK_APP_TOKEN"] = "xapp-test-token"
+    log = slack.home / "socket-mode.log"
+    with socket_mode_server() as server, log.open("wb") as out:
+        slack.workspace.socket_url = server.url
+        serve = subprocess.Popen(
+            [*replyloop_command(), "serve", "slack"],
+            env=env,
+            cwd=slack.home,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+
+            def up() -> bool:
+                if serve.poll() is not None:
+                    raise AssertionError(f"serve slack exited:\n{log.read_text()}")
+                return server.connected()
+
+            wait_for("the Socket Mode connection", up)
+            yield SocketMode(slack, server)
+        finally:
+            serve.terminate()
+            serve.wait(10)
+            print(log.read_text(errors="replace")[-5000:])
+
+
+def test_a_mention_over_socket_mode_is_acknowledged_and_answered(socket_mode: SocketMode) -> None:
+    slack, server = socket_mode.slack, socket_mode.server
+    channel = new_channel()
+    said, event = slack.message_event(channel, f"<@{BOT_USER}> hello over the socket")
+    envelope = server.send("events_api", event_callback(event))
+    assert server.ack(envelope, timeout=3) == {"envelope_id": envelope}
+    posted, turn = slack.reply(channel)
+    assert posted["thread_ts"] == said["ts"]
+    assert turn.prompt[-1] == {"role": "user", "content": "<@U1>: hello over the socket"}
+    assert wait_for("the reactions", lambda: posted.get("reactions") == ["+1", "-1"])
+
+
+def test_an_event_sent_again_over_socket_mode_is_answered_once(socket_mode: SocketMode) -> None:
+    slack, server = socket_mode.slack, socket_mode.server
+    channel = new_channel()
+    _said, event = slack.message_event(channel, f"<@{BOT_USER}> only once")
+    body = event_callback(event)
+    first = server.send("events_api", body)
+    again = server.send("events_api", body)  # Slack's retry of an envelope it thinks lost
+    server.ack(first), server.ack(again)
+    slack.reply(channel)
+    time.sleep(2)  # time enough for a second reply to be made and posted
+    assert len(slack.posted(channel)) == 1
+
+
+def test_the_slash_command_answers_in_its_acknowledgement(socket_mode: SocketMode) -> None:
+    command = {
+        "command": "/replyloop",
+        "text": "help",
+        "team_id": TEAM,
+        "channel_id": "C1",
+        "user_id": "U1",
+        "response_url": "https://hooks.slack.invalid/x",
+        "trigger_id": "1.2.3",
+    }
+    envelope = socket_mode.server.send("slash_commands", command)
+    assert socket_mode.server.ack(envelope, timeout=3)["payload"] == {"text": HELP}
