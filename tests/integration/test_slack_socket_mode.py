@@ -20,6 +20,9 @@ from tests.fake_socket_mode import SocketModeServer, socket_mode_server
 from tests.integration.slack_harness import Slack, event_callback, new_channel, wait_for
 from tests.integration.workers import replyloop_command
 
+# The channels this adapter answers in (REPLYLOOP_SLACK_CHANNELS): one a test.
+CHANNELS = ("CSOCKET1", "CSOCKET2")
+
 
 @dataclass
 class SocketMode:
@@ -31,6 +34,7 @@ class SocketMode:
 def socket_mode(slack: Slack) -> Iterator[SocketMode]:
     env = {k: v for k, v in slack.env.items() if k != "SLACK_SIGNING_SECRET"}
     env["SLACK_APP_TOKEN"] = "xapp-test-token"
+    env["REPLYLOOP_SLACK_CHANNELS"] = ",".join(CHANNELS)
     log = slack.home / "socket-mode.log"
     with socket_mode_server() as server, log.open("wb") as out:
         slack.workspace.socket_url = server.url
@@ -58,7 +62,7 @@ def socket_mode(slack: Slack) -> Iterator[SocketMode]:
 
 def test_a_mention_over_socket_mode_is_acknowledged_and_answered(socket_mode: SocketMode) -> None:
     slack, server = socket_mode.slack, socket_mode.server
-    channel = new_channel()
+    channel = CHANNELS[0]
     said, event = slack.message_event(channel, f"<@{BOT_USER}> hello over the socket")
     envelope = server.send("events_api", event_callback(event))
     assert server.ack(envelope, timeout=3) == {"envelope_id": envelope}
@@ -70,7 +74,7 @@ def test_a_mention_over_socket_mode_is_acknowledged_and_answered(socket_mode: So
 
 def test_an_event_sent_again_over_socket_mode_is_answered_once(socket_mode: SocketMode) -> None:
     slack, server = socket_mode.slack, socket_mode.server
-    channel = new_channel()
+    channel = CHANNELS[1]
     _said, event = slack.message_event(channel, f"<@{BOT_USER}> only once")
     body = event_callback(event)
     first = server.send("events_api", body)
@@ -93,3 +97,17 @@ def test_the_slash_command_answers_in_its_acknowledgement(socket_mode: SocketMod
     }
     envelope = socket_mode.server.send("slash_commands", command)
     assert socket_mode.server.ack(envelope, timeout=3)["payload"] == {"text": HELP}
+
+
+def test_channels_outside_the_allowlist_are_ignored_and_dms_answered(
+    socket_mode: SocketMode,
+) -> None:
+    slack, server = socket_mode.slack, socket_mode.server
+    elsewhere, dm = new_channel(), "D" + new_channel()[1:]
+    _said, mention = slack.message_event(elsewhere, f"<@{BOT_USER}> over here?")
+    server.ack(server.send("events_api", event_callback(mention)))
+    _said, direct = slack.message_event(dm, "and in a DM?")
+    server.ack(server.send("events_api", event_callback(direct)))
+    slack.reply(dm)
+    time.sleep(1)  # the mention, sent first, would have been answered by now
+    assert slack.posted(elsewhere) == [] and slack.workspace_texts(elsewhere) == []
