@@ -101,6 +101,29 @@ class Settings(BaseSettings):
     slack_buttons: bool = Field(
         True, description="add 👍/👎 and Try again buttons under replies (needs interactivity)"
     )
+    wecom_corp_id: str = Field(
+        "", validation_alias=_env("WECOM_CORP_ID"), description="WeCom corp id (ww...)"
+    )
+    wecom_agent_id: int | None = Field(
+        None, validation_alias=_env("WECOM_AGENT_ID"), description="the self-built app's AgentId"
+    )
+    wecom_secret: SecretStr | None = Field(
+        None, validation_alias=_env("WECOM_SECRET"), description="the self-built app's Secret"
+    )
+    wecom_token: SecretStr | None = Field(
+        None, validation_alias=_env("WECOM_TOKEN"), description="the app's callback Token"
+    )
+    wecom_aes_key: SecretStr | None = Field(
+        None, validation_alias=_env("WECOM_AES_KEY"), description="the app's EncodingAESKey"
+    )
+    wecom_api_url: str = Field(
+        "https://qyapi.weixin.qq.com/cgi-bin/",
+        validation_alias=_env("WECOM_API_URL"),
+        description="the WeCom API base for every call, the token fetch included",
+    )
+    wecom_users: str = Field(
+        "", description="comma-separated WeCom user ids the app answers; empty for all"
+    )
     dedupe_ttl_s: int = Field(
         3600, ge=60, description="how long a platform's event id is remembered against retries"
     )

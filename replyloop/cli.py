@@ -44,14 +44,15 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--model-version", help="only replies of this model version")
 
     serve = sub.add_parser("serve", help="run a platform adapter")
-    serve.add_argument("platform", choices=["slack"])
+    serve.add_argument("platform", choices=["slack", "wecom"])
     serve.add_argument(
         "--http",
         action="store_true",
-        help="HTTP Events API at /slack/events (default: Socket Mode when SLACK_APP_TOKEN is set)",
+        help="slack: HTTP Events API at /slack/events (default: Socket Mode when "
+        "SLACK_APP_TOKEN is set); wecom always serves HTTP",
     )
-    serve.add_argument("--host", default="0.0.0.0", help="with --http: address to listen on")
-    serve.add_argument("--port", type=int, default=3000, help="with --http: port to listen on")
+    serve.add_argument("--host", default="0.0.0.0", help="HTTP: address to listen on")
+    serve.add_argument("--port", type=int, default=3000, help="HTTP: port to listen on")
 
     sub.add_parser("config", help="print the effective settings, secrets masked")
     db = sub.add_parser("db", help="database schema")

@@ -30,6 +30,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return stats(settings)
     if args.command == "feedback":
         return export(settings, args.format, Path(args.out), args.since, args.model_version)
+    if args.command == "serve" and args.platform == "wecom":
+        return serve_wecom(settings, args.host, args.port)
     if args.command == "serve":
         return serve_slack(settings, args.http, args.host, args.port)
     if args.command == "config":
@@ -125,6 +127,29 @@ def serve_slack(settings: Settings, http: bool, host: str, port: int) -> int:
         serve.serve_socket_mode(bolt, settings.slack_app_token.get_secret_value())
     else:
         serve.serve_http(bolt, host, port)
+    return 0
+
+
+def serve_wecom(settings: Settings, host: str, port: int) -> int:
+    """The WeCom adapter: the self-built app's callback server."""
+    missing = [
+        name
+        for name, value in (
+            ("WECOM_CORP_ID", settings.wecom_corp_id),
+            ("WECOM_SECRET", settings.wecom_secret),
+            ("WECOM_TOKEN", settings.wecom_token),
+            ("WECOM_AES_KEY", settings.wecom_aes_key),
+        )
+        if not value
+    ]
+    if missing:
+        raise UsageError(f"set {', '.join(missing)} (the self-built app's settings in WeCom)")
+    rt = bootstrap(
+        settings, preload_engine=settings.embedded, run_tasks_here=True, log_level=logging.INFO
+    )
+    from bots.wecom import callback
+
+    callback.serve_http(settings, rt.store, host, port)
     return 0
 
 

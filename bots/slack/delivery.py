@@ -21,6 +21,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bots.redelivery import runs_again, still_to_deliver
 from bots.slack.translate import posted_as, where
 from bots.slack.web import RETRY, refused_logged, web_client
 from core.types import Delivery
@@ -120,10 +121,8 @@ def deliver(task: Any, replies: list[Delivery]) -> None:
     """Post a batch's stored replies to their threads, and mark each delivered."""
     rt = runtime.current()
     web = web_client(rt.settings)
-    again = bool(task.request.retries or (task.request.delivery_info or {}).get("redelivered"))
-    if again or any(reply.get("repeat") for reply in replies):
-        done = rt.store.delivered([reply["turn_id"] for reply in replies])
-        replies = [reply for reply in replies if reply["turn_id"] not in done]
+    again = runs_again(task)
+    replies = still_to_deliver(task, rt.store, replies)
     for reply in replies:
         with refused_logged(f"reply {reply['turn_id']} to {reply['chat_key']}") as refused:
             posted = post_reply(web, reply, rt.settings.slack_buttons, again or "repeat" in reply)

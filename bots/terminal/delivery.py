@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bots.redelivery import still_to_deliver
 from bots.terminal.outbox import outbox
 from core.types import Delivery
 from workers import runtime
@@ -18,10 +19,7 @@ def deliver(task: Any, replies: list[Delivery]) -> None:
     retried task, or a reply marked `repeat`, first drops the replies already handed over
     (the chat also ignores a turn it has shown)."""
     rt = runtime.current()
-    again = task.request.retries or (task.request.delivery_info or {}).get("redelivered")
-    if again or any(reply.get("repeat") for reply in replies):
-        done = rt.store.delivered([reply["turn_id"] for reply in replies])
-        replies = [reply for reply in replies if reply["turn_id"] not in done]
+    replies = still_to_deliver(task, rt.store, replies)
     if not replies:
         return
     outbox(rt.settings.broker_url).put_many([(r["chat_key"], shown(r)) for r in replies])

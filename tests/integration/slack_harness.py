@@ -151,7 +151,7 @@ def event_callback(event: dict[str, Any], event_id: str | None = None) -> dict[s
     }
 
 
-def wait_for(what: str, found: Callable[[], T], timeout: float = WAIT_S) -> T:
+def wait_for(what: str, found: Callable[[], T | None], timeout: float = WAIT_S) -> T:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = found()

@@ -1,0 +1,150 @@
+"""WeCom's callbacks: the self-built app at `/wecom/app`, `GET /healthz` for load balancers.
+
+WeCom signs and encrypts every callback (the app's Token and EncodingAESKey, wechatpy's
+`WeChatCrypto`): the signature is checked before anything else, and a bad one gets 403,
+logged without the payload. The corp id inside the encrypted payload must be ours. WeCom
+gives a callback 5 seconds and retries it three times, so the answer is at once (an empty
+body): the message is deduped on its MsgId in Redis, shared by every replica, then stored
+and its reply queued; the reply is sent from the io queue (bots.wecom.delivery).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import parse_qs
+
+from wechatpy.enterprise.crypto import WeChatCrypto
+from wechatpy.enterprise.exceptions import InvalidCorpIdException
+from wechatpy.exceptions import InvalidSignatureException
+from wechatpy.parser import xmltodict
+
+from bots.dedupe import Dedupe
+from bots.intake import accept
+from bots.wecom.translate import PLATFORM, AppMessage, app_message
+from core.errors import EmptyMessage
+from core.settings import Settings, id_set
+from core.store import Store
+from core.text import check_text
+from core.types import IncomingMessage
+from workers.celery_app import enqueue, notice_task
+
+log = logging.getLogger(__name__)
+
+APP_PATH, HEALTH_PATH = "/wecom/app", "/healthz"
+MAX_BODY = 1 << 20
+TEXT_ONLY = "我只能读文字消息。I can only read text, not images, voice or files."
+
+StartResponse = Callable[..., Any]
+Response = tuple[str, bytes]  # (status line, body)
+
+
+class AppCallback:
+    """The self-built app's callback: the URL check (GET) and messages (POST)."""
+
+    def __init__(self, settings: Settings, store: Store, dedupe: Dedupe) -> None:
+        if settings.wecom_token is None or settings.wecom_aes_key is None:
+            raise ValueError("set WECOM_TOKEN and WECOM_AES_KEY (the app's callback settings)")
+        self.settings, self.store, self.dedupe = settings, store, dedupe
+        self.crypto = WeChatCrypto(
+            settings.wecom_token.get_secret_value(),
+            settings.wecom_aes_key.get_secret_value(),
+            settings.wecom_corp_id,
+        )
+        self.users = id_set(settings.wecom_users)
+
+    def verify_url(self, query: dict[str, str]) -> Response:
+        """WeCom's check of the callback URL: echo the decrypted echostr."""
+        try:
+            echo = self.crypto.check_signature(
+                query.get("msg_signature", ""),
+                query.get("timestamp", ""),
+                query.get("nonce", ""),
+                query.get("echostr", ""),
+            )
+        except (InvalidSignatureException, InvalidCorpIdException, ValueError, KeyError):
+            log.warning("refused a WeCom URL check: bad signature")
+            return "403 Forbidden", b"bad signature\n"
+        return "200 OK", _bytes(echo)
+
+    def receive(self, query: dict[str, str], body: bytes) -> Response:
+        try:
+            xml = self.crypto.decrypt_message(
+                body,
+                query.get("msg_signature", ""),
+                query.get("timestamp", ""),
+                query.get("nonce", ""),
+            )
+        except InvalidCorpIdException:
+            log.warning("refused a WeCom callback: not for corp %s", self.settings.wecom_corp_id)
+            return "403 Forbidden", b"unknown corp\n"
+        except InvalidSignatureException:
+            log.warning("refused a WeCom callback: bad signature")
+            return "403 Forbidden", b"bad signature\n"
+        except Exception as exc:  # noqa: BLE001 - malformed XML or ciphertext
+            log.warning("refused a malformed WeCom callback (%s)", type(exc).__name__)
+            return "400 Bad Request", b"malformed\n"
+        fields = xmltodict.parse(xml).get("xml") or {}
+        self.handle(app_message(fields))
+        return "200 OK", b""
+
+    def handle(self, said: AppMessage) -> None:
+        agent = self.settings.wecom_agent_id
+        if agent is not None and said.agent_id != str(agent):
+            log.info("WeCom callback for agent %s, not ours (%s): ignored", said.agent_id, agent)
+            return
+        if said.kind == "event" or not said.user:
+            return
+        if self.users and said.user not in self.users:
+            log.info("WeCom user %s is not in REPLYLOOP_WECOM_USERS: ignored", said.user)
+            return
+        if not self.dedupe.first(f"wecom:app:{said.corp_id}:{said.msg_id}"):
+            log.info("WeCom message %s seen already (a retry)", said.msg_id)
+            return
+        if said.kind != "text":
+            self._tell(said, TEXT_ONLY)
+            return
+        try:
+            checked = check_text(said.text, self.settings.max_message_chars)
+        except EmptyMessage:
+            return
+        if checked.notice:
+            self._tell(said, checked.notice)
+        accept(self.store, IncomingMessage(PLATFORM, said.chat_key, said.user, checked.text))
+
+    def _tell(self, said: AppMessage, text: str) -> None:
+        enqueue(notice_task(PLATFORM), said.chat_key, 0, text)
+
+
+def wsgi(app: AppCallback) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
+    def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
+        query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+        status, body = "404 Not Found", b"not found\n"
+        if path == HEALTH_PATH and method in ("GET", "HEAD"):
+            status, body = "200 OK", b"ok\n"
+        elif path == APP_PATH and method == "GET":
+            status, body = app.verify_url(query)
+        elif path == APP_PATH and method == "POST":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            if length > MAX_BODY:
+                status, body = "413 Payload Too Large", b"too large\n"
+            else:
+                status, body = app.receive(query, environ["wsgi.input"].read(length))
+        start_response(status, [("Content-Type", "text/plain; charset=utf-8")])
+        return [body]
+
+    return application
+
+
+def _bytes(value: Any) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
+def serve_http(settings: Settings, store: Store, host: str, port: int, threads: int = 8) -> None:
+    import waitress
+
+    app = AppCallback(settings, store, Dedupe(settings.broker_url, settings.dedupe_ttl_s))
+    log.warning("WeCom callbacks on http://%s:%d%s", host, port, APP_PATH)
+    waitress.serve(wsgi(app), host=host, port=port, threads=threads, ident="replyloop")

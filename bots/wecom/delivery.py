@@ -1,0 +1,92 @@
+"""Sending replies to WeCom (the io queue's tasks for platform "wecom").
+
+A self-built app's reply goes to its person with `message/send`, as text parts of at most
+2,048 bytes, with WeCom's duplicate check on: a task that runs again within half an hour
+never shows a part twice, and the store's delivered mark keeps it from sending at all after
+that. The reply is stored as delivered with the msgid of its last part.
+
+WeCom answers -1 (busy), 45009 (rate limit) or an HTTP error sometimes: the task retries
+with backoff. Any other errcode (a user outside the app's visible range, a revoked
+secret) would come again: it is logged with WeCom's code and the task goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from wechatpy.exceptions import WeChatClientException
+
+from bots.redelivery import still_to_deliver
+from bots.wecom.client import WeComClient, wecom_client
+from bots.wecom.translate import app_user, split_text
+from core.types import Delivery
+from workers import runtime
+from workers.celery_app import app, deliver_task, notice_task
+
+log = logging.getLogger(__name__)
+
+TRANSIENT_ERRCODES = frozenset({-1, 45009, 45033})  # busy, API rate, concurrent calls
+
+
+class Transient(Exception):
+    """WeCom failed in a way that may pass: try the task again later."""
+
+
+RETRY = {"autoretry_for": (Transient, OSError), "retry_backoff": True, "max_retries": 8}
+DUPLICATE_CHECK_S = 1800
+
+
+@contextmanager
+def refused_logged(what: str) -> Iterator[list[int]]:
+    """Run a WeCom call for `what`: an errcode WeCom would repeat is logged, and the list
+    yielded gets it; one that may pass raises `Transient`."""
+    refused: list[int] = []
+    try:
+        yield refused
+    except WeChatClientException as exc:
+        if exc.errcode is None or exc.errcode in TRANSIENT_ERRCODES:
+            raise Transient(f"{what}: WeCom says {exc.errcode} {exc.errmsg}") from exc
+        refused.append(int(exc.errcode))
+        log.error("%s: WeCom refused it (%s %s); not trying again", what, exc.errcode, exc.errmsg)
+
+
+def send_text(client: WeComClient, chat_key: str, text: str) -> str:
+    """Send `text` to the person of an app chat, in parts; the msgid of the last."""
+    _corp, agent_id, user = app_user(chat_key)
+    msgid = ""
+    for part in split_text(text or "…"):
+        sent: dict[str, Any] = client.call(
+            "message/send",
+            {
+                "touser": user,
+                "agentid": agent_id,
+                "msgtype": "text",
+                "text": {"content": part},
+                "enable_duplicate_check": 1,
+                "duplicate_check_interval": DUPLICATE_CHECK_S,
+            },
+        )
+        msgid = str(sent.get("msgid", ""))
+    return msgid
+
+
+@app.task(name=deliver_task("wecom"), bind=True, **RETRY)
+def deliver(task: Any, replies: list[Delivery]) -> None:
+    """Send a batch's stored replies to their people, and mark each delivered."""
+    rt = runtime.current()
+    client = wecom_client(rt.settings)
+    for reply in still_to_deliver(task, rt.store, replies):
+        with refused_logged(f"reply {reply['turn_id']} to {reply['chat_key']}") as refused:
+            msgid = send_text(client, reply["chat_key"], reply["text"])
+        if not refused:
+            rt.store.mark_delivered(reply["turn_id"], msgid)
+
+
+@app.task(name=notice_task("wecom"), **RETRY)
+def notice(chat_key: str, message_id: int, text: str) -> None:
+    """Tell a person something: a failure, a hint, a cut message."""
+    with refused_logged(f"notice to {chat_key}"):
+        send_text(wecom_client(runtime.current().settings), chat_key, text)

@@ -1,0 +1,108 @@
+"""WeCom's callbacks as replyloop sees them: pure functions, no I/O.
+
+A self-built app's conversation is one person's private chat with the app: chat key
+`corp/agent/user`. WeCom's text messages hold at most 2,048 bytes (UTF-8): longer replies
+are split, at a paragraph or sentence end where there is one.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+PLATFORM = "wecom"
+TEXT_BYTES = 2048
+# Where a part may end, best first: a paragraph, a line, a sentence (Chinese or not), a space.
+_BREAKS = (
+    re.compile(r"\n\n"),
+    re.compile(r"\n"),
+    re.compile(r"[。！？!?.;；](?=\s|$|[^\x00-\x7f])"),
+    re.compile(r"\s"),
+)
+
+
+def app_chat(corp_id: str, agent_id: int | str, user: str) -> str:
+    return f"{corp_id}/{agent_id}/{user}"
+
+
+def app_user(chat_key: str) -> tuple[str, int, str]:
+    """(corp id, agent id, user) of an app chat key.
+
+    >>> app_user("ww1/1000002/zhangsan")
+    ('ww1', 1000002, 'zhangsan')
+    """
+    corp_id, agent_id, user = chat_key.split("/", 2)
+    return corp_id, int(agent_id), user
+
+
+@dataclass(frozen=True)
+class AppMessage:
+    """A person's message to the self-built app, from its decrypted XML."""
+
+    corp_id: str
+    agent_id: str
+    user: str
+    kind: str  # text, image, voice, video, file, location, link, event
+    text: str
+    msg_id: str  # WeCom's MsgId; for events, user and CreateTime
+
+    @property
+    def chat_key(self) -> str:
+        return app_chat(self.corp_id, self.agent_id, self.user)
+
+
+def app_message(fields: dict[str, Any]) -> AppMessage:
+    """The message in a callback's fields (wechatpy's parsed `_data`)."""
+    kind = str(fields.get("MsgType", "")).lower()
+    user = str(fields.get("FromUserName", ""))
+    msg_id = str(fields.get("MsgId") or f"{user}:{fields.get('CreateTime', '')}")
+    return AppMessage(
+        corp_id=str(fields.get("ToUserName", "")),
+        agent_id=str(fields.get("AgentID", "")),
+        user=user,
+        kind=kind,
+        text=str(fields.get("Content") or "") if kind == "text" else "",
+        msg_id=msg_id,
+    )
+
+
+def split_text(text: str, limit: int = TEXT_BYTES) -> list[str]:
+    """`text` in parts of at most `limit` UTF-8 bytes, cut where a paragraph, line,
+    sentence or word ends if one is in the part's second half.
+
+    >>> split_text("一二三。四五六。", 12)
+    ['一二三。', '四五六。']
+    >>> [len(p) for p in split_text("x" * 5000, 2048)]
+    [2048, 2048, 904]
+    """
+    parts: list[str] = []
+    rest = text
+    while len(rest.encode()) > limit:
+        cut = _fit(rest, limit)
+        head = rest[:cut]
+        end = _break(head)
+        parts.append(head[:end].rstrip() or head)
+        rest = rest[end if head[:end].rstrip() else cut :].lstrip()
+    if rest or not parts:
+        parts.append(rest)
+    return parts
+
+
+def _fit(text: str, limit: int) -> int:
+    """How many characters of `text` fit in `limit` bytes."""
+    size = 0
+    for index, char in enumerate(text):
+        size += len(char.encode())
+        if size > limit:
+            return index
+    return len(text)
+
+
+def _break(head: str) -> int:
+    """Where to end a part: after the last break in its second half, else its end."""
+    for pattern in _BREAKS:
+        found = [m.end() for m in pattern.finditer(head) if m.end() >= len(head) // 2]
+        if found:
+            return found[-1]
+    return len(head)

@@ -1,0 +1,268 @@
+"""WeCom's self-built app end to end: `replyloop serve wecom` gets callbacks signed and
+encrypted with real wechatpy crypto; real gpu and io workers on Redis and PostgreSQL answer
+through the real wechatpy client, pointed at a fake WeCom API on 127.0.0.1
+(tests/fake_wecom.py).
+"""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select
+from wechatpy.enterprise.crypto import WeChatCrypto
+from wechatpy.parser import xmltodict
+
+from core.store import Store, open_store
+from core.store.schema import conversations, turns
+from core.types import Turn
+from tests import services
+from tests.fake_wecom import CORP_ID, SECRET, WeComApi, fake_wecom
+from tests.integration.slack_harness import free_port, wait_for
+from tests.integration.workers import (
+    Workers,
+    replyloop,
+    replyloop_command,
+    start_workers,
+    worker_env,
+)
+
+TOKEN = "callbackToken123"
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters, as WeCom makes them
+AGENT_ID = 1000002
+
+
+@dataclass
+class WeCom:
+    api: WeComApi
+    base: str
+    store: Store
+    workers: Workers
+    env: dict[str, str]
+    home: Path
+    crypto: WeChatCrypto
+
+    def request(
+        self, method: str, query: dict[str, str], body: bytes | None = None
+    ) -> tuple[int, bytes]:
+        url = f"{self.base}/wecom/app?{urllib.parse.urlencode(query)}"
+        request = urllib.request.Request(url, data=body, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return int(response.status), bytes(response.read())
+        except urllib.error.HTTPError as error:
+            return int(error.code), b""
+
+    def callback(self, fields: dict[str, Any], corp: str = CORP_ID) -> tuple[dict[str, str], bytes]:
+        """(query, body) of an encrypted callback carrying `fields`, as WeCom sends it."""
+        inner = {
+            "ToUserName": corp,
+            "AgentID": str(AGENT_ID),
+            "CreateTime": str(int(time.time())),
+            **fields,
+        }
+        xml = xmltodict.unparse({"xml": inner}, full_document=False)
+        crypto = self.crypto if corp == CORP_ID else WeChatCrypto(TOKEN, AES_KEY, corp)
+        nonce = secrets.token_hex(8)
+        envelope = xmltodict.parse(crypto.encrypt_message(xml, nonce))["xml"]
+        query = {
+            "msg_signature": envelope["MsgSignature"],
+            "timestamp": envelope["TimeStamp"],
+            "nonce": nonce,
+        }
+        body = xmltodict.unparse(
+            {"xml": {"ToUserName": corp, "AgentID": str(AGENT_ID), "Encrypt": envelope["Encrypt"]}},
+            full_document=False,
+        ).encode()
+        return query, body
+
+    def say(self, user: str, text: str, msg_id: str | None = None) -> int:
+        fields = {
+            "FromUserName": user,
+            "MsgType": "text",
+            "Content": text,
+            "MsgId": msg_id or secrets.token_hex(8),
+        }
+        query, body = self.callback(fields)
+        return self.request("POST", query, body)[0]
+
+    def texts_to(self, user: str) -> list[str]:
+        return [m["text"]["content"] for m in self.api.sent_to(user) if m.get("msgtype") == "text"]
+
+
+@pytest.fixture(scope="module")
+def wecom(
+    worker_broker: str, tiny_model: Path, pg_admin: Engine, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WeCom]:
+    home = tmp_path_factory.mktemp("wecom")
+    database_url = services.create_database(pg_admin)
+    with fake_wecom() as (api, api_url):
+        env = worker_env(worker_broker, database_url, tiny_model, home, max_new_tokens="6")
+        env.update(
+            WECOM_CORP_ID=CORP_ID,
+            WECOM_AGENT_ID=str(AGENT_ID),
+            WECOM_SECRET=SECRET,
+            WECOM_TOKEN=TOKEN,
+            WECOM_AES_KEY=AES_KEY,
+            WECOM_API_URL=api_url,
+        )
+        workers = start_workers(env, home)
+        port = free_port()
+        log = home / "serve.log"
+        with log.open("wb") as out:
+            serve = subprocess.Popen(
+                [
+                    *replyloop_command(),
+                    "serve",
+                    "wecom",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                ],
+                env=env,
+                cwd=home,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        store = open_store(database_url)
+        base = f"http://127.0.0.1:{port}"
+        try:
+
+            def up() -> bool:
+                if serve.poll() is not None:
+                    raise AssertionError(f"serve wecom exited:\n{log.read_text()}")
+                try:
+                    with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
+                        return response.status == 200
+                except OSError:
+                    return False
+
+            wait_for("the WeCom adapter", up)
+            crypto = WeChatCrypto(TOKEN, AES_KEY, CORP_ID)
+            yield WeCom(api, base, store, workers, env, home, crypto)
+        finally:
+            serve.terminate()
+            serve.wait(10)
+            workers.stop()
+            store.engine.dispose()
+            print(log.read_text(errors="replace")[-5000:])
+            print(workers.logs()[-10000:])
+            services.drop_database(pg_admin, database_url)
+
+
+def _user() -> str:
+    return "user-" + secrets.token_hex(4)
+
+
+def test_the_url_check_echoes_and_a_bad_signature_is_refused(wecom: WeCom) -> None:
+    nonce, stamp = "nonce123", str(int(time.time()))
+    envelope = xmltodict.parse(wecom.crypto.encrypt_message("echo-4711", nonce, stamp))["xml"]
+    query = {
+        "msg_signature": envelope["MsgSignature"],
+        "timestamp": stamp,
+        "nonce": nonce,
+        "echostr": envelope["Encrypt"],
+    }
+    assert wecom.request("GET", query) == (200, b"echo-4711")
+    assert wecom.request("GET", {**query, "msg_signature": "0" * 40})[0] == 403
+
+
+def test_a_text_message_is_answered_at_once_and_the_reply_sent(wecom: WeCom) -> None:
+    user = _user()
+    started = time.monotonic()
+    assert wecom.say(user, "你好，请介绍一下你自己") == 200
+    assert time.monotonic() - started < 1.0
+    sent = wait_for("the reply", lambda: wecom.api.sent_to(user))[0]
+    assert sent["agentid"] == AGENT_ID and sent["msgtype"] == "text"
+    assert sent["enable_duplicate_check"] == 1
+    turn = wait_for("the delivered mark", lambda: _delivered(wecom, user))
+    assert turn.prompt[-1] == {"role": "user", "content": "你好，请介绍一下你自己"}
+
+
+def _delivered(wecom: WeCom, user: str) -> Turn | None:
+    """The user's reply once it is marked delivered."""
+    query = (
+        select(turns.c.id)
+        .join(conversations, conversations.c.id == turns.c.conversation_id)
+        .where(
+            conversations.c.platform == "wecom",
+            conversations.c.chat_key == f"{CORP_ID}/{AGENT_ID}/{user}",
+            turns.c.platform_message_id.is_not(None),
+        )
+    )
+    with wecom.store.engine.connect() as conn:
+        found = conn.execute(query).scalar()
+    return wecom.store.turn(found) if found else None
+
+
+def test_the_same_callback_three_times_gets_one_reply(wecom: WeCom) -> None:
+    user = _user()
+    query, body = wecom.callback(
+        {"FromUserName": user, "MsgType": "text", "Content": "once", "MsgId": "77001"}
+    )
+    for _ in range(3):
+        assert wecom.request("POST", query, body)[0] == 200
+    wait_for("the reply", lambda: wecom.api.sent_to(user))
+    time.sleep(1.5)
+    assert len(wecom.api.sent_to(user)) == 1
+
+
+def test_a_bad_signature_or_another_corp_is_refused_and_nothing_stored(wecom: WeCom) -> None:
+    user = _user()
+    query, body = wecom.callback(
+        {"FromUserName": user, "MsgType": "text", "Content": "forged", "MsgId": "1"}
+    )
+    assert wecom.request("POST", {**query, "msg_signature": "f" * 40}, body)[0] == 403
+    query, body = wecom.callback(
+        {"FromUserName": user, "MsgType": "text", "Content": "elsewhere", "MsgId": "2"},
+        corp="ww-other",
+    )
+    assert wecom.request("POST", query, body)[0] == 403
+    time.sleep(1)
+    assert not wecom.store.knows_chat("wecom", f"{CORP_ID}/{AGENT_ID}/{user}")
+    assert not wecom.store.knows_chat("wecom", f"ww-other/{AGENT_ID}/{user}")
+
+
+def test_an_image_gets_a_text_only_reply(wecom: WeCom) -> None:
+    user = _user()
+    query, body = wecom.callback(
+        {
+            "FromUserName": user,
+            "MsgType": "image",
+            "PicUrl": "http://x/y.png",
+            "MediaId": "m",
+            "MsgId": "3",
+        }
+    )
+    assert wecom.request("POST", query, body)[0] == 200
+    texts = wait_for("the notice", lambda: wecom.texts_to(user))
+    assert "I can only read text" in texts[0]
+
+
+def test_an_expired_token_is_fetched_again_once_and_the_reply_sent(wecom: WeCom) -> None:
+    user = _user()
+    wecom.say(user, "warm up")
+    wait_for("the first reply", lambda: wecom.api.sent_to(user))
+    fetched = len(wecom.api.called("gettoken"))
+    wecom.api.expire()
+    wecom.say(user, "after the token expired")
+    wait_for("the second reply", lambda: len(wecom.api.sent_to(user)) == 2)
+    assert len(wecom.api.called("gettoken")) == fetched + 1
+
+
+def test_secrets_never_reach_the_logs(wecom: WeCom) -> None:
+    done = replyloop("config", env=wecom.env, cwd=wecom.home)
+    assert done.returncode == 0, done.stderr
+    logs = (wecom.home / "serve.log").read_text(errors="replace") + wecom.workers.logs()
+    for secret in (SECRET, TOKEN, AES_KEY):
+        assert secret not in logs and secret not in done.stdout
