@@ -16,9 +16,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.fake_http import serving
 
 BOT_USER, BOT_ID, TEAM = "UBOT", "BBOT", "T1"
 
@@ -188,11 +190,5 @@ def fake_slack() -> Iterator[tuple[Workspace, str]]:
     """(the workspace, the API base URL to give SLACK_API_URL), served while in use."""
     workspace = Workspace()
     handler = type("Handler", (_Handler,), {"workspace": workspace})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield workspace, f"http://127.0.0.1:{server.server_address[1]}/api/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(handler) as port:
+        yield workspace, f"http://127.0.0.1:{port}/api/"

@@ -14,9 +14,11 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.fake_http import serving
 
 CORP_ID, SECRET = "ww-test-corp", "test-app-secret"
 
@@ -111,11 +113,5 @@ def fake_wecom() -> Iterator[tuple[WeComApi, str]]:
     """(the fake API, the base URL to give WECOM_API_URL), served while in use."""
     api = WeComApi()
     handler = type("Handler", (_Handler,), {"api": api})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield api, f"http://127.0.0.1:{server.server_address[1]}/cgi-bin/"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(handler) as port:
+        yield api, f"http://127.0.0.1:{port}/cgi-bin/"

@@ -76,16 +76,16 @@ class AppCallback:
                 query.get("timestamp", ""),
                 query.get("nonce", ""),
             )
+            fields = xmltodict.parse(xml).get("xml") or {}
         except InvalidCorpIdException:
             log.warning("refused a WeCom callback: not for corp %s", self.settings.wecom_corp_id)
             return "403 Forbidden", b"unknown corp\n"
         except InvalidSignatureException:
             log.warning("refused a WeCom callback: bad signature")
             return "403 Forbidden", b"bad signature\n"
-        except Exception as exc:  # noqa: BLE001 - malformed XML or ciphertext
+        except Exception as exc:  # noqa: BLE001 - malformed XML, base64 or ciphertext
             log.warning("refused a malformed WeCom callback (%s)", type(exc).__name__)
             return "400 Bad Request", b"malformed\n"
-        fields = xmltodict.parse(xml).get("xml") or {}
         self.handle(app_message(fields))
         return "200 OK", b""
 

@@ -13,13 +13,14 @@ secret) would come again: it is logged with WeCom's code and the task goes on.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
 from wechatpy.exceptions import WeChatClientException
 
+from bots import refusals
 from bots.redelivery import still_to_deliver
+from bots.refusals import RETRY
 from bots.wecom.client import WeComClient, wecom_client
 from bots.wecom.translate import app_user, split_text
 from core.types import Delivery
@@ -31,26 +32,18 @@ log = logging.getLogger(__name__)
 TRANSIENT_ERRCODES = frozenset({-1, 45009, 45033})  # busy, API rate, concurrent calls
 
 
-class Transient(Exception):
-    """WeCom failed in a way that may pass: try the task again later."""
-
-
-RETRY = {"autoretry_for": (Transient, OSError), "retry_backoff": True, "max_retries": 8}
 DUPLICATE_CHECK_S = 1800
 
 
-@contextmanager
-def refused_logged(what: str) -> Iterator[list[int]]:
-    """Run a WeCom call for `what`: an errcode WeCom would repeat is logged, and the list
-    yielded gets it; one that may pass raises `Transient`."""
-    refused: list[int] = []
-    try:
-        yield refused
-    except WeChatClientException as exc:
-        if exc.errcode is None or exc.errcode in TRANSIENT_ERRCODES:
-            raise Transient(f"{what}: WeCom says {exc.errcode} {exc.errmsg}") from exc
-        refused.append(int(exc.errcode))
-        log.error("%s: WeCom refused it (%s %s); not trying again", what, exc.errcode, exc.errmsg)
+def _judge(exc: Exception) -> tuple[str, bool]:
+    assert isinstance(exc, WeChatClientException)
+    code = exc.errcode
+    return f"{code} {exc.errmsg}", code is None or code in TRANSIENT_ERRCODES
+
+
+def refused_logged(what: str) -> AbstractContextManager[list[str]]:
+    """bots.refusals.refused_logged for a WeCom API call (errcode None: an HTTP error)."""
+    return refusals.refused_logged(what, "WeCom", WeChatClientException, _judge)
 
 
 def send_text(client: WeComClient, chat_key: str, text: str) -> str:

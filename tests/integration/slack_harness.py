@@ -10,35 +10,26 @@ import hashlib
 import hmac
 import json
 import secrets
-import socket
-import subprocess
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
 
 from core.errors import UnknownTurn
-from core.store import Store, open_store
+from core.store import Store
 from core.types import Turn
-from tests import services
 from tests.fake_slack import TEAM, Workspace, fake_slack
-from tests.integration.workers import (
-    Workers,
-    replyloop_command,
-    start_workers,
-    worker_env,
-)
+from tests.integration.adapters import adapter, free_port, http_ok, platform_stack, wait_for
+from tests.integration.workers import Workers
 
 SECRET = "test-signing-secret"
-WAIT_S = 60.0
-T = TypeVar("T")
 
 
 @dataclass
@@ -151,22 +142,6 @@ def event_callback(event: dict[str, Any], event_id: str | None = None) -> dict[s
     }
 
 
-def wait_for(what: str, found: Callable[[], T | None], timeout: float = WAIT_S) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = found()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def slack(
     worker_broker: str,
@@ -175,59 +150,27 @@ def slack(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Slack]:
     home = tmp_path_factory.mktemp("slack")
-    database_url = services.create_database(pg_admin)
     with fake_slack() as (workspace, api_url):
-        env = worker_env(worker_broker, database_url, tiny_model, home, max_new_tokens="6")
-        env.update(
+        settings = dict(
             REPLYLOOP_SLACK_TEAMS=TEAM,
             SLACK_BOT_TOKEN="xoxb-test-token",
             SLACK_SIGNING_SECRET=SECRET,
             SLACK_API_URL=api_url,
         )
-        workers = start_workers(env, home)
-        port = free_port()
-        log = home / "serve.log"
-        with log.open("wb") as out:
-            serve = subprocess.Popen(
-                [
-                    *replyloop_command(),
-                    "serve",
-                    "slack",
-                    "--http",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                ],
-                env=env,
-                cwd=home,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        store = open_store(database_url)
-        try:
+        with platform_stack(pg_admin, worker_broker, tiny_model, home, **settings) as stack:
+            port = free_port()
             base = f"http://127.0.0.1:{port}"
-            wait_for("the Slack adapter", lambda: healthy(base, serve, log))
-            yield Slack(workspace, f"{base}/slack/events", store, workers, env, home)
-        finally:
-            serve.terminate()
-            serve.wait(10)
-            workers.stop()
-            store.engine.dispose()
-            print(log.read_text(errors="replace")[-5000:])
-            print(workers.logs()[-10000:])
-            services.drop_database(pg_admin, database_url)
-
-
-def healthy(base: str, serve: subprocess.Popen[bytes], log: Path) -> bool:
-    if serve.poll() is not None:
-        raise AssertionError(f"replyloop serve slack exited:\n{log.read_text()}")
-    try:
-        with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
+            args = ["serve", "slack", "--http", "--host", "127.0.0.1", "--port", str(port)]
+            with adapter(
+                args, stack.env, home, home / "serve.log", lambda: http_ok(f"{base}/healthz")
+            ):
+                yield Slack(
+                    workspace, f"{base}/slack/events", stack.store, stack.workers, stack.env, home
+                )
 
 
 def new_channel() -> str:
     return "C" + secrets.token_hex(4).upper()
+
+
+__all__ = ["SECRET", "Slack", "event_callback", "new_channel", "slack", "wait_for"]

@@ -7,7 +7,6 @@ tests/fake_socket_mode.py.
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,8 +16,8 @@ import pytest
 from bots.slack.listeners import HELP
 from tests.fake_slack import BOT_USER, TEAM
 from tests.fake_socket_mode import SocketModeServer, socket_mode_server
+from tests.integration.adapters import adapter
 from tests.integration.slack_harness import Slack, event_callback, new_channel, wait_for
-from tests.integration.workers import replyloop_command
 
 # The channels this adapter answers in (REPLYLOOP_SLACK_CHANNELS): one a test.
 CHANNELS = ("CSOCKET1", "CSOCKET2")
@@ -36,28 +35,10 @@ def socket_mode(slack: Slack) -> Iterator[SocketMode]:
     env["SLACK_APP_TOKEN"] = "xapp-test-token"
     env["REPLYLOOP_SLACK_CHANNELS"] = ",".join(CHANNELS)
     log = slack.home / "socket-mode.log"
-    with socket_mode_server() as server, log.open("wb") as out:
+    with socket_mode_server() as server:
         slack.workspace.socket_url = server.url
-        serve = subprocess.Popen(
-            [*replyloop_command(), "serve", "slack"],
-            env=env,
-            cwd=slack.home,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-
-            def up() -> bool:
-                if serve.poll() is not None:
-                    raise AssertionError(f"serve slack exited:\n{log.read_text()}")
-                return server.connected()
-
-            wait_for("the Socket Mode connection", up)
+        with adapter(["serve", "slack"], env, slack.home, log, server.connected):
             yield SocketMode(slack, server)
-        finally:
-            serve.terminate()
-            serve.wait(10)
-            print(log.read_text(errors="replace")[-5000:])
 
 
 def test_a_mention_over_socket_mode_is_acknowledged_and_answered(socket_mode: SocketMode) -> None:

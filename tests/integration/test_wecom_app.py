@@ -7,7 +7,6 @@ through the real wechatpy client, pointed at a fake WeCom API on 127.0.0.1
 from __future__ import annotations
 
 import secrets
-import subprocess
 import time
 import urllib.error
 import urllib.parse
@@ -22,18 +21,14 @@ from sqlalchemy import Engine, select
 from wechatpy.enterprise.crypto import WeChatCrypto
 from wechatpy.parser import xmltodict
 
-from core.store import Store, open_store
+from core.store import Store
 from core.store.schema import conversations, turns
 from core.types import Turn
-from tests import services
 from tests.fake_wecom import CORP_ID, SECRET, WeComApi, fake_wecom
-from tests.integration.slack_harness import free_port, wait_for
+from tests.integration.adapters import adapter, free_port, http_ok, platform_stack, wait_for
 from tests.integration.workers import (
     Workers,
     replyloop,
-    replyloop_command,
-    start_workers,
-    worker_env,
 )
 
 TOKEN = "callbackToken123"
@@ -104,10 +99,8 @@ def wecom(
     worker_broker: str, tiny_model: Path, pg_admin: Engine, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[WeCom]:
     home = tmp_path_factory.mktemp("wecom")
-    database_url = services.create_database(pg_admin)
     with fake_wecom() as (api, api_url):
-        env = worker_env(worker_broker, database_url, tiny_model, home, max_new_tokens="6")
-        env.update(
+        settings = dict(
             WECOM_CORP_ID=CORP_ID,
             WECOM_AGENT_ID=str(AGENT_ID),
             WECOM_SECRET=SECRET,
@@ -115,49 +108,15 @@ def wecom(
             WECOM_AES_KEY=AES_KEY,
             WECOM_API_URL=api_url,
         )
-        workers = start_workers(env, home)
-        port = free_port()
-        log = home / "serve.log"
-        with log.open("wb") as out:
-            serve = subprocess.Popen(
-                [
-                    *replyloop_command(),
-                    "serve",
-                    "wecom",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                ],
-                env=env,
-                cwd=home,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        store = open_store(database_url)
-        base = f"http://127.0.0.1:{port}"
-        try:
-
-            def up() -> bool:
-                if serve.poll() is not None:
-                    raise AssertionError(f"serve wecom exited:\n{log.read_text()}")
-                try:
-                    with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
-                        return response.status == 200
-                except OSError:
-                    return False
-
-            wait_for("the WeCom adapter", up)
-            crypto = WeChatCrypto(TOKEN, AES_KEY, CORP_ID)
-            yield WeCom(api, base, store, workers, env, home, crypto)
-        finally:
-            serve.terminate()
-            serve.wait(10)
-            workers.stop()
-            store.engine.dispose()
-            print(log.read_text(errors="replace")[-5000:])
-            print(workers.logs()[-10000:])
-            services.drop_database(pg_admin, database_url)
+        with platform_stack(pg_admin, worker_broker, tiny_model, home, **settings) as stack:
+            port = free_port()
+            base = f"http://127.0.0.1:{port}"
+            args = ["serve", "wecom", "--host", "127.0.0.1", "--port", str(port)]
+            with adapter(
+                args, stack.env, home, home / "serve.log", lambda: http_ok(f"{base}/healthz")
+            ):
+                crypto = WeChatCrypto(TOKEN, AES_KEY, CORP_ID)
+                yield WeCom(api, base, stack.store, stack.workers, stack.env, home, crypto)
 
 
 def _user() -> str:
