@@ -16,11 +16,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.fake_http import serving
+from tests.fake_http import JsonHandler, serving
 
 BOT_USER, BOT_ID, TEAM = "UBOT", "BBOT", "T1"
 
@@ -150,7 +149,7 @@ class Workspace:
         return {"ok": True, "messages": found, "has_more": False}
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     workspace: Workspace
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
@@ -172,17 +171,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self, params: dict[str, Any]) -> None:
         method = urlsplit(self.path).path.rsplit("/", 1)[-1]
         status, headers, body = self.workspace.answer(method, params)
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        pass
+        self.reply_json(body, status, headers)
 
 
 @contextmanager

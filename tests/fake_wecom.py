@@ -14,11 +14,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.fake_http import serving
+from tests.fake_http import JsonHandler, serving
 
 CORP_ID, SECRET = "ww-test-corp", "test-app-secret"
 
@@ -83,7 +82,7 @@ class WeComApi:
             return {"errcode": 404, "errmsg": f"unknown endpoint {endpoint}"}
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     api: WeComApi
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
@@ -96,16 +95,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self, body: dict[str, Any]) -> None:
         parts = urlsplit(self.path)
         endpoint = parts.path.split("/cgi-bin/", 1)[-1]
-        answer = self.api.answer(endpoint, dict(parse_qsl(parts.query)), body)
-        data = json.dumps(answer).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        pass
+        self.reply_json(self.api.answer(endpoint, dict(parse_qsl(parts.query)), body))
 
 
 @contextmanager
