@@ -225,3 +225,24 @@ def test_secrets_never_reach_the_logs(wecom: WeCom) -> None:
     logs = (wecom.home / "serve.log").read_text(errors="replace") + wecom.workers.logs()
     for secret in (SECRET, TOKEN, AES_KEY):
         assert secret not in logs and secret not in done.stdout
+
+
+def test_malformed_callbacks_get_400_and_the_adapter_keeps_serving(wecom: WeCom) -> None:
+    assert (
+        wecom.request("POST", {"msg_signature": "x", "timestamp": "1", "nonce": "n"}, b"<xml")[0]
+        == 400
+    )
+    nonce = secrets.token_hex(8)
+    envelope = xmltodict.parse(wecom.crypto.encrypt_message("<xml><unclosed>", nonce))["xml"]
+    query = {
+        "msg_signature": envelope["MsgSignature"],
+        "timestamp": envelope["TimeStamp"],
+        "nonce": nonce,
+    }
+    body = xmltodict.unparse(
+        {"xml": {"Encrypt": envelope["Encrypt"]}}, full_document=False
+    ).encode()
+    assert wecom.request("POST", query, body)[0] == 400  # signed, but not XML inside
+    user = _user()
+    assert wecom.say(user, "still there?") == 200
+    wait_for("the reply", lambda: wecom.api.sent_to(user))
