@@ -5,7 +5,9 @@ WeCom signs and encrypts every callback (the app's Token and EncodingAESKey, wec
 logged without the payload. The corp id inside the encrypted payload must be ours. WeCom
 gives a callback 5 seconds and retries it three times, so the answer is at once (an empty
 body): the message is deduped on its MsgId in Redis, shared by every replica, then stored
-and its reply queued; the reply is sent from the io queue (bots.wecom.delivery).
+and its reply queued; the reply is sent from the io queue (bots.wecom.delivery). A press
+on a reply's rating card (`template_card_event`) is queued for the io queue too
+(bots.wecom.feedback).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from wechatpy.parser import xmltodict
 
 from bots.dedupe import Dedupe
 from bots.intake import accept
+from bots.wecom.cards import CARD_PRESS, card_action
 from bots.wecom.translate import PLATFORM, AppMessage, app_message
 from core.errors import EmptyMessage
 from core.settings import Settings, id_set
@@ -33,6 +36,7 @@ from workers.celery_app import enqueue, notice_task
 log = logging.getLogger(__name__)
 
 APP_PATH, HEALTH_PATH = "/wecom/app", "/healthz"
+CARD_EVENT = "template_card_event"
 MAX_BODY = 1 << 20
 TEXT_ONLY = "我只能读文字消息。I can only read text, not images, voice or files."
 
@@ -94,13 +98,16 @@ class AppCallback:
         if agent is not None and said.agent_id != str(agent):
             log.info("WeCom callback for agent %s, not ours (%s): ignored", said.agent_id, agent)
             return
-        if said.kind == "event" or not said.user:
-            return
+        if not said.user or (said.kind == "event" and said.event != CARD_EVENT):
+            return  # entering the app, a menu, a location report: nothing to answer
         if self.users and said.user not in self.users:
             log.info("WeCom user %s is not in REPLYLOOP_WECOM_USERS: ignored", said.user)
             return
         if not self.dedupe.first(f"wecom:app:{said.corp_id}:{said.msg_id}"):
             log.info("WeCom message %s seen already (a retry)", said.msg_id)
+            return
+        if said.kind == "event":
+            self._press(said)
             return
         if said.kind != "text":
             self._tell(said, TEXT_ONLY)
@@ -112,6 +119,15 @@ class AppCallback:
         if checked.notice:
             self._tell(said, checked.notice)
         accept(self.store, IncomingMessage(PLATFORM, said.chat_key, said.user, checked.text))
+
+    def _press(self, said: AppMessage) -> None:
+        """A rating card's button: stored and the card updated by the io queue."""
+        pressed = card_action(said.event_key)
+        if pressed is None:
+            log.info("WeCom card event with a key not ours (%r): ignored", said.event_key)
+            return
+        action, turn_id = pressed
+        enqueue(CARD_PRESS, said.chat_key, turn_id, action, said.response_code, said.created_at)
 
     def _tell(self, said: AppMessage, text: str) -> None:
         enqueue(notice_task(PLATFORM), said.chat_key, 0, text)

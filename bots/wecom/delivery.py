@@ -1,9 +1,10 @@
 """Sending replies to WeCom (the io queue's tasks for platform "wecom").
 
 A self-built app's reply goes to its person with `message/send`, as text parts of at most
-2,048 bytes, with WeCom's duplicate check on: a task that runs again within half an hour
-never shows a part twice, and the store's delivered mark keeps it from sending at all after
-that. The reply is stored as delivered with the msgid of its last part.
+2,048 bytes, followed by its rating card (bots.wecom.cards), with WeCom's duplicate check
+on: a task that runs again within half an hour never shows a part twice, and the store's
+delivered mark keeps it from sending at all after that. The reply is stored as delivered
+with the msgid of its last text part.
 
 WeCom answers -1 (busy), 45009 (rate limit) or an HTTP error sometimes: the task retries
 with backoff. Any other errcode (a user outside the app's visible range, a revoked
@@ -21,6 +22,7 @@ from wechatpy.exceptions import WeChatClientException
 from bots import refusals
 from bots.redelivery import still_to_deliver
 from bots.refusals import RETRY
+from bots.wecom.cards import rating_card
 from bots.wecom.client import WeComClient, wecom_client
 from bots.wecom.translate import app_user, split_text
 from core.types import Delivery
@@ -46,23 +48,35 @@ def refused_logged(what: str) -> AbstractContextManager[list[str]]:
     return refusals.refused_logged(what, "WeCom", WeChatClientException, _judge)
 
 
+def send(client: WeComClient, chat_key: str, msgtype: str, content: dict[str, Any]) -> str:
+    """One `message/send` to the person of an app chat; its msgid."""
+    _corp, agent_id, user = app_user(chat_key)
+    sent: dict[str, Any] = client.call(
+        "message/send",
+        {
+            "touser": user,
+            "agentid": agent_id,
+            "msgtype": msgtype,
+            msgtype: content,
+            "enable_duplicate_check": 1,
+            "duplicate_check_interval": DUPLICATE_CHECK_S,
+        },
+    )
+    return str(sent.get("msgid", ""))
+
+
 def send_text(client: WeComClient, chat_key: str, text: str) -> str:
     """Send `text` to the person of an app chat, in parts; the msgid of the last."""
-    _corp, agent_id, user = app_user(chat_key)
     msgid = ""
     for part in split_text(text or "…"):
-        sent: dict[str, Any] = client.call(
-            "message/send",
-            {
-                "touser": user,
-                "agentid": agent_id,
-                "msgtype": "text",
-                "text": {"content": part},
-                "enable_duplicate_check": 1,
-                "duplicate_check_interval": DUPLICATE_CHECK_S,
-            },
-        )
-        msgid = str(sent.get("msgid", ""))
+        msgid = send(client, chat_key, "text", {"content": part})
+    return msgid
+
+
+def send_reply(client: WeComClient, reply: Delivery) -> str:
+    """A reply's text, then its rating card; the msgid of the text's last part."""
+    msgid = send_text(client, reply["chat_key"], reply["text"])
+    send(client, reply["chat_key"], "template_card", rating_card(reply["turn_id"], reply["text"]))
     return msgid
 
 
@@ -73,7 +87,7 @@ def deliver(task: Any, replies: list[Delivery]) -> None:
     client = wecom_client(rt.settings)
     for reply in still_to_deliver(task, rt.store, replies):
         with refused_logged(f"reply {reply['turn_id']} to {reply['chat_key']}") as refused:
-            msgid = send_text(client, reply["chat_key"], reply["text"])
+            msgid = send_reply(client, reply)
         if not refused:
             rt.store.mark_delivered(reply["turn_id"], msgid)
 

@@ -36,6 +36,11 @@ def app_user(chat_key: str) -> tuple[str, int, str]:
     return corp_id, int(agent_id), user
 
 
+def rater(corp_id: str, user: str) -> str:
+    """A person of a corp, as votes name them (exports HMAC it)."""
+    return f"{corp_id}:{user}"
+
+
 @dataclass(frozen=True)
 class AppMessage:
     """A person's message to the self-built app, from its decrypted XML."""
@@ -45,7 +50,11 @@ class AppMessage:
     user: str
     kind: str  # text, image, voice, video, file, location, link, event
     text: str
-    msg_id: str  # WeCom's MsgId; for events, user and CreateTime
+    msg_id: str  # WeCom's MsgId; for events, user, CreateTime and EventKey
+    event: str = ""  # for kind "event": template_card_event, enter_agent, ...
+    event_key: str = ""  # the pressed card button's key
+    response_code: str = ""  # lets the card be updated once (72 hours)
+    created_at: float | None = None  # CreateTime, epoch seconds
 
     @property
     def chat_key(self) -> str:
@@ -56,7 +65,10 @@ def app_message(fields: dict[str, Any]) -> AppMessage:
     """The message in a callback's fields (wechatpy's parsed `_data`)."""
     kind = str(fields.get("MsgType", "")).lower()
     user = str(fields.get("FromUserName", ""))
-    msg_id = str(fields.get("MsgId") or f"{user}:{fields.get('CreateTime', '')}")
+    key = str(fields.get("EventKey") or "")
+    created = str(fields.get("CreateTime") or "")
+    # An event has no MsgId: a person and a second, and the button (two quick presses).
+    msg_id = str(fields.get("MsgId") or f"{user}:{created}:{key}")
     return AppMessage(
         corp_id=str(fields.get("ToUserName", "")),
         agent_id=str(fields.get("AgentID", "")),
@@ -64,6 +76,10 @@ def app_message(fields: dict[str, Any]) -> AppMessage:
         kind=kind,
         text=str(fields.get("Content") or "") if kind == "text" else "",
         msg_id=msg_id,
+        event=str(fields.get("Event") or "").lower() if kind == "event" else "",
+        event_key=key,
+        response_code=str(fields.get("ResponseCode") or ""),
+        created_at=float(created) if created.isdigit() else None,
     )
 
 

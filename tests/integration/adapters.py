@@ -4,6 +4,7 @@ database of their own (`platform_stack`), and the platform's `replyloop serve` p
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import time
@@ -12,13 +13,20 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from core.store import Store, open_store
+from core.store.schema import votes
 from tests import services
-from tests.integration.workers import Workers, replyloop_command, start_workers, worker_env
+from tests.integration.workers import (
+    Workers,
+    replyloop,
+    replyloop_command,
+    start_workers,
+    worker_env,
+)
 
 WAIT_S = 60.0
 T = TypeVar("T")
@@ -54,6 +62,20 @@ class Stack:
     workers: Workers
     env: dict[str, str]  # the workers' environment, the platform's settings included
     home: Path
+
+
+def standing_votes(store: Store, turn_id: int) -> list[tuple[str, int]]:
+    """(rater, value) of the votes that stand on a reply."""
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(votes.c.rater, votes.c.value).where(votes.c.turn_id == turn_id))
+        return [(r.rater, r.value) for r in rows]
+
+
+def export(env: dict[str, str], home: Path, out: Path, form: str = "raw") -> list[dict[str, Any]]:
+    """`replyloop feedback export --format form`, as a person runs it: its rows."""
+    done = replyloop("feedback", "export", "--format", form, "--out", str(out), env=env, cwd=home)
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in out.read_text().splitlines()]
 
 
 @contextmanager

@@ -13,13 +13,11 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from sqlalchemy import select
-
 from core.settings import Settings
-from core.store import Store
-from core.store.schema import turns, votes
+from core.store.schema import turns
 from core.types import delivery
 from tests.fake_slack import BOT_USER, TEAM
+from tests.integration.adapters import export, standing_votes
 from tests.integration.slack_harness import SECRET, Slack, new_channel, wait_for
 from tests.integration.workers import replyloop
 from workers.celery_app import configure, deliver_task, enqueue
@@ -86,12 +84,6 @@ def test_a_retried_event_gets_one_reply(slack: Slack) -> None:
     assert len(slack.replies_in(channel, said["ts"])) == 1
 
 
-def _standing(store: Store, turn_id: int) -> list[tuple[str, int]]:
-    with store.engine.connect() as conn:
-        rows = conn.execute(select(votes.c.rater, votes.c.value).where(votes.c.turn_id == turn_id))
-        return [(r.rater, r.value) for r in rows]
-
-
 def test_a_reaction_is_a_vote_and_its_removal_retracts_it(slack: Slack, tmp_path: Path) -> None:
     channel = new_channel()
     said = slack.say(channel, f"<@{BOT_USER}> rate me")
@@ -113,22 +105,18 @@ def test_a_reaction_is_a_vote_and_its_removal_retracts_it(slack: Slack, tmp_path
     assert reaction("reaction_added", "tada") == 200  # not a vote
     assert reaction("reaction_added", "+1", user=BOT_USER) == 200  # the bot's own: not a vote
     assert reaction("reaction_added", "+1") == 200
-    assert wait_for("the vote", lambda: _standing(slack.store, turn.id)) == [(f"{TEAM}:U2", 1)]
+    assert wait_for("the vote", lambda: standing_votes(slack.store, turn.id)) == [(f"{TEAM}:U2", 1)]
 
     out = tmp_path / "raw.jsonl"
-    done = replyloop(
-        "feedback", "export", "--format", "raw", "--out", str(out), env=slack.env, cwd=slack.home
-    )
-    assert done.returncode == 0, done.stderr
-    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    rows = export(slack.env, slack.home, out)
     row = next(r for r in rows if r["turn_id"] == turn.id)
     assert (row["platform"], row["up"], row["down"]) == ("slack", 1, 0)
     assert f"{TEAM}:U2" not in out.read_text()  # raters are HMAC'd
 
     assert reaction("reaction_removed", "+1") == 200
-    wait_for("the retraction", lambda: _standing(slack.store, turn.id) == [(f"{TEAM}:U2", 0)])
+    wait_for("the retraction", lambda: standing_votes(slack.store, turn.id) == [(f"{TEAM}:U2", 0)])
     assert reaction("reaction_added", "thumbsdown") == 200
-    wait_for("the 👎", lambda: _standing(slack.store, turn.id) == [(f"{TEAM}:U2", -1)])
+    wait_for("the 👎", lambda: standing_votes(slack.store, turn.id) == [(f"{TEAM}:U2", -1)])
 
 
 def test_a_bad_or_stale_signature_is_refused_and_nothing_is_queued(slack: Slack) -> None:
@@ -255,7 +243,7 @@ def test_the_buttons_vote_and_try_again_posts_a_sibling(slack: Slack) -> None:
     said = slack.say(channel, f"<@{BOT_USER}> two answers please")
     _posted, turn = slack.reply(channel)
     assert _action(slack, "replyloop_down", turn.id) == 200
-    wait_for("the 👎", lambda: _standing(slack.store, turn.id) == [(f"{TEAM}:U4", -1)])
+    wait_for("the 👎", lambda: standing_votes(slack.store, turn.id) == [(f"{TEAM}:U4", -1)])
     assert _action(slack, "replyloop_retry", turn.id) == 200
     second, sibling = slack.reply(channel, 1)
     assert second["thread_ts"] == said["ts"]

@@ -25,7 +25,15 @@ from core.store import Store
 from core.store.schema import conversations, turns
 from core.types import Turn
 from tests.fake_wecom import CORP_ID, SECRET, WeComApi, fake_wecom
-from tests.integration.adapters import adapter, free_port, http_ok, platform_stack, wait_for
+from tests.integration.adapters import (
+    adapter,
+    export,
+    free_port,
+    http_ok,
+    platform_stack,
+    standing_votes,
+    wait_for,
+)
 from tests.integration.workers import (
     Workers,
     replyloop,
@@ -93,6 +101,24 @@ class WeCom:
     def texts_to(self, user: str) -> list[str]:
         return [m["text"]["content"] for m in self.api.sent_to(user) if m.get("msgtype") == "text"]
 
+    def cards_to(self, user: str) -> list[dict[str, Any]]:
+        sent = self.api.sent_to(user)
+        return [m["template_card"] for m in sent if m.get("msgtype") == "template_card"]
+
+    def press(self, user: str, key: str, code: str) -> int:
+        """`user` presses the rating card's button `key`; WeCom gives the event `code`."""
+        fields = {
+            "FromUserName": user,
+            "MsgType": "event",
+            "Event": "template_card_event",
+            "EventKey": key,
+            "TaskId": key.split(":")[-1],
+            "CardType": "button_interaction",
+            "ResponseCode": code,
+        }
+        query, body = self.callback(fields)
+        return self.request("POST", query, body)[0]
+
 
 @pytest.fixture(scope="module")
 def wecom(
@@ -146,6 +172,10 @@ def test_a_text_message_is_answered_at_once_and_the_reply_sent(wecom: WeCom) -> 
     assert sent["enable_duplicate_check"] == 1
     turn = wait_for("the delivered mark", lambda: _delivered(wecom, user))
     assert turn.prompt[-1] == {"role": "user", "content": "你好，请介绍一下你自己"}
+    card = wait_for("the rating card", lambda: wecom.cards_to(user))[0]
+    assert card["card_type"] == "button_interaction"
+    keys = [button["key"] for button in card["button_list"]]
+    assert keys == [f"up:{turn.id}", f"down:{turn.id}", f"retry:{turn.id}"]
 
 
 def _delivered(wecom: WeCom, user: str) -> Turn | None:
@@ -171,9 +201,75 @@ def test_the_same_callback_three_times_gets_one_reply(wecom: WeCom) -> None:
     )
     for _ in range(3):
         assert wecom.request("POST", query, body)[0] == 200
-    wait_for("the reply", lambda: wecom.api.sent_to(user))
+    wait_for("the reply and its card", lambda: wecom.cards_to(user))
     time.sleep(1.5)
-    assert len(wecom.api.sent_to(user)) == 1
+    assert len(wecom.texts_to(user)) == 1 and len(wecom.cards_to(user)) == 1
+
+
+def test_a_card_press_is_a_vote_in_the_export_and_the_card_shows_it(
+    wecom: WeCom, tmp_path: Path
+) -> None:
+    user = _user()
+    wecom.say(user, "rate me")
+    turn = wait_for("the delivered reply", lambda: _delivered(wecom, user))
+    wait_for("the rating card", lambda: wecom.cards_to(user))
+    rated_by = f"{CORP_ID}:{user}"
+
+    assert wecom.press(user, f"up:{turn.id}", "code-1") == 200
+    assert wait_for("the 👍", lambda: standing_votes(wecom.store, turn.id)) == [(rated_by, 1)]
+    update = wait_for("the card update", lambda: _card_updates(wecom, "code-1"))[0]
+    assert update["userids"] == [user] and update["agentid"] == AGENT_ID
+    assert "👍" in update["template_card"]["sub_title_text"]
+    assert update["template_card"]["task_id"] == f"replyloop-turn-{turn.id}"
+
+    rows = export(wecom.env, wecom.home, tmp_path / "raw.jsonl")
+    row = next(r for r in rows if r["turn_id"] == turn.id)
+    assert (row["platform"], row["up"], row["down"]) == ("wecom", 1, 0)
+    assert [r["vote"] for r in row["raters"]] == [1]
+
+    time.sleep(1.1)  # the next press comes a second later (events are told apart by it)
+    assert wecom.press(user, f"down:{turn.id}", "code-2") == 200
+    wait_for("the switch", lambda: standing_votes(wecom.store, turn.id) == [(rated_by, -1)])
+    wait_for("the second card update", lambda: _card_updates(wecom, "code-2"))
+
+
+def test_retry_on_the_card_sends_a_sibling_reply_once(wecom: WeCom) -> None:
+    user = _user()
+    wecom.say(user, "say it another way")
+    turn = wait_for("the delivered reply", lambda: _delivered(wecom, user))
+    wait_for("the rating card", lambda: wecom.cards_to(user))
+    for _ in range(3):  # WeCom's retries of one event
+        assert wecom.press(user, f"retry:{turn.id}", "code-retry") == 200
+    wait_for("the sibling reply", lambda: len(wecom.cards_to(user)) == 2)
+    time.sleep(1.5)
+    assert len(wecom.texts_to(user)) == 2 and len(wecom.cards_to(user)) == 2
+    siblings = _turns_of(wecom, turn.message_id)
+    assert len(siblings) == 2
+    assert (
+        "重新生成"
+        in wait_for("the update", lambda: _card_updates(wecom, "code-retry"))[0]["template_card"][
+            "sub_title_text"
+        ]
+    )
+
+
+def test_a_press_with_a_key_not_ours_is_ignored(wecom: WeCom) -> None:
+    user = _user()
+    assert wecom.press(user, "approve:12", "code-x") == 200
+    assert wecom.press(user, "up:not-a-number", "code-y") == 200
+    time.sleep(1)
+    assert not _card_updates(wecom, "code-x") and not _card_updates(wecom, "code-y")
+
+
+def _card_updates(wecom: WeCom, code: str) -> list[dict[str, Any]]:
+    updates = wecom.api.called("message/update_template_card")
+    return [c.body for c in updates if c.ok and c.body.get("response_code") == code]
+
+
+def _turns_of(wecom: WeCom, message_id: int) -> list[int]:
+    with wecom.store.engine.connect() as conn:
+        found = conn.execute(select(turns.c.id).where(turns.c.message_id == message_id))
+        return [row.id for row in found]
 
 
 def test_a_bad_signature_or_another_corp_is_refused_and_nothing_stored(wecom: WeCom) -> None:
@@ -215,7 +311,7 @@ def test_an_expired_token_is_fetched_again_once_and_the_reply_sent(wecom: WeCom)
     fetched = len(wecom.api.called("gettoken"))
     wecom.api.expire()
     wecom.say(user, "after the token expired")
-    wait_for("the second reply", lambda: len(wecom.api.sent_to(user)) == 2)
+    wait_for("the second reply", lambda: len(wecom.texts_to(user)) == 2)
     assert len(wecom.api.called("gettoken")) == fetched + 1
 
 

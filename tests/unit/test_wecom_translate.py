@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import doctest
 
+import bots.wecom.cards
 import bots.wecom.translate
 from bots.wecom.translate import TEXT_BYTES, app_message, split_text
 
 
 def test_docstring_examples_hold() -> None:
     assert doctest.testmod(bots.wecom.translate).failed == 0
+    assert doctest.testmod(bots.wecom.cards).failed == 0
 
 
 def test_a_text_callback_is_a_message_of_its_user_s_chat() -> None:
@@ -32,9 +34,25 @@ def test_a_text_callback_is_a_message_of_its_user_s_chat() -> None:
     )
 
 
-def test_an_event_without_msgid_is_keyed_by_user_and_time() -> None:
+def test_an_event_without_msgid_is_keyed_by_user_time_and_button() -> None:
     said = app_message({"FromUserName": "u", "CreateTime": "17", "MsgType": "event"})
-    assert (said.kind, said.msg_id, said.text) == ("event", "u:17", "")
+    assert (said.kind, said.msg_id, said.text) == ("event", "u:17:", "")
+    pressed = app_message(
+        {
+            "FromUserName": "u",
+            "CreateTime": "17",
+            "MsgType": "event",
+            "Event": "template_card_event",
+            "EventKey": "up:5",
+            "ResponseCode": "rc",
+        }
+    )
+    assert (pressed.event, pressed.event_key, pressed.response_code) == (
+        "template_card_event",
+        "up:5",
+        "rc",
+    )
+    assert (pressed.msg_id, pressed.created_at) == ("u:17:up:5", 17.0)
 
 
 def test_long_replies_split_at_sentences_within_the_byte_limit() -> None:
