@@ -20,18 +20,42 @@ class Dedupe:
     def __init__(self, redis_url: str | None, ttl_s: int) -> None:
         self.ttl_s = ttl_s
         self._redis = redis.Redis.from_url(redis_url) if redis_url else None
-        self._seen: dict[str, float] = {}  # key -> when it expires (embedded only)
+        # key -> (when it expires, its value): embedded only
+        self._seen: dict[str, tuple[float, str]] = {}
         self._lock = threading.Lock()
 
     def first(self, key: str) -> bool:
         """Claim `key`: True the first time within the TTL, False for every repeat."""
+        return self.claim(key, "1")[1]
+
+    def claim(self, key: str, value: str) -> tuple[str, bool]:
+        """Claim `key` for `value`: (the value that holds it, whether this claim made it).
+        A repeat within the TTL gets the first claimer's value (a retry finds what its
+        first try started)."""
         if self._redis is not None:
-            return bool(self._redis.set(PREFIX + key, b"1", nx=True, ex=self.ttl_s))
+            if self._redis.set(PREFIX + key, value.encode(), nx=True, ex=self.ttl_s):
+                return value, True
+            held = self._redis.get(PREFIX + key)
+            return (_text(held) if held is not None else value), False
         now = time.monotonic()
         with self._lock:
             if len(self._seen) > 10_000:
-                self._seen = {k: t for k, t in self._seen.items() if t > now}
-            if self._seen.get(key, 0.0) > now:
-                return False
-            self._seen[key] = now + self.ttl_s
-            return True
+                self._seen = {k: seen for k, seen in self._seen.items() if seen[0] > now}
+            held_until, held = self._seen.get(key, (0.0, ""))
+            if held_until > now:
+                return held, False
+            self._seen[key] = (now + self.ttl_s, value)
+            return value, True
+
+    def held(self, key: str) -> str | None:
+        """The value that holds `key`, if it is claimed."""
+        if self._redis is not None:
+            found = self._redis.get(PREFIX + key)
+            return _text(found) if found is not None else None
+        with self._lock:
+            held_until, held = self._seen.get(key, (0.0, ""))
+            return held if held_until > time.monotonic() else None
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

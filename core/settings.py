@@ -121,6 +121,20 @@ class Settings(BaseSettings):
         validation_alias=_env("WECOM_API_URL"),
         description="the WeCom API base for every call, the token fetch included",
     )
+    wecom_bot_token: SecretStr | None = Field(
+        None, validation_alias=_env("WECOM_BOT_TOKEN"), description="the smart bot's Token"
+    )
+    wecom_bot_aes_key: SecretStr | None = Field(
+        None,
+        validation_alias=_env("WECOM_BOT_AES_KEY"),
+        description="the smart bot's EncodingAESKey",
+    )
+    wecom_stream_limit_s: float = Field(
+        330.0,
+        gt=0,
+        description="a smart-bot reply not done after this long is ended in its stream and "
+        "sent on its own when done (WeCom polls a stream for 6 minutes)",
+    )
     wecom_users: str = Field(
         "", description="comma-separated WeCom user ids the app answers; empty for all"
     )

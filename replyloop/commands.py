@@ -131,19 +131,35 @@ def serve_slack(settings: Settings, http: bool, host: str, port: int) -> int:
 
 
 def serve_wecom(settings: Settings, host: str, port: int) -> int:
-    """The WeCom adapter: the self-built app's callback server."""
-    missing = [
-        name
-        for name, value in (
-            ("WECOM_CORP_ID", settings.wecom_corp_id),
-            ("WECOM_SECRET", settings.wecom_secret),
-            ("WECOM_TOKEN", settings.wecom_token),
-            ("WECOM_AES_KEY", settings.wecom_aes_key),
-        )
-        if not value
+    """The WeCom adapter: the self-built app's and the smart bot's callback server."""
+    app_settings = (
+        ("WECOM_CORP_ID", settings.wecom_corp_id),
+        ("WECOM_SECRET", settings.wecom_secret),
+        ("WECOM_TOKEN", settings.wecom_token),
+        ("WECOM_AES_KEY", settings.wecom_aes_key),
+    )
+    bot_settings = (
+        ("WECOM_BOT_TOKEN", settings.wecom_bot_token),
+        ("WECOM_BOT_AES_KEY", settings.wecom_bot_aes_key),
+    )
+    groups = {"self-built app": app_settings, "smart bot": bot_settings}
+    # WECOM_CORP_ID alone says nothing: the smart bot's votes use it too.
+    wanted = [
+        what
+        for what, group in groups.items()
+        if any(value for name, value in group if name != "WECOM_CORP_ID")
     ]
-    if missing:
-        raise UsageError(f"set {', '.join(missing)} (the self-built app's settings in WeCom)")
+    if not wanted:
+        raise UsageError(
+            "set the self-built app's settings (WECOM_CORP_ID, WECOM_SECRET, WECOM_TOKEN, "
+            "WECOM_AES_KEY), the smart bot's (WECOM_BOT_TOKEN, WECOM_BOT_AES_KEY), or both"
+        )
+    for what in wanted:
+        missing = [name for name, value in groups[what] if not value]
+        if missing:
+            raise UsageError(f"set {', '.join(missing)} (the {what}'s settings in WeCom)")
+    if "smart bot" in wanted and not settings.broker_url:
+        raise UsageError("the smart bot streams replies through Redis: set REPLYLOOP_BROKER_URL")
     rt = bootstrap(
         settings, preload_engine=settings.embedded, run_tasks_here=True, log_level=logging.INFO
     )

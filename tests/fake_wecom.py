@@ -1,10 +1,11 @@
 """A fake WeCom API on 127.0.0.1 for tests: the real wechatpy client (WECOM_API_URL) talks
 to it as it would to qyapi.weixin.qq.com, and it records every call.
 
-It answers `gettoken` (a new token each time), `message/send` and
-`message/update_template_card`; a call with anything but the newest token gets errcode
-42001 (expired), as WeCom does, and `expire()` makes the token in use stale. `fail` makes
-an endpoint's next calls answer an errcode.
+It answers `gettoken` (a new token each time), `message/send`,
+`message/update_template_card` and a smart bot's response_url (`aibot/response`). A call
+with anything but the newest token gets errcode 42001 (expired), as WeCom does, and
+`expire()` makes the token in use stale. `fail` makes an endpoint's next calls answer an
+errcode.
 """
 
 from __future__ import annotations
@@ -69,6 +70,9 @@ class WeComApi:
                     "access_token": self.token,
                     "expires_in": 7200,
                 }
+            if endpoint == "aibot/response":  # a smart bot's response_url: no token
+                call.ok = "response_code" in query
+                return {"errcode": 0 if call.ok else 40001, "errmsg": "ok"}
             if query.get("access_token") != self.token or self.token is None:
                 return {"errcode": 42001, "errmsg": "access_token expired"}
             failing = self.failures.get(endpoint)

@@ -105,15 +105,18 @@ def enqueue(name: str, *args: Any) -> None:
     _publisher.send(name, list(args))
 
 
-def request_reply(message_id: int, retry: bool = False, retry_id: str | None = None) -> str:
+def request_reply(
+    message_id: int, retry: bool = False, retry_id: str | None = None, live: bool = False
+) -> str:
     """Queue generation of a reply (or, with retry, of a sibling reply) to a stored message.
 
     Returns the request key: the first reply to a message has a fixed one, so a message
     that is delivered twice is answered once; every retry gets a fresh one, unless the
     platform names the retry (`retry_id`: a task that runs twice asks for one sibling).
+    `live`: the text so far is written while it is generated (workers.live).
     """
     key = f"retry:{retry_id or uuid.uuid4().hex}" if retry else f"msg:{message_id}"
-    enqueue(GENERATE, message_id, key, time.time())
+    enqueue(GENERATE, message_id, key, time.time(), *([True] if live else []))
     return key
 
 

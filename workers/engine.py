@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -103,12 +103,15 @@ class Engine:
         prompts: Sequence[Sequence[ChatMessage]],
         settings: GenerationSettings,
         seed: int | None = None,
+        watch: Mapping[int, Callable[[str], None]] | None = None,
+        watch_every_s: float = 0.3,
     ) -> list[Generation]:
         """Replies to several prompts in one padded batch: one forward pass a step for all.
 
         Prompts are left-padded, so every row's next token sits in the last column; the
         attention mask hides the padding and position ids count real tokens only, so each
-        row gets the reply it would get alone.
+        row gets the reply it would get alone. `watch` maps rows to callbacks that get the
+        row's text so far, at most every `watch_every_s` while it grows (a live reply).
         """
         started = time.perf_counter()
         encoded = [self._encode_within(p, settings.context_token_budget) for p in prompts]
@@ -126,7 +129,12 @@ class Engine:
         out = self._forward(input_ids, mask, positions, None, padded)
         new: list[list[int]] = [[] for _ in range(rows)]
         done = [False] * rows
+        shown = {row: "" for row in watch or {}}  # row -> the text it was last shown
+        next_show = time.perf_counter() + watch_every_s
         for step in range(settings.max_new_tokens):
+            if watch and time.perf_counter() >= next_show:
+                self._show(watch, new, shown)
+                next_show = time.perf_counter() + watch_every_s
             logits = out.logits[:, -1]  # (B, V)
             picked = pick_tokens(logits, settings.temperature, settings.top_p, generator)
             chosen = [self.pad_id] * rows  # finished rows are fed padding, and ignored
@@ -157,6 +165,21 @@ class Engine:
             )
             for row_new, (ids, cut) in zip(new, encoded, strict=True)
         ]
+
+    def _show(
+        self,
+        watch: Mapping[int, Callable[[str], None]],
+        new: list[list[int]],
+        shown: dict[int, str],
+    ) -> None:
+        """Tell each watched row its text so far, if it changed (a character still being
+        spelled out in several tokens is left for the next time)."""
+        for row, tell in watch.items():
+            text = self.tokenizer.decode(new[row], skip_special_tokens=True).strip()
+            text = text.rstrip("\ufffd").rstrip()
+            if text != shown[row]:
+                shown[row] = text
+                tell(text)
 
     def _forward(
         self,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from core.context import build_prompt, messages_that_fit
 from core.store import Store
@@ -25,6 +26,7 @@ from core.types import (
 from workers.batching import Outcome
 from workers.celery_app import GENERATE, deliver, enqueue_later
 from workers.engine import Engine
+from workers.live import LiveText
 
 
 class Behind(Exception):
@@ -41,6 +43,7 @@ class ReplyRequest:
     message_id: int
     request_key: str  # the first reply to a message has a fixed key; each /retry a new one
     enqueued_at: float | None = None  # epoch seconds, for the queued_s timing
+    live: bool = False  # the text so far is wanted while it grows (workers.live)
 
 
 # How soon a message that waits for an earlier one's reply asks again.
@@ -50,7 +53,14 @@ POLL_S = 0.2
 def ask_again(request: ReplyRequest) -> None:
     """Queue `request` again, shortly (it is `Behind`); it keeps its first queue time, so
     its wait is bounded from when it first arrived."""
-    enqueue_later(GENERATE, POLL_S, request.message_id, request.request_key, request.enqueued_at)
+    enqueue_later(
+        GENERATE,
+        POLL_S,
+        request.message_id,
+        request.request_key,
+        request.enqueued_at,
+        request.live,
+    )
 
 
 def make_replies(
@@ -59,6 +69,7 @@ def make_replies(
     settings: GenerationSettings,
     requests: Sequence[ReplyRequest],
     wait_s: float = 0.0,
+    live: LiveText | None = None,
 ) -> list[Outcome[Turn]]:
     """Generate and store the replies to `requests`, in order, and queue their delivery.
 
@@ -68,7 +79,8 @@ def make_replies(
     later requests answer None (put off). A message whose conversation has an earlier one
     still waiting for its reply waits too: put off when that one is in the batch, else
     answered `Behind`, for up to `wait_s` after it was queued; then it is answered with
-    the earlier message as context alone.
+    the earlier message as context alone. A `live` request's text so far goes to `live`
+    while it is generated.
     """
     started, started_epoch = time.perf_counter(), time.time()
     newest = messages_that_fit(settings.context_token_budget)
@@ -110,7 +122,12 @@ def make_replies(
         deliver(deliveries)
         return outcomes
     context_s = time.perf_counter() - started
-    generations = engine.generate_batch([prompt for _, _, prompt in chosen], settings)
+    watch = {}
+    if live is not None:
+        for row, (index, context, _) in enumerate(chosen):
+            if requests[index].live:
+                watch[row] = partial(live.write, context.message.id)
+    generations = engine.generate_batch([prompt for _, _, prompt in chosen], settings, watch=watch)
     new = []
     for (index, context, prompt), generation in zip(chosen, generations, strict=True):
         request = requests[index]

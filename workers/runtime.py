@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from core.types import Turn
     from workers.batching import Batcher, Outcome
     from workers.engine import Engine
+    from workers.live import LiveText
     from workers.replying import ReplyRequest
 
 
@@ -28,6 +29,7 @@ class Runtime:
         self._store: Store | None = None
         self._engine: Engine | None = None
         self._replies: Batcher[ReplyRequest, Turn] | None = None
+        self._live: LiveText | None = None
         self._lock = threading.Lock()
 
     @property
@@ -56,6 +58,18 @@ class Runtime:
             return self._engine
 
     @property
+    def live(self) -> LiveText | None:
+        """Where replies shown while they grow are written (Redis); None without a broker."""
+        if self.settings.broker_url is None:
+            return None
+        with self._lock:
+            if self._live is None:
+                from workers.live import LiveText
+
+                self._live = LiveText(self.settings.broker_url)
+            return self._live
+
+    @property
     def replies(self) -> Batcher[ReplyRequest, Turn]:
         """Where generation tasks hand their requests: served in batches, one at a time."""
         from workers.batching import Batcher
@@ -68,7 +82,9 @@ class Runtime:
                 wait_s = 0.0 if self.settings.embedded else self.settings.order_wait_s
 
                 def work(requests: Sequence[ReplyRequest]) -> list[Outcome[Turn]]:
-                    return make_replies(self.store, self.engine, generation, requests, wait_s)
+                    return make_replies(
+                        self.store, self.engine, generation, requests, wait_s, self.live
+                    )
 
                 self._replies = Batcher(work, self.settings.max_batch)
             return self._replies

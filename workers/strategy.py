@@ -52,7 +52,7 @@ def batched(task: Any, app: Any, consumer: Any, **kwargs: Any) -> Callable[..., 
         return default(task, app, consumer, **kwargs)
 
     def handle(request: Any) -> None:
-        if request.kwargs or not 2 <= len(request.args) <= 3:  # not as our senders send it
+        if request.kwargs or not 2 <= len(request.args) <= 4:  # not as our senders send it
             consumer.on_task_request(request)
             return
         message_id, request_key, *rest = request.args

@@ -68,13 +68,15 @@ class ReplyTask(app.Task):  # type: ignore[name-defined,misc]
 
 
 @app.task(name=GENERATE, base=ReplyTask, **RETRY)
-def generate(message_id: int, request_key: str, enqueued_at: float | None = None) -> int | None:
+def generate(
+    message_id: int, request_key: str, enqueued_at: float | None = None, live: bool = False
+) -> int | None:
     """Reply to a stored message: the Turn is stored, then handed to the platform's delivery.
 
     The request joins whatever other requests this worker has waiting: one batch, whose
     replies are stored together and queued for delivery together. A message behind an
     earlier one still being answered is queued again, shortly (None then)."""
-    request = ReplyRequest(message_id, request_key, enqueued_at)
+    request = ReplyRequest(message_id, request_key, enqueued_at, live)
     try:
         return runtime.current().replies.submit(request).id
     except Behind:
@@ -117,10 +119,11 @@ def platform_vote(
     value: int,
     source: str,
     at: float | None = None,
+    reasons: dict[str, Any] | None = None,
 ) -> bool:
-    """Store a vote on the reply the platform knows as `posted_as` (acted at epoch `at`).
-    A vote on anything else (a person's message, a reply never stored) is dropped with a
-    log line; False then."""
+    """Store a vote on the reply the platform knows as `posted_as` (acted at epoch `at`),
+    with the rater's reasons if any. A vote on anything else (a person's message, a reply
+    never stored) is dropped with a log line; False then."""
     store = runtime.current().store
     try:
         turn = store.turn_by_platform_message(platform, posted_as)
@@ -128,5 +131,5 @@ def platform_vote(
         log.info("%s vote by %s on %s: not a stored reply", platform, rater, posted_as)
         return False
     when = datetime.fromtimestamp(at, UTC) if at is not None else None
-    store.vote(turn.id, rater, Vote(value), source, at=when)
+    store.vote(turn.id, rater, Vote(value), source, reasons, at=when)
     return True

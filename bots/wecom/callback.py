@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 from wechatpy.enterprise.crypto import WeChatCrypto
@@ -133,22 +133,34 @@ class AppCallback:
         enqueue(notice_task(PLATFORM), said.chat_key, 0, text)
 
 
-def wsgi(app: AppCallback) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
+class Callback(Protocol):
+    """What serves one callback path: the URL check and the callbacks."""
+
+    def verify_url(self, query: dict[str, str]) -> Response: ...
+
+    def receive(self, query: dict[str, str], body: bytes) -> Response: ...
+
+
+def wsgi(routes: dict[str, Callback]) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
+    """The WSGI app: `routes` maps a path (APP_PATH, BOT_PATH) to its callback."""
+
     def application(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
         query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
         status, body = "404 Not Found", b"not found\n"
+        served = routes.get(path)
         if path == HEALTH_PATH and method in ("GET", "HEAD"):
             status, body = "200 OK", b"ok\n"
-        elif path == APP_PATH and method == "GET":
-            status, body = app.verify_url(query)
-        elif path == APP_PATH and method == "POST":
+        elif served is not None and method == "GET":
+            status, body = served.verify_url(query)
+        elif served is not None and method == "POST":
             length = int(environ.get("CONTENT_LENGTH") or 0)
             if length > MAX_BODY:
                 status, body = "413 Payload Too Large", b"too large\n"
             else:
-                status, body = app.receive(query, environ["wsgi.input"].read(length))
-        start_response(status, [("Content-Type", "text/plain; charset=utf-8")])
+                status, body = served.receive(query, environ["wsgi.input"].read(length))
+        kind = "application/json" if body.startswith(b"{") else "text/plain; charset=utf-8"
+        start_response(status, [("Content-Type", kind)])
         return [body]
 
     return application
@@ -158,9 +170,29 @@ def _bytes(value: Any) -> bytes:
     return value if isinstance(value, bytes) else str(value).encode()
 
 
+def routes(settings: Settings, store: Store) -> dict[str, Callback]:
+    """The callbacks whose settings are there: the app's (WECOM_TOKEN, WECOM_AES_KEY), the
+    smart bot's (WECOM_BOT_TOKEN, WECOM_BOT_AES_KEY), or both."""
+    from bots.wecom.bot_callback import BOT_PATH, BotCallback
+    from workers.live import LiveText
+
+    dedupe = Dedupe(settings.broker_url, settings.dedupe_ttl_s)
+    served: dict[str, Callback] = {}
+    if settings.wecom_token is not None and settings.wecom_aes_key is not None:
+        served[APP_PATH] = AppCallback(settings, store, dedupe)
+    if settings.wecom_bot_token is not None and settings.wecom_bot_aes_key is not None:
+        if not settings.broker_url:
+            raise ValueError(
+                "the smart bot streams replies through Redis: set REPLYLOOP_BROKER_URL"
+            )
+        served[BOT_PATH] = BotCallback(settings, store, dedupe, LiveText(settings.broker_url))
+    return served
+
+
 def serve_http(settings: Settings, store: Store, host: str, port: int, threads: int = 8) -> None:
     import waitress
 
-    app = AppCallback(settings, store, Dedupe(settings.broker_url, settings.dedupe_ttl_s))
-    log.warning("WeCom callbacks on http://%s:%d%s", host, port, APP_PATH)
-    waitress.serve(wsgi(app), host=host, port=port, threads=threads, ident="replyloop")
+    served = routes(settings, store)
+    for path in served:
+        log.warning("WeCom callbacks on http://%s:%d%s", host, port, path)
+    waitress.serve(wsgi(served), host=host, port=port, threads=threads, ident="replyloop")

@@ -6,6 +6,9 @@ on: a task that runs again within half an hour never shows a part twice, and the
 delivered mark keeps it from sending at all after that. The reply is stored as delivered
 with the msgid of its last text part.
 
+A smart-bot reply (a `bot/...` chat) is not sent: its stream is marked done, and the
+adapter shows it on WeCom's next poll (bots.wecom.bot_delivery).
+
 WeCom answers -1 (busy), 45009 (rate limit) or an HTTP error sometimes: the task retries
 with backoff. Any other errcode (a user outside the app's visible range, a revoked
 secret) would come again: it is logged with WeCom's code and the task goes on.
@@ -22,17 +25,17 @@ from wechatpy.exceptions import WeChatClientException
 from bots import refusals
 from bots.redelivery import still_to_deliver
 from bots.refusals import RETRY
+from bots.wecom.bot_delivery import TRANSIENT_ERRCODES, finish_notice, finish_reply
+from bots.wecom.bot_translate import is_bot_chat
 from bots.wecom.cards import rating_card
 from bots.wecom.client import WeComClient, wecom_client
 from bots.wecom.translate import app_user, split_text
 from core.types import Delivery
 from workers import runtime
 from workers.celery_app import app, deliver_task, notice_task
+from workers.live import LiveText
 
 log = logging.getLogger(__name__)
-
-TRANSIENT_ERRCODES = frozenset({-1, 45009, 45033})  # busy, API rate, concurrent calls
-
 
 DUPLICATE_CHECK_S = 1800
 
@@ -84,10 +87,12 @@ def send_reply(client: WeComClient, reply: Delivery) -> str:
 def deliver(task: Any, replies: list[Delivery]) -> None:
     """Send a batch's stored replies to their people, and mark each delivered."""
     rt = runtime.current()
-    client = wecom_client(rt.settings)
     for reply in still_to_deliver(task, rt.store, replies):
+        if is_bot_chat(reply["chat_key"]):
+            finish_reply(_live(), rt.store, reply)
+            continue
         with refused_logged(f"reply {reply['turn_id']} to {reply['chat_key']}") as refused:
-            msgid = send_reply(client, reply)
+            msgid = send_reply(wecom_client(rt.settings), reply)
         if not refused:
             rt.store.mark_delivered(reply["turn_id"], msgid)
 
@@ -95,5 +100,15 @@ def deliver(task: Any, replies: list[Delivery]) -> None:
 @app.task(name=notice_task("wecom"), **RETRY)
 def notice(chat_key: str, message_id: int, text: str) -> None:
     """Tell a person something: a failure, a hint, a cut message."""
+    if is_bot_chat(chat_key):
+        finish_notice(_live(), message_id, text)
+        return
     with refused_logged(f"notice to {chat_key}"):
         send_text(wecom_client(runtime.current().settings), chat_key, text)
+
+
+def _live() -> LiveText:
+    live = runtime.current().live
+    if live is None:
+        raise RuntimeError("smart-bot replies need the Redis broker (REPLYLOOP_BROKER_URL)")
+    return live

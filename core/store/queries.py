@@ -131,8 +131,9 @@ def conversations_of(
 
 
 def histories(conn: Connection, conversation_ids: Collection[int]) -> Exchanges:
-    """Each conversation's exchanges, for every message, in order; where /retry made siblings, the newest reply is the one the user saw last. One
-    query for all the conversations."""
+    """Each conversation's exchanges, for every message, in order; where /retry made
+    siblings, the newest reply is the one the user saw last. One query for all the
+    conversations."""
     params = {"conversation_ids": list(conversation_ids), "keys": [], "ids": [], "newest": ALL}
     found = _fold(conn.execute(prepared.CONVERSATIONS, params), set(), ALL)[2]
     return {cid: found.get(cid, []) for cid in conversation_ids}

@@ -8,6 +8,8 @@ import json
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -46,6 +48,20 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def http_call(
+    method: str, url: str, query: dict[str, str], body: bytes | None = None
+) -> tuple[int, bytes]:
+    """(status, body) of one HTTP request, errors included (a 403 is an answer here)."""
+    request = urllib.request.Request(
+        f"{url}?{urllib.parse.urlencode(query)}", data=body, method=method
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status), bytes(response.read())
+    except urllib.error.HTTPError as error:
+        return int(error.code), b""
 
 
 def http_ok(url: str) -> bool:

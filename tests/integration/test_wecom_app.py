@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import secrets
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +26,7 @@ from tests.integration.adapters import (
     adapter,
     export,
     free_port,
+    http_call,
     http_ok,
     platform_stack,
     standing_votes,
@@ -57,13 +55,7 @@ class WeCom:
     def request(
         self, method: str, query: dict[str, str], body: bytes | None = None
     ) -> tuple[int, bytes]:
-        url = f"{self.base}/wecom/app?{urllib.parse.urlencode(query)}"
-        request = urllib.request.Request(url, data=body, method=method)
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return int(response.status), bytes(response.read())
-        except urllib.error.HTTPError as error:
-            return int(error.code), b""
+        return http_call(method, f"{self.base}/wecom/app", query, body)
 
     def callback(self, fields: dict[str, Any], corp: str = CORP_ID) -> tuple[dict[str, str], bytes]:
         """(query, body) of an encrypted callback carrying `fields`, as WeCom sends it."""

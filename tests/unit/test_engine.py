@@ -66,3 +66,16 @@ def test_a_prompt_over_budget_keeps_its_newest_tokens(engine: Engine) -> None:
     cut, short = engine.generate_batch([long, PROMPTS[0]], budget)
     assert cut.prompt_cut and cut.prompt_tokens == 64
     assert not short.prompt_cut and short.prompt_tokens < 64
+
+
+def test_a_watched_row_is_shown_its_text_as_it_grows(engine: Engine) -> None:
+    """A live reply: the watched row's callback gets its growing text, the others none."""
+    seen: list[str] = []
+    together = engine.generate_batch(PROMPTS, GREEDY, watch={1: seen.append}, watch_every_s=0.0)
+    final = together[1].text
+    assert len(seen) >= 3 and len(set(seen)) == len(seen)  # new text each time it is shown
+    assert all(final.startswith(text) for text in seen)
+    assert len(seen[0]) < len(final)
+    quiet: list[str] = []
+    engine.generate_batch(PROMPTS, GREEDY, watch={0: quiet.append}, watch_every_s=60.0)
+    assert quiet == []  # not shown more often than asked
