@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -111,8 +112,13 @@ def vote(
     return {"ok": True, "value": int(result.value), "previous": int(result.previous)}
 
 
-@app.task(name=PLATFORM_VOTE, **RETRY)
+# How often a vote on a reply not yet delivered looks again.
+VOTE_AGAIN_S = 2.0
+
+
+@app.task(name=PLATFORM_VOTE, bind=True, **RETRY)
 def platform_vote(
+    task: Any,
     platform: str,
     posted_as: str,
     rater: str,
@@ -120,14 +126,19 @@ def platform_vote(
     source: str,
     at: float | None = None,
     reasons: dict[str, Any] | None = None,
+    wait_s: float = 0.0,
 ) -> bool:
     """Store a vote on the reply the platform knows as `posted_as` (acted at epoch `at`),
-    with the rater's reasons if any. A vote on anything else (a person's message, a reply
-    never stored) is dropped with a log line; False then."""
+    with the rater's reasons if any. A platform that lets people rate a reply while it is
+    still being made (WeCom's stream) gives `wait_s`: until `at + wait_s` the vote looks
+    again every 2 s for the reply to be stored as delivered. A vote on anything else (a
+    person's message, a reply never stored) is dropped with a log line; False then."""
     store = runtime.current().store
     try:
         turn = store.turn_by_platform_message(platform, posted_as)
     except UnknownTurn:
+        if at is not None and time.time() + VOTE_AGAIN_S < at + wait_s:
+            raise task.retry(countdown=VOTE_AGAIN_S, max_retries=None) from None
         log.info("%s vote by %s on %s: not a stored reply", platform, rater, posted_as)
         return False
     when = datetime.fromtimestamp(at, UTC) if at is not None else None

@@ -51,6 +51,7 @@ WELCOME = (
 )
 
 Response = tuple[str, bytes]  # (status line, body)
+FEEDBACK_GRACE_S = 120.0  # a reply handed off to response_url may take this much longer
 
 
 class BotCallback:
@@ -173,8 +174,10 @@ class BotCallback:
             rater(self.settings.wecom_corp_id or said.bot_id, said.user),
             int(vote),
             "wecom_feedback",
-            said.created_at,
+            said.created_at or time.time(),
             reasons,
+            # 👍/👎 show under a reply still streaming: wait for it to be stored
+            self.settings.wecom_stream_limit_s + FEEDBACK_GRACE_S,
         )
 
 

@@ -237,6 +237,19 @@ def test_a_dislike_with_reasons_is_exported_and_cancel_retracts_it(
     wait_for("the 👍", lambda: standing_votes(bot.store, turn_id) == [(rated_by, 1)])
 
 
+def test_a_like_while_the_reply_still_streams_is_kept(bot: Bot) -> None:
+    """WeCom shows 👍/👎 under a reply as it streams: a vote before the reply is stored
+    waits for it instead of being dropped."""
+    user = _user()
+    stream = bot.say("rate me before you finish", user)["stream"]["id"]
+    bot.feedback(stream, user, 1)  # before any poll: the reply is not delivered yet
+    bot.frames_until_finished(stream, user)
+    turn_id = wait_for("the delivered mark", lambda: bot.turn_of(stream))
+    assert wait_for("the 👍", lambda: standing_votes(bot.store, turn_id)) == [
+        (f"{CORP_ID}:{user}", 1)
+    ]
+
+
 def test_an_image_gets_a_text_only_answer_and_enter_chat_a_welcome(bot: Bot) -> None:
     user = _user()
     reply = bot.post(
