@@ -114,3 +114,20 @@ def test_two_processes_can_open_a_fresh_sqlite_store_at_once(tmp_path: Path) -> 
         for process in processes:
             process.join(timeout=30)
         assert outcomes == ["ok", "ok"]
+
+
+def test_serve_wecom_says_which_settings_are_missing(tmp_path: Path) -> None:
+    env = clean_env(data_dir=str(tmp_path / "data"))
+    nothing = one_line(replyloop("serve", "wecom", env=env, cwd=tmp_path))
+    assert "WECOM_BOT_TOKEN" in nothing and "WECOM_SECRET" in nothing
+    half_bot = {**env, "WECOM_BOT_TOKEN": "t"}
+    assert "set WECOM_BOT_AES_KEY" in one_line(
+        replyloop("serve", "wecom", env=half_bot, cwd=tmp_path)
+    )
+    bot_alone = {**half_bot, "WECOM_BOT_AES_KEY": "k" * 43}  # no broker: nothing to stream by
+    assert "REPLYLOOP_BROKER_URL" in one_line(
+        replyloop("serve", "wecom", env=bot_alone, cwd=tmp_path)
+    )
+    half_app = {**env, "WECOM_TOKEN": "t", "WECOM_CORP_ID": "ww1"}
+    missing = one_line(replyloop("serve", "wecom", env=half_app, cwd=tmp_path))
+    assert "WECOM_SECRET" in missing and "WECOM_AES_KEY" in missing

@@ -4,14 +4,43 @@ from __future__ import annotations
 
 import doctest
 
+import bots.wecom.bot_translate
 import bots.wecom.cards
 import bots.wecom.translate
+from bots.wecom.bot_translate import bot_message
 from bots.wecom.translate import TEXT_BYTES, app_message, split_text
 
 
 def test_docstring_examples_hold() -> None:
     assert doctest.testmod(bots.wecom.translate).failed == 0
     assert doctest.testmod(bots.wecom.cards).failed == 0
+    assert doctest.testmod(bots.wecom.bot_translate).failed == 0
+
+
+def test_smart_bot_messages_mixed_quoted_voice_and_media() -> None:
+    base = {"msgid": "m", "aibotid": "B", "from": {"userid": "u"}, "chattype": "single"}
+    mixed = bot_message(
+        {
+            **base,
+            "msgtype": "mixed",
+            "mixed": {
+                "msg_item": [
+                    {"msgtype": "text", "text": {"content": "@bot 看这张图"}},
+                    {"msgtype": "image", "image": {"url": "U"}},
+                ]
+            },
+            "quote": {"msgtype": "text", "text": {"content": "昨天的数据"}},
+        }
+    )
+    assert (mixed.text, mixed.has_media) == ("> 昨天的数据\n\n看这张图", True)
+    assert mixed.chat_key == "bot/B/single/u"
+    voice = bot_message({**base, "msgtype": "voice", "voice": {"content": "语音转写"}})
+    assert (voice.text, voice.has_media) == ("语音转写", False)
+    image = bot_message({**base, "msgtype": "image", "image": {"url": "U"}})
+    assert (image.text, image.has_media) == ("", True)
+    poll = bot_message({**base, "msgtype": "stream", "stream": {"id": "s9"}})
+    assert (poll.kind, poll.stream_id) == ("stream", "s9")
+    assert bot_message({"msgtype": "text", "text": "not an object"}).text == ""
 
 
 def test_a_text_callback_is_a_message_of_its_user_s_chat() -> None:
