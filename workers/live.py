@@ -33,8 +33,7 @@ class LiveText:
         """The adapter's part: a new live reply, with what it needs to answer polls (all
         that was written under this message id before is dropped: a store made afresh
         counts its ids from 1 again)."""
-        self._redis.delete(PREFIX + str(message_id))
-        self._set(message_id, {k: str(v) for k, v in fields.items()})
+        self._set(message_id, {k: str(v) for k, v in fields.items()}, fresh=True)
 
     def write(self, message_id: int, text: str) -> None:
         """The worker's part: the reply so far."""
@@ -55,10 +54,12 @@ class LiveText:
         found: dict[Any, Any] = self._redis.hgetall(PREFIX + str(message_id))
         return {str(k): v for k, v in found.items()}
 
-    def _set(self, message_id: int, fields: Mapping[str, str]) -> None:
+    def _set(self, message_id: int, fields: Mapping[str, str], fresh: bool = False) -> None:
         key = PREFIX + str(message_id)
         mapping: dict[Any, Any] = dict(fields)
-        with self._redis.pipeline(transaction=False) as pipe:
+        with self._redis.pipeline(transaction=fresh) as pipe:
+            if fresh:
+                pipe.delete(key)
             pipe.hset(key, mapping=mapping)
             pipe.expire(key, TTL_S)
             pipe.execute()

@@ -28,6 +28,7 @@ from bots.dedupe import Dedupe
 from bots.intake import request_reply, store_message
 from bots.wecom.bot_crypto import BotCrypto
 from bots.wecom.bot_translate import BotMessage, bot_message, feedback_vote, stream_frame
+from bots.wecom.callback import JsonBody, Response
 from bots.wecom.translate import PLATFORM, rater
 from core.errors import EmptyMessage
 from core.settings import Settings, id_set
@@ -50,7 +51,6 @@ WELCOME = (
     "Hi, I'm replyloop: ask away, and rate my replies with 👍/👎."
 )
 
-Response = tuple[str, bytes]  # (status line, body)
 FEEDBACK_GRACE_S = 120.0  # a reply handed off to response_url may take this much longer
 
 
@@ -88,7 +88,7 @@ class BotCallback:
         reply = self.handle(bot_message(fields))
         if reply is None:
             return "200 OK", b""
-        return "200 OK", self.crypto.seal(reply, query.get("nonce", ""))
+        return "200 OK", JsonBody(self.crypto.seal(reply, query.get("nonce", "")))
 
     def handle(self, said: BotMessage) -> dict[str, Any] | None:
         """The passive reply to a callback (None: an empty one)."""

@@ -15,13 +15,12 @@ import urllib.error
 import urllib.request
 
 from bots.refusals import Transient
+from bots.wecom.client import TRANSIENT_ERRCODES
 from core.store import Store
 from core.types import Delivery
 from workers.live import LiveText
 
 log = logging.getLogger(__name__)
-
-TRANSIENT_ERRCODES = frozenset({-1, 45009, 45033})  # busy, API rate, concurrent calls
 
 
 def finish_reply(live: LiveText, store: Store, reply: Delivery) -> None:

@@ -41,7 +41,11 @@ MAX_BODY = 1 << 20
 TEXT_ONLY = "我只能读文字消息。I can only read text, not images, voice or files."
 
 StartResponse = Callable[..., Any]
-Response = tuple[str, bytes]  # (status line, body)
+Response = tuple[str, bytes]  # (status line, body): text, or JSON when a `JsonBody`
+
+
+class JsonBody(bytes):
+    """A response body that is JSON (the smart bot's sealed replies)."""
 
 
 class AppCallback:
@@ -159,7 +163,7 @@ def wsgi(routes: dict[str, Callback]) -> Callable[[dict[str, Any], StartResponse
                 status, body = "413 Payload Too Large", b"too large\n"
             else:
                 status, body = served.receive(query, environ["wsgi.input"].read(length))
-        kind = "application/json" if body.startswith(b"{") else "text/plain; charset=utf-8"
+        kind = "application/json" if isinstance(body, JsonBody) else "text/plain; charset=utf-8"
         start_response(status, [("Content-Type", kind)])
         return [body]
 

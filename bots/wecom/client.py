@@ -27,6 +27,7 @@ from core.settings import Settings
 log = logging.getLogger(__name__)
 
 TOKEN_ERRORS = frozenset({40001, 40014, 42001})  # invalid credential, invalid or expired token
+TRANSIENT_ERRCODES = frozenset({-1, 45009, 45033})  # busy, API rate, concurrent calls
 TOKEN_PREFIX = "replyloop:wecom"
 
 

@@ -25,10 +25,10 @@ from wechatpy.exceptions import WeChatClientException
 from bots import refusals
 from bots.redelivery import still_to_deliver
 from bots.refusals import RETRY
-from bots.wecom.bot_delivery import TRANSIENT_ERRCODES, finish_notice, finish_reply
+from bots.wecom.bot_delivery import finish_notice, finish_reply
 from bots.wecom.bot_translate import is_bot_chat
 from bots.wecom.cards import rating_card
-from bots.wecom.client import WeComClient, wecom_client
+from bots.wecom.client import TRANSIENT_ERRCODES, WeComClient, wecom_client
 from bots.wecom.translate import app_user, split_text
 from core.types import Delivery
 from workers import runtime
