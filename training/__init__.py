@@ -1,0 +1,1 @@
+"""Training: SFT, the reward model, PPO and KTO, evaluation. Importing loads nothing."""

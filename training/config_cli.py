@@ -1,0 +1,49 @@
+"""A trainer's config dataclass is also its command line (TRL's habit): every field with
+`metadata={"help": ...}` becomes `--field-name`, typed and defaulted from the field."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from typing import Any, TypeVar, get_type_hints
+
+C = TypeVar("C")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, config: type[Any]) -> None:
+    """Add one option per documented field of the dataclass `config`."""
+    hints = get_type_hints(config)
+    group = parser.add_argument_group(f"{config.__name__} settings")
+    for field in dataclasses.fields(config):
+        help_text = field.metadata.get("help")
+        if help_text is None:
+            continue
+        kind = hints[field.name]
+        default = field.default
+        if kind is bool:
+            group.add_argument(
+                _flag(field.name),
+                action=argparse.BooleanOptionalAction,
+                default=default,
+                help=f"{help_text} (default: {default})",
+            )
+            continue
+        if kind not in (int, float, str):
+            raise TypeError(f"{config.__name__}.{field.name}: {kind} cannot be an option")
+        group.add_argument(
+            _flag(field.name), type=kind, default=default, help=f"{help_text} (default: {default})"
+        )
+
+
+def config_from_args(args: argparse.Namespace, config: type[C], **given: Any) -> C:
+    """The dataclass built from the parsed options; `given` fills fields that have none."""
+    values = {
+        field.name: getattr(args, field.name)
+        for field in dataclasses.fields(config)  # type: ignore[arg-type]
+        if field.metadata.get("help") is not None and hasattr(args, field.name)
+    }
+    return config(**{**values, **given})

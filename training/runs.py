@@ -1,0 +1,134 @@
+"""A run folder: what every `replyloop train ...` and `replyloop eval` writes.
+
+    OUT/run.json          kind, parent, data sources (with digests), settings, seed, metrics
+    OUT/metrics.jsonl     one JSON object a logged step: {"step": n, "time": s, ...}
+    OUT/checkpoints/      resumable state (a run started again on OUT picks up the newest)
+    OUT/model/            the finished model and tokenizer (what the registry points at)
+
+Writing is append-only or atomic (write, then rename), so a run killed mid-way leaves a
+folder that can be resumed, never a half-written file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, is_dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """A file (or a packaged data set) a run read, pinned by digest."""
+
+    name: str
+    rows: int
+    sha256: str | None = None  # None for packaged data (the package version names it)
+
+    @staticmethod
+    def of_file(path: Path, rows: int) -> DataSource:
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return DataSource(str(path), rows, digest.hexdigest())
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
+
+
+class RunFolder:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self.started = time.monotonic()
+
+    @property
+    def model_dir(self) -> Path:
+        return self.root / "model"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.root / "metrics.jsonl"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / "run.json"
+
+    def log(self, step: int, **values: float) -> None:
+        """Append one step's metrics (and the seconds since this process started the run)."""
+        row = {"step": step, "time": round(time.monotonic() - self.started, 3), **values}
+        with self.metrics_path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(row) + "\n")
+
+    def metrics(self) -> list[dict[str, Any]]:
+        if not self.metrics_path.exists():
+            return []
+        with self.metrics_path.open(encoding="utf-8") as handle:
+            return [json.loads(line) for line in handle if line.strip()]
+
+    def start(
+        self,
+        kind: str,
+        parent: str | None,
+        data: list[DataSource],
+        settings: Any,
+        seed: int,
+    ) -> None:
+        """Record what the run is (kept across resumes: a resumed run must match)."""
+        manifest = self.manifest()
+        record = {
+            "kind": kind,
+            "parent": parent,
+            "data": [asdict(source) for source in data],
+            "settings": asdict(settings) if is_dataclass(settings) else dict(settings),
+            "seed": seed,
+        }
+        if manifest and {k: manifest.get(k) for k in record} != record:
+            raise RunMismatch(
+                f"{self.root} holds a different {manifest.get('kind')} run (other data or "
+                "settings); give a new --out folder, or delete this one to start over"
+            )
+        now = datetime.now(UTC).isoformat()
+        started = manifest.get("started_at", now) if manifest else now
+        _write_atomic(
+            self.manifest_path,
+            json.dumps({**record, "started_at": started, "resumed_at": now}, indent=2),
+        )
+
+    def finish(self, metrics: dict[str, float]) -> None:
+        manifest = self.manifest()
+        manifest.update(metrics=metrics, finished_at=datetime.now(UTC).isoformat())
+        _write_atomic(self.manifest_path, json.dumps(manifest, indent=2))
+
+    def manifest(self) -> dict[str, Any]:
+        if not self.manifest_path.exists():
+            return {}
+        loaded: dict[str, Any] = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        return loaded
+
+    def latest_checkpoint(self) -> Path | None:
+        """The newest complete `checkpoints/checkpoint-N` (TRL's and ours alike)."""
+        if not self.checkpoints.exists():
+            return None
+        found = [
+            (int(path.name.split("-")[-1]), path)
+            for path in self.checkpoints.glob("checkpoint-*")
+            if path.is_dir() and path.name.split("-")[-1].isdigit()
+        ]
+        return max(found)[1] if found else None
+
+
+class RunMismatch(Exception):
+    """--out names a folder that holds another run."""
