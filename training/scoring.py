@@ -1,0 +1,76 @@
+"""A reward model's score for (prompt, reply) texts: the one formatting every user of the
+reward model shares (training metrics, PPO rewards, eval win rates).
+
+The text is the chat template applied to the prompt plus the reply as an assistant
+message, as TRL's RewardTrainer formats conversational rows; the score is the classifier's
+output at the last real token, found from the attention mask (not from the pad id, which is
+the end-of-turn token in SmolLM2 and so also appears inside the text).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from core.types import ChatMessage
+from training.models import token_values
+
+
+def conversation_text(tokenizer: Any, prompt: Sequence[ChatMessage], reply: str) -> str:
+    messages = [*prompt, {"role": "assistant", "content": reply}]
+    text: str = tokenizer.apply_chat_template(messages, tokenize=False)
+    return text
+
+
+def encode_scored(
+    tokenizer: Any, texts: Sequence[str], max_length: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded ids and mask; a text over max_length keeps its end (the reply)."""
+    rows = [tokenizer(text, add_special_tokens=False)["input_ids"][-max_length:] for text in texts]
+    width = max(len(row) for row in rows)
+    ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)  # (B, T)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)  # (B, T)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.tensor(row)
+        mask[i, : len(row)] = 1
+    return ids, mask
+
+
+def last_token_scores(
+    model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor
+) -> torch.Tensor:
+    """(B, T) right-padded -> (B,): the head's output at each row's last real token."""
+    values = token_values(model, input_ids, attention_mask)  # (B, T)
+    last = attention_mask.sum(-1) - 1  # (B,)
+    assert bool((last >= 0).all()), "an empty row has no score"
+    return values.gather(1, last.unsqueeze(1)).squeeze(1)
+
+
+@torch.no_grad()
+def reward_scores(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[Sequence[ChatMessage]],
+    replies: Sequence[str],
+    batch_size: int = 16,
+    max_length: int = 512,
+) -> list[float]:
+    """The reward model's score of each reply to its prompt."""
+    assert len(prompts) == len(replies)
+    device = next(model.parameters()).device
+    scores: list[float] = []
+    was_training = model.training
+    model.eval()
+    for start in range(0, len(prompts), batch_size):
+        texts = [
+            conversation_text(tokenizer, prompt, reply)
+            for prompt, reply in zip(
+                prompts[start : start + batch_size], replies[start : start + batch_size], strict=True
+            )
+        ]
+        ids, mask = encode_scored(tokenizer, texts, max_length)
+        scores.extend(last_token_scores(model, ids.to(device), mask.to(device)).tolist())
+    model.train(was_training)
+    return scores
