@@ -27,7 +27,7 @@ def load_policy(path: Path, device: str | torch.device = "cpu") -> Any:
     """A causal LM in float32 (training on CPU; mixed precision is the trainer's business)."""
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    model: Any = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     return model.to(device)
 
 
@@ -37,7 +37,7 @@ def load_scorer(path: Path, device: str | torch.device = "cpu") -> Any:
     from transformers import AutoModelForSequenceClassification
 
     tokenizer = load_tokenizer(path)
-    model = AutoModelForSequenceClassification.from_pretrained(
+    model: Any = AutoModelForSequenceClassification.from_pretrained(
         path, num_labels=1, dtype=torch.float32
     )
     # The classifier scores the last token that is not padding: it must know which that is.

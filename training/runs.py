@@ -92,7 +92,11 @@ class RunFolder:
             "kind": kind,
             "parent": parent,
             "data": [asdict(source) for source in data],
-            "settings": asdict(settings) if is_dataclass(settings) else dict(settings),
+            "settings": (
+                asdict(settings)
+                if is_dataclass(settings) and not isinstance(settings, type)
+                else dict(settings)
+            ),
             "seed": seed,
         }
         if manifest and {k: manifest.get(k) for k in record} != record:

@@ -64,11 +64,10 @@ def reward_scores(
     was_training = model.training
     model.eval()
     for start in range(0, len(prompts), batch_size):
+        end = start + batch_size
         texts = [
             conversation_text(tokenizer, prompt, reply)
-            for prompt, reply in zip(
-                prompts[start : start + batch_size], replies[start : start + batch_size], strict=True
-            )
+            for prompt, reply in zip(prompts[start:end], replies[start:end], strict=True)
         ]
         ids, mask = encode_scored(tokenizer, texts, max_length)
         scores.extend(last_token_scores(model, ids.to(device), mask.to(device)).tolist())

@@ -1,0 +1,86 @@
+"""Reading the reply loop's export files (`replyloop feedback export`) as they are: a
+`kto` file is TRL's unpaired preference format, a `pairs` file its preference format, a
+`raw` file one reply with its votes a line. Each line is checked; a bad one is named by
+file and line, never silently skipped."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from training.data.chitchat import DataError
+
+Row = dict[str, Any]
+ROLES = {"system", "user", "assistant"}
+
+
+def _messages(value: Any, field: str) -> None:
+    if not isinstance(value, list) or not value:
+        raise ValueError(f"{field!r} must be a non-empty list of messages")
+    for message in value:
+        if (
+            not isinstance(message, dict)
+            or message.get("role") not in ROLES
+            or not isinstance(message.get("content"), str)
+        ):
+            raise ValueError(f"{field!r} holds {message!r}, not a {{role, content}} message")
+
+
+def _reply(value: Any, field: str) -> None:
+    _messages(value, field)
+    if len(value) != 1 or value[0]["role"] != "assistant":
+        raise ValueError(f"{field!r} must be one assistant message")
+
+
+def check_vote(row: Row) -> None:
+    _messages(row.get("prompt"), "prompt")
+    _reply(row.get("completion"), "completion")
+    if not isinstance(row.get("label"), bool):
+        raise ValueError("'label' must be true or false")
+
+
+def check_pair(row: Row) -> None:
+    _messages(row.get("prompt"), "prompt")
+    _reply(row.get("chosen"), "chosen")
+    _reply(row.get("rejected"), "rejected")
+
+
+def check_prompt(row: Row) -> None:
+    """Any export row (raw, kto, pairs) or a bare {"prompt": [...]} gives a prompt."""
+    _messages(row.get("prompt"), "prompt")
+
+
+def _read(path: Path, check: Callable[[Row], None], what: str) -> Iterator[Row]:
+    try:
+        handle = path.open(encoding="utf-8")
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror}") from exc
+    with handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                if not isinstance(row, dict):
+                    raise ValueError("not a JSON object")
+                check(row)
+            except ValueError as exc:
+                raise DataError(f"{path}:{number}: not a {what} row: {exc}") from None
+            yield row
+
+
+def read_votes(path: Path) -> list[Row]:
+    """A `kto` export: {"prompt", "completion", "label"} rows."""
+    return list(_read(path, check_vote, "kto (vote)"))
+
+
+def read_pairs(path: Path) -> list[Row]:
+    """A `pairs` export: {"prompt", "chosen", "rejected"} rows."""
+    return list(_read(path, check_pair, "pairs"))
+
+
+def read_prompts(path: Path) -> list[Row]:
+    """Rows of any export format, for their prompts (PPO's contexts)."""
+    return list(_read(path, check_prompt, "prompt"))

@@ -1,0 +1,119 @@
+"""What `--data`, `--pairs`, `--votes` and `--prompts` name, loaded and split.
+
+`chitchat` names the packaged conversations; anything else is an export file. Each source
+is split into train and held-out parts by a stable hash (of the conversation id, or of an
+export row's prompt, so replies to one prompt stay on one side), and recorded in the run
+folder with its row count and digest.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from training.data import chitchat, exports
+from training.data.builders import Row, Shape, liked_rows, selection_pairs, sft_rows, unique_prompts
+from training.data.split import held_out
+from training.runs import DataSource
+
+
+@dataclass
+class Split:
+    train: list[Row] = field(default_factory=list)
+    held_out: list[Row] = field(default_factory=list)
+    sources: list[DataSource] = field(default_factory=list)
+
+    def add(self, other: Split) -> None:
+        self.train.extend(other.train)
+        self.held_out.extend(other.held_out)
+        self.sources.extend(other.sources)
+
+
+def prompt_key(row: Row) -> str:
+    return json.dumps(row["prompt"], sort_keys=True, ensure_ascii=False)
+
+
+def split_rows(rows: Sequence[Row], percent: float) -> tuple[list[Row], list[Row]]:
+    train: list[Row] = []
+    kept: list[Row] = []
+    for row in rows:
+        (kept if held_out(prompt_key(row), percent) else train).append(row)
+    return train, kept
+
+
+Builder = Callable[[Sequence[chitchat.Conversation], Shape, int | None, int], list[Row]]
+
+
+def from_chitchat(
+    build: Builder, limit: int | None, percent: float, shape: Shape, seed: int
+) -> Split:
+    """Rows built from the packaged conversations; `limit` caps the train rows (the
+    held-out rows are capped at a tenth of it, at least 200)."""
+    conversations = chitchat.load()
+    train_c = [c for c in conversations if not held_out(c.id, percent)]
+    kept_c = [c for c in conversations if held_out(c.id, percent)]
+    kept_limit = None if limit is None else max(200, limit // 10)
+    train = build(train_c, shape, limit, seed)
+    kept = build(kept_c, shape, kept_limit, seed)
+    return Split(train, kept, [DataSource(chitchat.version(), len(train) + len(kept))])
+
+
+def from_file(path: Path, read: Callable[[Path], list[Row]], percent: float) -> Split:
+    rows = read(path)
+    train, kept = split_rows(rows, percent)
+    return Split(train, kept, [DataSource.of_file(path, len(rows))])
+
+
+def sft_data(
+    names: Sequence[str], limit: int | None, percent: float, shape: Shape, seed: int
+) -> Split:
+    """`train sft --data`: chitchat replies, and the 👍 replies of `kto` export files."""
+    split = Split()
+    for name in names:
+        if name == chitchat.NAME:
+            split.add(from_chitchat(sft_rows, limit, percent, shape, seed))
+        else:
+            part = from_file(Path(name), exports.read_votes, percent)
+            part.train, part.held_out = liked_rows(part.train), liked_rows(part.held_out)
+            split.add(part)
+    return split
+
+
+def rm_pairs(
+    names: Sequence[str], limit: int | None, percent: float, shape: Shape, seed: int
+) -> Split:
+    """`train rm --pairs`: chitchat response selection, and `pairs` export files."""
+    split = Split()
+    for name in names:
+        if name == chitchat.NAME:
+            split.add(from_chitchat(selection_pairs, limit, percent, shape, seed))
+        else:
+            split.add(from_file(Path(name), exports.read_pairs, percent))
+    return split
+
+
+def votes(names: Sequence[str], percent: float) -> Split:
+    """`--votes`: `kto` export files."""
+    split = Split()
+    for name in names:
+        split.add(from_file(Path(name), exports.read_votes, percent))
+    return split
+
+
+def prompts(
+    names: Sequence[str], limit: int | None, percent: float, shape: Shape, seed: int
+) -> Split:
+    """`train ppo --prompts` and `eval --prompts`: contexts of chitchat replies and the
+    prompts of export files (any format), each distinct prompt once, as {"prompt": ...}."""
+    split = Split()
+    for name in names:
+        if name == chitchat.NAME:
+            part = from_chitchat(sft_rows, limit, percent, shape, seed)
+        else:
+            part = from_file(Path(name), exports.read_prompts, percent)
+        part.train = [{"prompt": p} for p in unique_prompts(part.train)]
+        part.held_out = [{"prompt": p} for p in unique_prompts(part.held_out)]
+        split.add(part)
+    return split
