@@ -19,3 +19,26 @@ class EmptyMessage(ReplyloopError):
 
 class ServiceUnavailable(ReplyloopError):
     """A broker or database that the process needs cannot be reached at start-up."""
+
+
+class RegistryError(ReplyloopError):
+    """The model registry refuses a request (`replyloop model ...` says it in one line)."""
+
+
+class UnknownModel(RegistryError):
+    """No model of this version is registered."""
+
+    def __init__(self, version: str) -> None:
+        super().__init__(
+            f"no model {version!r} is registered (`replyloop model list` shows the versions)"
+        )
+        self.version = version
+
+
+class ModelConflict(RegistryError):
+    """A version is registered again with another folder, or promoted though it cannot
+    answer a chat."""
+
+
+class NothingToRollBack(RegistryError):
+    """No promotion stands that a rollback could undo."""

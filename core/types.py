@@ -144,3 +144,51 @@ class VoteResult:
     value: Vote
     previous: Vote
     changed: bool
+
+
+class DataSource(TypedDict):
+    """A data file a model was trained on, as the registry records it."""
+
+    name: str  # e.g. the export file's name
+    rows: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """A registered model (core.store.registry): where it lives and how it was made."""
+
+    version: str  # the name every Turn it makes records
+    kind: str  # builtin | sft | rm | ppo | kto | local
+    path: str  # the model folder; every gpu worker must be able to read it
+    parent: str | None  # the version it was trained from
+    data: list[DataSource]
+    settings: dict[str, Any]
+    metrics: dict[str, Any]
+    created_at: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON (the time as ISO 8601)."""
+        return {
+            "version": self.version,
+            "kind": self.kind,
+            "path": self.path,
+            "parent": self.parent,
+            "data": [dict(d) for d in self.data],
+            "settings": self.settings,
+            "metrics": self.metrics,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class Switch:
+    """What a promotion or rollback did: the promoted version before and after it (None:
+    none, so workers use REPLYLOOP_MODEL)."""
+
+    before: str | None
+    after: str | None
+
+    @property
+    def changed(self) -> bool:
+        return self.before != self.after

@@ -95,3 +95,31 @@ votes = Table(
     Column("reasons", JSON, nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+
+# The model registry (migration 0004): every model that can serve, and how it was made.
+models = Table(
+    "models",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", String(128), nullable=False, unique=True),  # what Turns record
+    Column("kind", String(16), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("parent", String(128), nullable=True),  # may name an unregistered (built-in) model
+    Column("data", JSON, nullable=False),
+    Column("settings", JSON, nullable=False),
+    Column("metrics", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Every promote and rollback, in order; the newest row says what gpu workers serve, and
+# version NULL means REPLYLOOP_MODEL (a rollback past the first promotion). The id is the
+# row's place in that history, written as the newest id + 1: two writers at once collide
+# on it and the second tries again on the new history (core.store.registry).
+promotions = Table(
+    "promotions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", ForeignKey("models.version"), nullable=True),
+    Column("action", String(16), nullable=False),  # promote | rollback
+    Column("promoted_at", DateTime(timezone=True), nullable=False),
+)

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from core.store import Store, open_store
+from core.store import Store, open_store, registry
 from core.store.engine import make_engine
 from core.store.migrate import current_revision, upgrade
-from core.store.schema import conversations, messages
+from core.store.schema import conversations, messages, turns
 
 
 def test_upgrade_from_0001_keeps_data_and_closes_duplicate_open_conversations(
@@ -34,7 +34,7 @@ def test_upgrade_from_0001_keeps_data_and_closes_duplicate_open_conversations(
     engine.dispose()
 
     store = open_store(db_url)  # upgrades to head
-    assert current_revision(store.engine) == "0003"
+    assert current_revision(store.engine) == "0004"
     with store.engine.connect() as conn:
         rows = conn.execute(
             select(conversations.c.id, conversations.c.closed_at).order_by(conversations.c.id)
@@ -54,3 +54,44 @@ def test_a_chat_has_one_conversation_in_progress_under_concurrent_starts(store: 
     assert len(set(ids)) == 1
     store.reset("slack", "C7")
     assert store.open_conversation("slack", "C7") not in ids
+
+
+def test_upgrade_from_0003_keeps_replies_and_starts_with_nothing_promoted(db_url: str) -> None:
+    engine = make_engine(db_url)
+    upgrade(engine, "0003")
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            conversations.insert().values(id=1, platform="slack", chat_key="C1", created_at=now)
+        )
+        conn.execute(
+            messages.insert().values(
+                id=1, conversation_id=1, author="U1", text="hi", created_at=now, awaits_reply=True
+            )
+        )
+        conn.execute(
+            turns.insert().values(
+                id=1,
+                conversation_id=1,
+                message_id=1,
+                request_key="msg:1",
+                prompt=[{"role": "user", "content": "hi"}],
+                completion="hello",
+                model_version="tiny-llama-0123abcd",
+                settings={},
+                timings={},
+                created_at=now,
+            )
+        )
+    engine.dispose()
+
+    store = open_store(db_url)  # upgrades to head
+    assert current_revision(store.engine) == "0004"
+    assert store.turn(1).model_version == "tiny-llama-0123abcd"
+    assert store.message(1).text == "hi"
+    with store.engine.connect() as conn:
+        assert conn.execute(select(messages.c.awaits_reply)).scalar_one() is True
+    assert registry.list_models(store) == [] and registry.promoted(store) is None
+    registry.register(store, version="tiny-llama-0123abcd", kind="local", path="/m/tiny")
+    assert registry.promote(store, "tiny-llama-0123abcd").after == "tiny-llama-0123abcd"
+    store.engine.dispose()

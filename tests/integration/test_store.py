@@ -14,7 +14,16 @@ from core.store.reports import ModelStats, feedback_stats
 from core.store.schema import votes
 from core.types import ChatMessage, NewTurn, StoredMessage, Turn, Vote, VoteResult
 
-TABLES = {"alembic_version", "conversations", "messages", "turns", "vote_events", "votes"}
+TABLES = {
+    "alembic_version",
+    "conversations",
+    "messages",
+    "turns",
+    "vote_events",
+    "votes",
+    "models",
+    "promotions",
+}
 
 
 def reply(store: Store, message_id: int, key: str, completion: str, model: str = "v1") -> Turn:
@@ -32,15 +41,15 @@ def count(store: Store, table: str) -> int:
 
 
 def test_open_store_migrates_to_head_and_can_open_twice(store: Store, db_url: str) -> None:
-    assert current_revision(store.engine) == "0003"
+    assert current_revision(store.engine) == "0004"
     assert set(inspect(store.engine).get_table_names()) >= TABLES
     with store.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).all() == [("0003",)]
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).all() == [("0004",)]
     conversation = store.open_conversation("slack", "C1")
 
     again = open_store(db_url)
     try:
-        assert current_revision(again.engine) == "0003"
+        assert current_revision(again.engine) == "0004"
         assert again.open_conversation("slack", "C1") == conversation
     finally:
         again.engine.dispose()
@@ -235,6 +244,8 @@ def test_feedback_stats_per_model_version(store: Store) -> None:
         ModelStats("v3", turns=1, up=1, down=0),
     ]
     assert [s.approval for s in stats] == [0.5, None, 1.0]
+    assert feedback_stats(store.engine, "v1") == [ModelStats("v1", turns=3, up=2, down=2)]
+    assert feedback_stats(store.engine, "v9") == []
 
 
 def test_feedback_stats_of_an_empty_store(store: Store) -> None:
