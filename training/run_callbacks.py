@@ -1,0 +1,114 @@
+"""What every TRL-trainer run (SFT, KTO) does with its run folder: log to metrics.jsonl,
+stop on a time budget, resume, and publish the finished model in one move.
+
+These work under `accelerate launch` too: files are written by the world's process zero
+only, and the time budget is agreed by all processes (one that stopped alone would leave
+the others waiting in the next collective).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+
+from training.runs import RunFolder
+
+# Fields that only say how long or how often: a run may be resumed with other values
+# ("train 500 more steps"), so run.json's settings, which a resume must match, leave them out.
+SCHEDULE_FIELDS = frozenset(
+    {"epochs", "max_steps", "max_minutes", "logging_steps", "save_steps", "eval_steps"}
+)
+
+
+def recorded_settings(config: Any) -> dict[str, Any]:
+    """The settings that make a run what it is (what `RunFolder.start` compares)."""
+    return {k: v for k, v in dataclasses.asdict(config).items() if k not in SCHEDULE_FIELDS}
+
+
+def use_bf16() -> bool:
+    """bf16 mixed precision on a GPU that has it; float32 elsewhere (TRL's configs default
+    to bf16=True, which on CPU means slow autocast for a model this small)."""
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+class RunLog(TrainerCallback):
+    """Every dict the trainer logs (loss, eval_loss, learning_rate, grad_norm, epoch, ...)
+    becomes a line of metrics.jsonl, at the trainer's global step."""
+
+    def __init__(self, run: RunFolder) -> None:
+        self.run = run
+
+    def on_log(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        logs: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if not state.is_world_process_zero or not logs:
+            return
+        values = {
+            k: float(v) for k, v in logs.items() if isinstance(v, int | float) and k != "step"
+        }
+        if values:
+            self.run.log(state.global_step, **values)
+
+
+class TimeBudget(TrainerCallback):
+    """Stops training after `minutes` of it, with a checkpoint saved, so the model is still
+    written and the run can be resumed. `accelerator` is the trainer's: its trigger is an
+    all-reduce, so every process stops at the same step."""
+
+    def __init__(self, minutes: float, accelerator: Any) -> None:
+        self.seconds = minutes * 60.0
+        self.accelerator = accelerator
+        self.started = time.monotonic()
+        self.stopped_early = False
+
+    def on_train_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        self.started = time.monotonic()
+
+    def on_step_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        if self.seconds <= 0:
+            return
+        if time.monotonic() - self.started >= self.seconds:
+            self.accelerator.set_trigger()
+        if self.accelerator.check_trigger():
+            self.stopped_early = True
+            control.should_training_stop = True
+            control.should_save = True
+
+
+def resume_from(run: RunFolder) -> str | None:
+    checkpoint = run.latest_checkpoint()
+    return str(checkpoint) if checkpoint else None
+
+
+def publish_model(trainer: Any, run: RunFolder) -> None:
+    """Save the model and tokenizer to run.model_dir without ever leaving a half-written
+    folder there (the registry points at it): write beside it, then rename."""
+    partial = run.model_dir.with_name(run.model_dir.name + ".partial")
+    if trainer.is_world_process_zero() and partial.exists():
+        shutil.rmtree(partial)
+    trainer.accelerator.wait_for_everyone()
+    trainer.save_model(str(partial))  # gathers sharded weights; writes on process zero
+    trainer.accelerator.wait_for_everyone()
+    if trainer.is_world_process_zero():
+        # Trainer.save_model also writes its TrainingArguments; a model folder does not need it.
+        Path(partial, "training_args.bin").unlink(missing_ok=True)
+        if run.model_dir.exists():
+            shutil.rmtree(run.model_dir)
+        os.replace(partial, run.model_dir)
+    trainer.accelerator.wait_for_everyone()
