@@ -1,5 +1,6 @@
 """What every TRL-trainer run (SFT, KTO) does with its run folder: log to metrics.jsonl,
-stop on a time budget, resume, and publish the finished model in one move.
+stop on a time budget, resume, and publish the finished model in one move; and what it
+must not do: call home.
 
 These work under `accelerate launch` too: files are written by the world's process zero
 only, and the time budget is agreed by all processes (one that stopped alone would leave
@@ -25,6 +26,15 @@ from training.runs import RunFolder
 SCHEDULE_FIELDS = frozenset(
     {"epochs", "max_steps", "max_minutes", "logging_steps", "save_steps", "eval_steps"}
 )
+
+
+class Offline:
+    """Mixed into a TRL trainer: no usage ping. TRL 1.16's `_BaseTrainer.__init__` sends one
+    to the Hub (`huggingface_hub.utils.send_telemetry`) unless HF_HUB_DISABLE_TELEMETRY or
+    CI is set; replyloop trains behind firewalls and never reaches a hub."""
+
+    def _send_telemetry(self) -> None:
+        return None
 
 
 def recorded_settings(config: Any) -> dict[str, Any]:

@@ -19,8 +19,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from datasets import Dataset
+from trl import SFTConfig, SFTTrainer
+
 from training.models import load_policy, load_tokenizer
 from training.run_callbacks import (
+    Offline,
     RunLog,
     TimeBudget,
     publish_model,
@@ -32,6 +36,10 @@ from training.runs import DataSource, RunFolder
 from training.sft_config import SftConfig
 
 KIND = "sft"
+
+
+class SftTrainer(Offline, SFTTrainer):
+    """TRL's SFTTrainer, silent towards the Hub."""
 
 
 def check_rows(rows: list[dict[str, Any]], what: str) -> None:
@@ -61,11 +69,8 @@ def make_trainer(
     rows: list[dict[str, Any]],
     eval_rows: list[dict[str, Any]],
     config: SftConfig,
-) -> Any:
+) -> SftTrainer:
     """The SFTTrainer for this run, its data tokenised and labelled, before any step."""
-    from datasets import Dataset
-    from trl import SFTConfig, SFTTrainer
-
     if not rows:
         raise ValueError("SFT needs at least one training row")
     check_rows(rows, "training")
@@ -96,7 +101,7 @@ def make_trainer(
         report_to="none",
         push_to_hub=False,
     )
-    return SFTTrainer(
+    return SftTrainer(
         model=load_policy(base_dir),
         args=args,
         train_dataset=Dataset.from_list(rows),
@@ -105,7 +110,7 @@ def make_trainer(
     )
 
 
-def describe_lengths(trainer: Any, rows: int, max_length: int) -> str:
+def describe_lengths(trainer: SftTrainer, rows: int, max_length: int) -> str:
     """How many rows max_length cut (TRL keeps the start: a cut row loses the end of its
     reply) or dropped (its prompt alone filled max_length)."""
     lengths = [len(ids) for ids in trainer.train_dataset["input_ids"]]

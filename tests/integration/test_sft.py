@@ -5,12 +5,15 @@ No network: every model is a local folder made here."""
 from __future__ import annotations
 
 import json
+import socket
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
+import trl.trainer.base_trainer
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
 from core.export.rows import CastVote, RatedTurn, kto_row
@@ -65,6 +68,23 @@ ROWS = [
     sft_row([{"role": "user", "content": "the quick brown fox"}], "jumps over the lazy dog"),
     *liked_rows([liked_export_row()]),
 ]
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
+    """Any attempt to reach the network fails the test: a TCP connect, or TRL's usage ping
+    (which would go out on a thread of its own, so it is caught where it is sent)."""
+    attempts: list[Any] = []
+
+    def connect(sock: socket.socket, address: Any) -> None:
+        attempts.append(address)
+        raise OSError(f"test is offline: connect to {address}")
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(trl.trainer.base_trainer, "send_telemetry", lambda **k: attempts.append(k))
+    monkeypatch.delenv("CI", raising=False)  # TRL skips its ping under CI: test the real path
+    yield attempts
+    assert attempts == []
 
 
 @pytest.fixture(scope="module")
