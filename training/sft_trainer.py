@@ -113,7 +113,8 @@ def make_trainer(
 def describe_lengths(trainer: SftTrainer, rows: int, max_length: int) -> str:
     """How many rows max_length cut (TRL keeps the start: a cut row loses the end of its
     reply) or dropped (its prompt alone filled max_length)."""
-    lengths = [len(ids) for ids in trainer.train_dataset["input_ids"]]
+    prepared: Any = trainer.train_dataset  # a datasets.Dataset: tokenised, labelled, cut
+    lengths = [len(ids) for ids in prepared["input_ids"]]
     cut = sum(length >= max_length for length in lengths)
     return (
         f"sft: {len(lengths)} training rows, longest {max(lengths, default=0)} tokens; "

@@ -152,11 +152,11 @@ def test_loss_falls_and_the_run_folder_holds_a_chat_model(base: Path, tmp_path: 
 
 def test_loss_is_on_the_assistant_reply_only(base: Path, tmp_path: Path) -> None:
     trainer = make_trainer(base, RunFolder(tmp_path / "run"), ROWS, [], quick())
-    tokenizer = trainer.processing_class
-    examples = [
-        {k: trainer.train_dataset[i][k] for k in ("input_ids", "labels")} for i in range(len(ROWS))
-    ]
-    batch = trainer.data_collator(examples)  # right-padded with pad == <|im_end|>
+    tokenizer: Any = trainer.processing_class
+    prepared: Any = trainer.train_dataset
+    collate: Any = trainer.data_collator
+    examples = [{k: prepared[i][k] for k in ("input_ids", "labels")} for i in range(len(ROWS))]
+    batch = collate(examples)  # right-padded with pad == <|im_end|>
     by_text = {
         tokenizer.decode(ids[mask.bool()]): (ids, labels, mask)
         for ids, labels, mask in zip(
@@ -182,7 +182,7 @@ def test_loss_is_on_the_assistant_reply_only(base: Path, tmp_path: Path) -> None
         assert (labels[length:] == -100).all()
 
     # The trainer's loss is the mean over exactly those tokens, and not the full sequence.
-    model = trainer.model
+    model: Any = trainer.model
     with torch.no_grad():
         loss = trainer.compute_loss(model, dict(batch))
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
