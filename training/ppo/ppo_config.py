@@ -1,0 +1,69 @@
+"""PPO's settings; every field with help text is also a `replyloop train ppo` option.
+
+Defaults follow InstructGPT (Ouyang et al. 2022, appendix C.4) and TRL's PPOv2 config,
+scaled to a small model on a CPU: 16 prompts a step, up to 48 new tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class PpoConfig:
+    steps: int = field(default=200, metadata={"help": "PPO iterations (rollout + update)"})
+    rollout_batch: int = field(default=16, metadata={"help": "prompts sampled per iteration"})
+    minibatch: int = field(default=8, metadata={"help": "rollouts per gradient step"})
+    ppo_epochs: int = field(default=4, metadata={"help": "passes over each batch of rollouts"})
+    learning_rate: float = field(default=1e-5, metadata={"help": "policy AdamW learning rate"})
+    value_learning_rate: float = field(
+        default=1e-5, metadata={"help": "value model AdamW learning rate"}
+    )
+    init_kl_coef: float = field(
+        default=0.03, metadata={"help": "β: weight of the per-token KL penalty to the SFT model"}
+    )
+    adaptive_kl: bool = field(
+        default=False, metadata={"help": "adapt β towards target_kl (Ziegler et al. 2019)"}
+    )
+    target_kl: float = field(
+        default=6.0, metadata={"help": "adaptive β: the per-sequence KL (nats) to aim at"}
+    )
+    kl_horizon: int = field(
+        default=10000,
+        metadata={"help": "adaptive β: rollouts over which β moves by at most a fifth"},
+    )
+    gamma: float = field(default=1.0, metadata={"help": "GAE discount"})
+    lam: float = field(default=0.95, metadata={"help": "GAE λ"})
+    cliprange: float = field(default=0.2, metadata={"help": "policy ratio clip ε"})
+    cliprange_value: float = field(default=0.2, metadata={"help": "value clip around old values"})
+    vf_coef: float = field(default=0.1, metadata={"help": "weight of the value loss"})
+    max_new_tokens: int = field(default=48, metadata={"help": "reply length limit (tokens)"})
+    temperature: float = field(
+        default=1.0,
+        metadata={"help": "sampling temperature; 1.0 keeps the KL estimate honest"},
+    )
+    top_k: int = field(default=0, metadata={"help": "sample among the k likeliest (0 = all)"})
+    top_p: float = field(default=1.0, metadata={"help": "nucleus sampling mass (1.0 = all)"})
+    max_prompt_tokens: int = field(
+        default=256, metadata={"help": "prompt tokens kept (the newest) before the reply"}
+    )
+    ptx_coef: float = field(
+        default=0.0, metadata={"help": "γ_ptx: weight of the LM loss on --ptx rows (0 = off)"}
+    )
+    ptx_batch: int = field(default=8, metadata={"help": "ptx rows per gradient step"})
+    missing_eos_penalty: float = field(
+        default=0.0,
+        metadata={"help": "added to the score of a reply cut off before end-of-turn (0 = off)"},
+    )
+    whiten_rewards: bool = field(
+        default=False, metadata={"help": "scale per-token rewards to unit variance per batch"}
+    )
+    max_grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping norm"})
+    save_every: int = field(default=20, metadata={"help": "checkpoint every N iterations"})
+    seed: int = field(default=0, metadata={"help": "seed for prompt order and sampling"})
+
+    def __post_init__(self) -> None:
+        if self.rollout_batch % self.minibatch:
+            raise ValueError("rollout_batch must be a multiple of minibatch")
+        if self.temperature <= 0:
+            raise ValueError("PPO samples: temperature must be above 0")
