@@ -1,0 +1,270 @@
+"""PPO on tiny real models: a Llama of two layers as the SFT policy, and a reward model
+made from it. The tokenizer's pad token is its end-of-turn token, as in SmolLM2, so ends
+must come from masks."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from core.types import ChatMessage
+from training.models import load_policy, load_scorer, load_tokenizer
+from training.ppo.ppo_config import PpoConfig
+from training.ppo.ppo_trainer import make_experience, ppo_update, rollout_values, train_ppo
+from training.ppo.rollout import (
+    Rollout,
+    encode_prompts,
+    pack,
+    response_logprobs,
+    sample,
+    stop_token_ids,
+)
+from training.runs import RunFolder, RunMismatch
+from workers.tiny_model import make_tiny_model
+
+PROMPTS: list[list[ChatMessage]] = [
+    [{"role": "user", "content": "hello there, how are you today?"}],
+    [{"role": "user", "content": "what is the capital of France?"}],
+    [
+        {"role": "user", "content": "hello"},
+        {"role": "assistant", "content": "hello there"},
+        {"role": "user", "content": "the quick brown fox jumps over the lazy dog"},
+    ],
+    [{"role": "system", "content": "be brief"}, {"role": "user", "content": "0123456789"}],
+    [{"role": "user", "content": "thank you"}],
+]
+SMALL = PpoConfig(
+    steps=2,
+    rollout_batch=4,
+    minibatch=2,
+    ppo_epochs=2,
+    learning_rate=1e-3,
+    value_learning_rate=1e-3,
+    max_new_tokens=8,
+    max_prompt_tokens=48,
+    save_every=1,
+)
+LOGGED = {
+    "reward",
+    "kl",
+    "kl_coef",
+    "entropy",
+    "clipfrac",
+    "approx_kl",
+    "policy_loss",
+    "value_loss",
+    "response_length",
+    "non_score_reward",
+    "seconds",
+    "rollout_tokens_per_s",
+    "train_steps_per_s",
+}
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(SFT policy folder, reward model folder)."""
+    root = tmp_path_factory.mktemp("ppo_models")
+    policy_dir = make_tiny_model(root / "sft")
+    tokenizer = load_tokenizer(policy_dir)
+    tokenizer.pad_token = tokenizer.eos_token  # SmolLM2's layout: pad is end-of-turn
+    tokenizer.save_pretrained(policy_dir)
+    reward = load_scorer(policy_dir)
+    torch.manual_seed(1)
+    with torch.no_grad():
+        reward.score.weight.normal_(std=0.3)  # scores of order 1, not the init's 0.02
+    reward.save_pretrained(root / "rm")
+    tokenizer.save_pretrained(root / "rm")
+    return policy_dir, root / "rm"
+
+
+@pytest.fixture(scope="module")
+def trained(models: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> RunFolder:
+    """A 2-step run (checkpoints after steps 1 and 2); tests copy it before changing it."""
+    policy_dir, reward_dir = models
+    run = RunFolder(tmp_path_factory.mktemp("ppo_run") / "run")
+    train_ppo(policy_dir, reward_dir, run, PROMPTS, SMALL)
+    return run
+
+
+def hand_rollout(tokenizer: Any, stop_ids: frozenset[int], replies: list[str]) -> Rollout:
+    """One prompt, the given replies (each closed by end-of-turn), as a rollout batch."""
+    query = encode_prompts(tokenizer, [PROMPTS[0]], 64)[0]
+    responses = [tokenizer.encode(text) + [tokenizer.eos_token_id] for text in replies]
+    return pack(tokenizer, [query] * len(replies), responses, stop_ids)
+
+
+def exact_kl(policy: Any, ref: Any, rollout: Rollout) -> torch.Tensor:
+    """Σ_v π(v)·(log π(v) - log π_ref(v)) at every response position, summed per reply."""
+    width = rollout.response_mask.shape[1]
+    inputs = {
+        "input_ids": rollout.input_ids,
+        "attention_mask": rollout.attention_mask,
+        "position_ids": rollout.position_ids,
+        "logits_to_keep": width + 1,
+    }
+    with torch.no_grad():
+        logp = policy(**inputs).logits[:, :-1].log_softmax(-1)  # (B, R, V)
+        ref_logp = ref(**inputs).logits[:, :-1].log_softmax(-1)
+    per_token = (logp.exp() * (logp - ref_logp)).sum(-1)  # (B, R)
+    return (per_token * rollout.response_mask).sum(-1)
+
+
+def test_update_moves_probability_towards_the_rewarded_reply(models: tuple[Path, Path]) -> None:
+    policy_dir, reward_dir = models
+    tokenizer = load_tokenizer(policy_dir)
+    policy, ref = load_policy(policy_dir).eval(), load_policy(policy_dir).eval()
+    value_model = load_scorer(reward_dir).eval()
+    stop_ids = stop_token_ids(tokenizer, policy)
+    rollout = hand_rollout(tokenizer, stop_ids, ["I am fine, thank you.", "the lazy dog"])
+    config = replace(SMALL, rollout_batch=2, minibatch=2, ppo_epochs=4)
+    with torch.no_grad():
+        before = response_logprobs(policy, rollout, 1.0)  # (2, R)
+        ref_logprobs = response_logprobs(ref, rollout, 1.0)
+        values = rollout_values(value_model, rollout)
+    assert float(exact_kl(policy, ref, rollout).abs().max()) == 0.0
+    experience, stats = make_experience(
+        rollout, before, ref_logprobs, values, torch.tensor([1.0, -1.0]), 0.03, config
+    )
+    assert stats["kl"] == 0.0 and stats["non_score_reward"] == 0.0
+    value_start = [p.detach().clone() for p in value_model.parameters()]
+
+    losses = ppo_update(
+        policy,
+        value_model,
+        torch.optim.AdamW(policy.parameters(), lr=1e-3),
+        torch.optim.AdamW(value_model.parameters(), lr=1e-3),
+        experience,
+        config,
+        torch.Generator().manual_seed(0),
+    )
+
+    with torch.no_grad():
+        after = response_logprobs(policy, rollout, 1.0)
+    rewarded, unrewarded = after.sum(-1) - before.sum(-1)
+    assert rewarded > 0.05, rewarded
+    assert unrewarded < -0.05, unrewarded
+    assert (exact_kl(policy, ref, rollout) > 0).all()
+    assert losses["clipfrac"] > 0  # four epochs at this rate push ratios past 1 ± 0.2
+    moved = zip(value_start, value_model.parameters(), strict=True)
+    assert any(not torch.equal(a, b) for a, b in moved)
+
+
+def test_sampled_rollout_layout(models: tuple[Path, Path]) -> None:
+    """Masks end each reply at its first stop token; the sampling log-probs are those of
+    one forward pass over the batch; a row's log-probs do not depend on its padding."""
+    policy_dir, _ = models
+    tokenizer = load_tokenizer(policy_dir)
+    policy = load_policy(policy_dir).eval()
+    # Half the vocabulary as stop tokens, so that most replies end early.
+    stop_ids = stop_token_ids(tokenizer, policy) | frozenset(range(100, 300))
+    rollout, logprobs, entropy = sample(
+        policy,
+        tokenizer,
+        PROMPTS,
+        max_prompt_tokens=48,
+        max_new_tokens=12,
+        temperature=1.0,
+        stop_ids=stop_ids,
+        generator=torch.Generator().manual_seed(0),
+    )
+    mask = rollout.response_mask
+    lengths = mask.sum(-1)
+    assert bool(rollout.ended.any()) and bool((lengths < mask.shape[1]).any())
+    for row in range(len(PROMPTS)):
+        n = int(lengths[row])
+        assert mask[row, :n].all() and not mask[row, n:].any()  # a prefix
+        response = rollout.responses[row].tolist()
+        stops_in_reply = [t in stop_ids for t in response[:n]]
+        assert stops_in_reply == [False] * (n - 1) + [bool(rollout.ended[row])]
+        assert response[n:] == [tokenizer.pad_token_id] * (mask.shape[1] - n)
+        text = response[: n - 1] if rollout.ended[row] else response[:n]
+        assert rollout.texts[row] == tokenizer.decode(text, skip_special_tokens=True).strip()
+    assert bool((entropy[mask.bool()] > 0).all()) and bool((entropy[~mask.bool()] == 0).all())
+    with torch.no_grad():
+        one_pass = response_logprobs(policy, rollout, 1.0)
+        torch.testing.assert_close(logprobs, one_pass, rtol=0, atol=1e-4)
+        longest = int(lengths.argmax())
+        alone = rollout.select(torch.tensor([longest]))
+        assert alone.input_ids.shape[1] < rollout.input_ids.shape[1]  # padding cut off
+        torch.testing.assert_close(
+            response_logprobs(policy, alone, 1.0)[0], one_pass[longest], rtol=0, atol=1e-4
+        )
+
+
+def test_train_ppo_end_to_end(models: tuple[Path, Path], trained: RunFolder) -> None:
+    policy_dir, reward_dir = models
+    rows = trained.metrics()
+    assert [row["step"] for row in rows] == [1, 2]
+    for row in rows:
+        assert row.keys() >= LOGGED, LOGGED - row.keys()
+        assert all(math.isfinite(v) for v in row.values()), row
+        assert 0 < row["response_length"] <= SMALL.max_new_tokens
+    manifest = json.loads(trained.manifest_path.read_text())
+    assert manifest["kind"] == "ppo" and manifest["parent"] == "sft"
+    assert manifest["metrics"]["reward"] == rows[-1]["reward"]
+
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(trained.model_dir)
+    start = AutoModelForCausalLM.from_pretrained(policy_dir)
+    changed = [
+        name
+        for (name, p), q in zip(model.named_parameters(), start.parameters(), strict=True)
+        if not torch.equal(p, q)
+    ]
+    assert changed, "the policy did not move"
+    saved, original = load_tokenizer(trained.model_dir), load_tokenizer(policy_dir)
+    assert saved.chat_template == original.chat_template
+    value = load_file(trained.root / "value" / "model.safetensors")
+    reward = load_file(reward_dir / "model.safetensors")
+    assert not torch.equal(value["score.weight"], reward["score.weight"])
+    assert sorted(p.name for p in trained.checkpoints.iterdir()) == ["checkpoint-1", "checkpoint-2"]
+
+
+def test_resume_continues_from_the_newest_checkpoint(
+    models: tuple[Path, Path], trained: RunFolder, tmp_path: Path
+) -> None:
+    policy_dir, reward_dir = models
+    shutil.copytree(trained.root, tmp_path / "run")
+    run = RunFolder(tmp_path / "run")
+    three = replace(SMALL, steps=3)
+    final = train_ppo(policy_dir, reward_dir, run, PROMPTS, three)
+    rows = run.metrics()
+    assert [row["step"] for row in rows] == [1, 2, 3]
+    assert sorted(p.name for p in run.checkpoints.iterdir()) == ["checkpoint-2", "checkpoint-3"]
+    # Step 3 is what an uninterrupted 3-step run makes of it: the checkpoint held it all.
+    straight = RunFolder(tmp_path / "straight")
+    train_ppo(policy_dir, reward_dir, straight, PROMPTS, three)
+    for key in ("reward", "kl", "policy_loss", "value_loss"):
+        assert final[key] == pytest.approx(straight.metrics()[-1][key], rel=1e-4, abs=1e-6), key
+
+    with pytest.raises(RunMismatch):
+        train_ppo(policy_dir, reward_dir, run, PROMPTS, replace(three, cliprange=0.3))
+
+
+def test_ptx_term_is_logged(models: tuple[Path, Path], tmp_path: Path) -> None:
+    policy_dir, reward_dir = models
+    ptx_rows = [
+        {
+            "prompt": [{"role": "user", "content": "what is the capital of France?"}],
+            "completion": [{"role": "assistant", "content": "Paris is the capital of France."}],
+        },
+        {
+            "prompt": [{"role": "user", "content": "how are you today?"}],
+            "completion": [{"role": "assistant", "content": "I am fine, thank you."}],
+        },
+    ]
+    run = RunFolder(tmp_path / "run")
+    config = replace(SMALL, steps=1, ptx_coef=0.5, ptx_batch=2)
+    final = train_ppo(policy_dir, reward_dir, run, PROMPTS, config, ptx_rows=ptx_rows)
+    assert math.isfinite(final["ptx_loss"]) and final["ptx_loss"] > 0
+    assert "ptx_loss" in run.metrics()[-1]
