@@ -1,0 +1,173 @@
+"""Pointwise phase: unpaired 👍/👎 votes (the `kto` export) on the same reward model.
+
+TRL has no reward trainer for unpaired labels, so this is a short one. The classifier's
+output r(x, y) is read as a logit of "👍": binary cross-entropy is -logsigmoid(r) for a 👍
+and -logsigmoid(-r) for a 👎. After the pairwise phase (which fixes only differences of r)
+this also anchors the scale: r > 0 reads as "people would like this".
+
+Votes are usually unbalanced (people click 👍 far more often), so by default each class is
+weighted to count half of the loss (n / (2 n_class) per vote); otherwise a model that
+scores everything high would already be near the minimum.
+
+Checkpoints are `checkpoints/checkpoint-N/pointwise.pt` (model, optimizer, step), N
+continuing the pairwise phase's step count so that the newest checkpoint is the latest state.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from training.reward.metrics import evaluate
+from training.reward.rm_config import RmConfig
+from training.reward.rows import Row, vote_reply
+from training.runs import RunFolder
+from training.scoring import conversation_text, encode_scored, last_token_scores
+
+STATE_FILE = "pointwise.pt"
+
+
+def is_pointwise_checkpoint(path: Path | None) -> bool:
+    return path is not None and (path / STATE_FILE).is_file()
+
+
+def vote_loss(scores: torch.Tensor, liked: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Weighted binary cross-entropy with the score as the logit. All (B,)."""
+    per_vote = torch.where(liked, -F.logsigmoid(scores), -F.logsigmoid(-scores))  # (B,)
+    return (weights * per_vote).mean()
+
+
+def class_weights(labels: Sequence[bool], balance: bool) -> torch.Tensor:
+    """n / (2 n_class) per vote when balancing (mean weight 1), else all 1.
+
+    >>> class_weights([True, True, True, False], balance=True)
+    tensor([0.6667, 0.6667, 0.6667, 2.0000])
+    """
+    liked = sum(labels)
+    if not balance or liked in (0, len(labels)):
+        return torch.ones(len(labels))
+    up, down = len(labels) / (2 * liked), len(labels) / (2 * (len(labels) - liked))
+    return torch.tensor([up if label else down for label in labels])
+
+
+def micro_batches(count: int, config: RmConfig) -> list[list[int]]:
+    """Vote indices, batch by batch, for all epochs: the same list on every run (seeded),
+    so a resumed run skips the batches it has done."""
+    generator = torch.Generator().manual_seed(config.seed)
+    per_epoch = math.ceil(count / config.batch_size)
+    batches: list[list[int]] = []
+    for _ in range(math.ceil(config.vote_epochs)):
+        order = torch.randperm(count, generator=generator).tolist()
+        batches += [order[i : i + config.batch_size] for i in range(0, count, config.batch_size)]
+    return batches[: max(1, round(config.vote_epochs * per_epoch))]
+
+
+def save(run: RunFolder, model: Any, optimizer: Any, step: int, first_step: int) -> None:
+    """Write checkpoint-N atomically (a folder renamed into place), keeping the newest two."""
+    final = run.checkpoints / f"checkpoint-{first_step + step}"
+    partial = final.with_name(final.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    state = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "step": step,
+        "first_step": first_step,
+    }
+    torch.save(state, partial / STATE_FILE)
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(partial, final)
+    ours = sorted(
+        (int(path.name.split("-")[-1]), path)
+        for path in run.checkpoints.glob("checkpoint-*")
+        if path.name.split("-")[-1].isdigit() and is_pointwise_checkpoint(path)
+    )
+    for _, old in ours[:-2]:
+        shutil.rmtree(old)
+
+
+def train_pointwise(
+    model: Any,
+    tokenizer: Any,
+    run: RunFolder,
+    votes: Sequence[Row],
+    held_out: Sequence[Row],
+    config: RmConfig,
+    minutes: float = 0.0,
+    first_step: int = 0,
+    resume: Path | None = None,
+) -> tuple[int, bool]:
+    """Train `model` in place for at most `minutes` (0: no limit), resuming from the
+    checkpoint `resume`; steps are logged as first_step + n. Returns (the last step, stopped
+    by the budget?)."""
+    deadline = time.monotonic() + 60 * minutes if minutes > 0 else None
+    device = next(model.parameters()).device
+    prompts, replies, labels = zip(*(vote_reply(row) for row in votes), strict=True)
+    texts = [conversation_text(tokenizer, p, r) for p, r in zip(prompts, replies, strict=True)]
+    liked = torch.tensor(labels)  # (N,)
+    weights = class_weights(labels, config.balance_votes)  # (N,)
+    batches = micro_batches(len(texts), config)
+    total = math.ceil(len(batches) / config.grad_accum)
+
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, weight_decay=0.0)
+    step = saved = 0
+    if resume is not None:
+        state = torch.load(resume / STATE_FILE, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        step = saved = state["step"]
+        first_step = state["first_step"]
+
+    model.train()
+    out_of_time = False
+    losses: list[float] = []
+    progress = tqdm(total=total, initial=step, desc="votes", unit="step")
+    while step < total:
+        for group in optimizer.param_groups:  # linear decay to 0, as TRL's default schedule
+            group["lr"] = config.learning_rate * (1 - step / total)
+        optimizer.zero_grad()
+        group_batches = batches[step * config.grad_accum : (step + 1) * config.grad_accum]
+        loss_sum = 0.0
+        for batch in group_batches:
+            ids, mask = encode_scored(tokenizer, [texts[i] for i in batch], config.max_length)
+            scores = last_token_scores(model, ids.to(device), mask.to(device))  # (B,)
+            loss = vote_loss(scores, liked[batch].to(device), weights[batch].to(device))
+            (loss / len(group_batches)).backward()
+            loss_sum += loss.item() / len(group_batches)
+        grad_norm = torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
+        optimizer.step()
+        step += 1
+        progress.update(1)
+        losses.append(loss_sum)
+        if step % config.logging_steps == 0 or step == total:
+            run.log(
+                first_step + step,
+                vote_loss=sum(losses) / len(losses),
+                vote_grad_norm=float(grad_norm),
+                vote_learning_rate=optimizer.param_groups[0]["lr"],
+                vote_epoch=step * config.grad_accum / math.ceil(len(texts) / config.batch_size),
+            )
+            losses = []
+        if config.eval_steps > 0 and held_out and step % config.eval_steps == 0:
+            held = evaluate(model, tokenizer, [], held_out, config.max_length)
+            run.log(first_step + step, **{f"eval_{k}": v for k, v in held.items()})
+        if step % config.save_steps == 0 or step == total:
+            save(run, model, optimizer, step, first_step)
+            saved = step
+        if deadline is not None and time.monotonic() >= deadline and step < total:
+            out_of_time = True  # after a step, as TRL's trainer: every run makes progress
+            break
+    progress.close()
+    if step > saved:  # stopped by the time budget between two saves
+        save(run, model, optimizer, step, first_step)
+    return first_step + step, out_of_time

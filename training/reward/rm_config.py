@@ -1,0 +1,48 @@
+"""Settings of `replyloop train rm`; each documented field is also a command-line option."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class RmConfig:
+    learning_rate: float = field(default=5e-5, metadata={"help": "AdamW learning rate"})
+    batch_size: int = field(
+        default=8, metadata={"help": "pairs (or votes) per forward pass; a pair is two sequences"}
+    )
+    grad_accum: int = field(default=1, metadata={"help": "forward passes per optimizer step"})
+    epochs: float = field(default=1.0, metadata={"help": "passes over the pairs"})
+    vote_epochs: float = field(
+        default=2.0, metadata={"help": "passes over the votes (usually far fewer than pairs)"}
+    )
+    max_steps: int = field(
+        default=-1, metadata={"help": "stop the pairwise phase after this many steps (-1: epochs)"}
+    )
+    max_length: int = field(
+        default=256,
+        metadata={"help": "tokens per sequence; a longer one keeps its end (the reply)"},
+    )
+    freeze_layers: int = field(
+        default=0,
+        metadata={"help": "freeze the embeddings and this many lowest layers (0: none)"},
+    )
+    max_minutes: float = field(
+        default=0.0,
+        metadata={"help": "stop training (saved, resumable) after this many minutes (0: none)"},
+    )
+    logging_steps: int = field(default=10, metadata={"help": "steps between metrics rows"})
+    eval_steps: int = field(
+        default=0, metadata={"help": "steps between held-out evaluations (0: only at the end)"}
+    )
+    save_steps: int = field(default=100, metadata={"help": "steps between checkpoints"})
+    max_grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping norm"})
+    balance_votes: bool = field(
+        default=True,
+        metadata={"help": "weight 👍 and 👎 so each class counts half of the pointwise loss"},
+    )
+    center_rewards_coefficient: float = field(
+        default=0.0,
+        metadata={"help": "pull rewards towards 0 (TRL; 0.01 is usual; 0: off)"},
+    )
+    seed: int = field(default=0, metadata={"help": "random seed (head init, data order)"})
