@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from workers.engine import Engine
     from workers.live import LiveText
     from workers.replying import ReplyRequest
+    from workers.serving import ServedModel
 
 
 class Runtime:
@@ -27,7 +28,7 @@ class Runtime:
         self.settings = settings
         self.preload_engine = preload_engine  # GPU workers load the model before any task
         self._store: Store | None = None
-        self._engine: Engine | None = None
+        self._served: ServedModel | None = None
         self._replies: Batcher[ReplyRequest, Turn] | None = None
         self._live: LiveText | None = None
         self._lock = threading.Lock()
@@ -47,15 +48,15 @@ class Runtime:
 
     @property
     def engine(self) -> Engine:
+        """The model to generate with now: the promoted one (workers.serving), else
+        REPLYLOOP_MODEL; loaded on first use, switched when another is promoted."""
         with self._lock:
-            if self._engine is None:
-                from workers.engine import Engine
-                from workers.models import load, resolve
+            if self._served is None:
+                from workers.serving import ServedModel
 
-                source = resolve(self.settings.model, self.settings.cache_dir)
-                model, tokenizer = load(source, threads=self.settings.torch_threads)
-                self._engine = Engine(model, tokenizer, source.version)
-            return self._engine
+                self._served = ServedModel(self.settings, lambda: self.store)
+            served = self._served
+        return served.engine()  # outside the lock: loading reads the store
 
     @property
     def live(self) -> LiveText | None:
@@ -82,9 +83,10 @@ class Runtime:
                 wait_s = 0.0 if self.settings.embedded else self.settings.order_wait_s
 
                 def work(requests: Sequence[ReplyRequest]) -> list[Outcome[Turn]]:
-                    return make_replies(
-                        self.store, self.engine, generation, requests, wait_s, self.live
-                    )
+                    # Between batches, in the batching thread: a promoted model is switched
+                    # to here, never while a batch runs.
+                    engine = self.engine
+                    return make_replies(self.store, engine, generation, requests, wait_s, self.live)
 
                 self._replies = Batcher(work, self.settings.max_batch)
             return self._replies
