@@ -35,6 +35,10 @@ class UnknownModel(RegistryError):
         self.version = version
 
 
+class InvalidModel(RegistryError, ValueError):
+    """A registration with an unknown kind, or a version no Turn could record."""
+
+
 class ModelConflict(RegistryError):
     """A version is registered again with another folder, or promoted though it cannot
     answer a chat."""

@@ -6,8 +6,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from core.errors import ServiceUnavailable
-from replyloop import commands
+from core.errors import RegistryError, ServiceUnavailable
+from replyloop import commands, model_commands, train_commands
+from replyloop.model_refs import ModelRefError
+from training.data.chitchat import DataError
+from training.runs import RunMismatch
 from workers.models import ModelError
 
 
@@ -43,6 +46,9 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--since", help="only replies made on or after this date (YYYY-MM-DD)")
     export.add_argument("--model-version", help="only replies of this model version")
 
+    model_commands.add_parser(sub)
+    train_commands.add_parsers(sub)
+
     serve = sub.add_parser("serve", help="run a platform adapter")
     serve.add_argument("platform", choices=["slack", "wecom"])
     serve.add_argument(
@@ -67,7 +73,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ServiceUnavailable as exc:
         print(f"replyloop: {exc}", file=sys.stderr)
         return 2
-    except (commands.UsageError, ModelError) as exc:
+    except (
+        commands.UsageError,
+        ModelError,
+        RegistryError,
+        ModelRefError,
+        DataError,
+        RunMismatch,
+    ) as exc:
         print(f"replyloop: {exc}", file=sys.stderr)
         return 2
 

@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 
 from core.anonymize import load_or_create_secret
 from core.settings import Settings
+from replyloop import model_commands, train_commands
 from replyloop.bootstrap import bootstrap
 
 
@@ -30,6 +31,12 @@ def dispatch(args: argparse.Namespace) -> int:
         return stats(settings)
     if args.command == "feedback":
         return export(settings, args.format, Path(args.out), args.since, args.model_version)
+    if args.command == "model":
+        return model_commands.run(settings, args)
+    if args.command == "train":
+        return train_commands.train(settings, args)
+    if args.command == "eval":
+        return train_commands.evaluate(settings, args)
     if args.command == "serve" and args.platform == "wecom":
         return serve_wecom(settings, args.host, args.port)
     if args.command == "serve":

@@ -39,7 +39,7 @@ from typing import Any, TypeAlias
 from sqlalchemy import Connection, Engine, Row, select
 from sqlalchemy.exc import IntegrityError
 
-from core.errors import ModelConflict, NothingToRollBack, UnknownModel
+from core.errors import InvalidModel, ModelConflict, NothingToRollBack, UnknownModel
 from core.store import queries as q
 from core.store.schema import models, promotions
 from core.store.store import Store
@@ -102,9 +102,9 @@ def register(
     `path` is stored absolute, symbolic links kept: the same path must reach the model on
     every gpu worker's machine. Nothing is read from the folder here."""
     if kind not in KINDS:
-        raise ValueError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
+        raise InvalidModel(f"kind {kind!r} is not one of {', '.join(KINDS)}")
     if not 0 < len(version) <= VERSION_CHARS:
-        raise ValueError(f"a version is 1 to {VERSION_CHARS} characters, not {version!r}")
+        raise InvalidModel(f"a version is 1 to {VERSION_CHARS} characters, not {version!r}")
     folder = os.path.abspath(os.path.expanduser(str(path)))
     values = dict(
         version=version,
