@@ -1,0 +1,262 @@
+"""`replyloop train sft|rm|ppo|kto` and `replyloop eval`: data loaded and split, the
+trainer run in its run folder, the model registered.
+
+Each trainer's config dataclass is its command line (training.config_cli); the options
+here say where models and data come from.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from core.settings import Settings
+from core.store import Store, registry
+from core.types import DataSource
+from replyloop.bootstrap import bootstrap
+from replyloop.model_refs import ModelRef, ModelRefError, model_ref, run_version
+from training.config_cli import add_config_arguments, config_from_args
+from training.data.builders import Shape
+from training.data.chitchat import NAME as CHITCHAT
+from training.evaluate_config import EvalConfig
+from training.kto_config import KtoConfig
+from training.ppo.ppo_config import PpoConfig
+from training.reward.rm_config import RmConfig
+from training.runs import RunFolder
+from training.sft_config import SftConfig
+
+
+def _data_options(parser: argparse.ArgumentParser, limit: int) -> None:
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=limit,
+        help=f"rows drawn from chitchat for training (default {limit}; the held-out part "
+        "gets a tenth as many, at least 200); export files are used whole",
+    )
+    parser.add_argument(
+        "--held-out-percent",
+        type=float,
+        default=5.0,
+        help="share of conversations (and export prompts) kept out of training for the "
+        "held-out figures, chosen by a stable hash (default 5)",
+    )
+    parser.add_argument(
+        "--context-turns", type=int, default=3, help="chitchat turns before a reply (default 3)"
+    )
+    parser.add_argument("--out", required=True, type=Path, help="the run folder (resumable)")
+
+
+def add_parsers(sub: Any) -> None:
+    """`train` and `eval` on the top-level parser's subcommands."""
+    train = sub.add_parser("train", help="train the next model: sft, rm, ppo or kto")
+    tsub = train.add_subparsers(dest="train_command", required=True)
+
+    sft = tsub.add_parser("sft", help="supervised fine-tuning (TRL SFTTrainer)")
+    sft.add_argument("--base", default="smollm2-135m-instruct", help="model to start from")
+    sft.add_argument(
+        "--data",
+        action="append",
+        help="'chitchat' (the packaged conversations) or a kto export, whose 👍 replies are "
+        "used; repeatable (default: chitchat)",
+    )
+    _data_options(sft, 2000)
+    add_config_arguments(sft, SftConfig)
+
+    rm = tsub.add_parser("rm", help="reward model: pairwise (TRL) and pointwise on votes")
+    rm.add_argument("--base", required=True, help="policy to start from (usually the SFT run)")
+    rm.add_argument(
+        "--pairs",
+        action="append",
+        help="'chitchat' (response selection) or a pairs export; repeatable (default: "
+        "chitchat unless --votes is given)",
+    )
+    rm.add_argument("--votes", action="append", default=[], help="a kto export; repeatable")
+    _data_options(rm, 3000)
+    add_config_arguments(rm, RmConfig)
+
+    ppo = tsub.add_parser("ppo", help="PPO against a reward model (InstructGPT)")
+    ppo.add_argument("--policy", required=True, help="the SFT model (also the KL reference)")
+    ppo.add_argument("--reward", required=True, help="the reward model (also the critic's start)")
+    ppo.add_argument(
+        "--prompts",
+        action="append",
+        help="'chitchat' or an export file of any format (its prompts); repeatable "
+        "(default: chitchat)",
+    )
+    ppo.add_argument(
+        "--ptx-data",
+        action="append",
+        default=[],
+        help="SFT data for the PPO-ptx term (as `train sft --data`); used when --ptx-coef > 0",
+    )
+    _data_options(ppo, 512)
+    add_config_arguments(ppo, PpoConfig)
+
+    kto = tsub.add_parser("kto", help="KTO straight from 👍/👎 (TRL KTOTrainer), no reward model")
+    kto.add_argument("--policy", required=True, help="model to start from (also the reference)")
+    kto.add_argument("--votes", action="append", required=True, help="a kto export; repeatable")
+    _data_options(kto, 0)
+    add_config_arguments(kto, KtoConfig)
+
+    ev = sub.add_parser("eval", help="a policy against a baseline, judged by a reward model")
+    ev.add_argument("--policy", required=True, help="the model to judge (a run folder, ...)")
+    ev.add_argument("--baseline", required=True, help="the model to compare it with")
+    ev.add_argument("--reward", required=True, help="the reward model that judges")
+    ev.add_argument(
+        "--prompts",
+        action="append",
+        help="'chitchat' or an export file; its held-out part is used (default: chitchat)",
+    )
+    ev.add_argument(
+        "--limit", type=int, default=200, help="held-out prompts to judge on (default 200)"
+    )
+    ev.add_argument("--held-out-percent", type=float, default=5.0, help="as in training")
+    ev.add_argument("--context-turns", type=int, default=3, help="as in training")
+    ev.add_argument(
+        "--out",
+        type=Path,
+        help="folder for report.md, its plots and samples.jsonl (default: eval/ in the "
+        "policy's run folder)",
+    )
+    add_config_arguments(ev, EvalConfig)
+
+
+def evaluate(settings: Settings, args: argparse.Namespace) -> int:
+    from training.data.sources import prompts
+    from training.evaluate import evaluate as judge
+
+    rt = bootstrap(settings)
+    policy = model_ref(args.policy, settings, rt.store)
+    baseline = model_ref(args.baseline, settings, rt.store)
+    reward = model_ref(args.reward, settings, rt.store)
+    out = args.out
+    if out is None:
+        if policy.path.name != "model":
+            raise ModelRefError("--policy is not a run folder: say where the report goes (--out)")
+        out = policy.path.parent / "eval"
+    config = config_from_args(args, EvalConfig)
+    # The held-out prompts alone: training never saw them (the same stable split).
+    found = prompts(
+        args.prompts or [CHITCHAT],
+        None,
+        args.held_out_percent,
+        Shape(context_turns=args.context_turns),
+        config.seed,
+    )
+    held_out = [row["prompt"] for row in found.held_out][: args.limit]
+    names = {"policy": policy.version, "baseline": baseline.version, "reward": reward.version}
+    summary = judge(
+        policy.path, baseline.path, reward.path, held_out, RunFolder(out), config, names
+    )
+    for key, value in summary.items():
+        shown = f"{value:.4g}" if isinstance(value, float) else value
+        print(f"{key:>16}: {shown}")
+    print(f"report: {out / 'report.md'}", file=sys.stderr)
+    return 0
+
+
+def train(settings: Settings, args: argparse.Namespace) -> int:
+    rt = bootstrap(settings)  # the registry lives in the store the workers read
+    shape = Shape(context_turns=args.context_turns)
+    run = RunFolder(args.out)
+    command = args.train_command
+    percent, limit = args.held_out_percent, args.limit or None
+    if command == "sft":
+        from training.data.sources import sft_data
+        from training.sft_trainer import train_sft
+
+        base = model_ref(args.base, settings, rt.store)
+        split = sft_data(args.data or [CHITCHAT], limit, percent, shape, _seed(args))
+        sft_config = config_from_args(args, SftConfig)
+        metrics = train_sft(
+            base.path, run, split.train, split.held_out, sft_config, split.sources, base.version
+        )
+    elif command == "rm":
+        from training.data.sources import rm_pairs, votes
+        from training.reward.rm_trainer import train_rm
+
+        base = model_ref(args.base, settings, rt.store)
+        pair_names = args.pairs if args.pairs is not None else ([] if args.votes else [CHITCHAT])
+        pairs = rm_pairs(pair_names, limit, percent, shape, _seed(args))
+        voted = votes(args.votes, percent)
+        metrics = train_rm(
+            base.path,
+            run,
+            pairs.train,
+            voted.train,
+            pairs.held_out,
+            voted.held_out,
+            config_from_args(args, RmConfig),
+            pairs.sources + voted.sources,
+            base.version,
+        )
+    elif command == "ppo":
+        from training.data.sources import prompts, sft_data
+        from training.ppo.ppo_trainer import train_ppo
+
+        base = model_ref(args.policy, settings, rt.store)
+        reward = model_ref(args.reward, settings, rt.store)
+        found = prompts(args.prompts or [CHITCHAT], limit, percent, shape, _seed(args))
+        config = config_from_args(args, PpoConfig)
+        ptx = None
+        if config.ptx_coef > 0:
+            ptx = sft_data(args.ptx_data or [CHITCHAT], limit, percent, shape, _seed(args)).train
+        metrics = train_ppo(
+            base.path,
+            reward.path,
+            run,
+            [row["prompt"] for row in found.train],
+            config,
+            ptx_rows=ptx,
+            data=found.sources,
+            parent=base.version,
+        )
+    else:
+        from training.data.sources import votes
+        from training.kto_trainer import train_kto
+
+        base = model_ref(args.policy, settings, rt.store)
+        voted = votes(args.votes, percent)
+        metrics = train_kto(
+            base.path,
+            run,
+            voted.train,
+            voted.held_out,
+            config_from_args(args, KtoConfig),
+            voted.sources,
+            base.version,
+        )
+    _register(rt.store, run, command, base, metrics)
+    return 0
+
+
+def _seed(args: argparse.Namespace) -> int:
+    return int(getattr(args, "seed", 0))
+
+
+def _register(
+    store: Store, run: RunFolder, kind: str, parent: ModelRef, metrics: dict[str, float]
+) -> None:
+    manifest = run.manifest()
+    version = run_version(run.root, run.model_dir)
+    record = registry.register(
+        store,
+        version=version,
+        kind=kind,
+        path=run.model_dir,
+        parent=parent.version,
+        data=[_source(s) for s in manifest.get("data", [])],
+        settings=manifest.get("settings", {}),
+        metrics=metrics,
+    )
+    shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, float))
+    print(f"trained {kind} into {run.root} ({shown})", file=sys.stderr)
+    hint = "" if kind == "rm" else f"; serve it with: replyloop model promote {record.version}"
+    print(f"registered {record.version} (parent {parent.version}){hint}", file=sys.stderr)
+
+
+def _source(source: dict[str, Any]) -> DataSource:
+    return {"name": source["name"], "rows": source["rows"], "sha256": source["sha256"] or ""}

@@ -1,0 +1,17 @@
+"""Settings of `replyloop eval`; each documented field is also a command-line option."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    max_new_tokens: int = field(default=48, metadata={"help": "tokens per reply, at most"})
+    temperature: float = field(
+        default=0.7, metadata={"help": "sampling temperature (the workers' default)"}
+    )
+    top_p: float = field(default=0.9, metadata={"help": "nucleus sampling (the workers' default)"})
+    batch_size: int = field(default=16, metadata={"help": "prompts generated together"})
+    max_prompt_tokens: int = field(default=256, metadata={"help": "a longer prompt keeps its end"})
+    seed: int = field(default=0, metadata={"help": "sampling seed"})
