@@ -19,7 +19,9 @@ an Engine or a Store):
     )
 
 Registering a version again with the same folder returns the record already there (a
-trainer that is run again is fine); another folder raises ModelConflict.
+trainer that is run again is fine); another folder raises ModelConflict; an unknown kind
+or a version over 128 characters, InvalidModel (a ValueError). The folder is stored as
+os.path.abspath makes it: absolute, but with symbolic links kept, not resolved.
 
 Promotions form a stack: `promote` pushes a version, `rollback` pops the newest one and
 serves what was promoted before it; rolling back the first promotion returns the workers to
