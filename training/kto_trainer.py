@@ -1,0 +1,211 @@
+"""`replyloop train kto`: the policy learns straight from 👍/👎 with TRL's KTOTrainer, for
+teams that skip the reward model.
+
+Rows are exactly what `replyloop feedback export --format kto` writes (TRL's conversational
+unpaired preference rows): {"prompt": [...], "completion": [one assistant message],
+"label": true|false}. The reference model is the starting policy, loaded again and frozen
+(also on a resumed run: the reference never moves).
+
+Per batch, KTO rewards a completion by r = beta * (log pi(y|x) - log pi_ref(y|x)) and
+estimates the KL term z from the same batch's completions paired with other prompts:
+    👍 loss: 1 - sigmoid(r - z)        👎 loss: 1 - sigmoid(z - r)
+TRL 1.16 builds those mismatched pairs once, for consecutive rows, and therefore samples
+the data in order: the votes are shuffled (seeded) here, so a batch is not all one label
+just because the export was ordered by time.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from datasets import Dataset
+from trl import KTOConfig, KTOTrainer
+
+from training.data.exports import check_vote
+from training.kto_config import KtoConfig
+from training.models import load_policy, load_tokenizer
+from training.run_callbacks import (
+    Offline,
+    RunLog,
+    TimeBudget,
+    publish_model,
+    recorded_settings,
+    resume_from,
+    use_bf16,
+)
+from training.runs import DataSource, RunFolder
+
+KIND = "kto"
+# What TRL logs during training (averaged over the logging interval) that train_kto returns.
+TRAIN_METRICS = ("rewards/chosen", "rewards/rejected", "rewards/margins", "kl")
+EVAL_METRICS = ("eval_loss", *(f"eval_{key}" for key in TRAIN_METRICS))
+
+
+class KtoTrainer(Offline, KTOTrainer):
+    """TRL's KTOTrainer, silent towards the Hub."""
+
+
+def count_labels(rows: list[dict[str, Any]], what: str) -> tuple[int, int]:
+    """(👍, 👎) counts of vote rows, each checked to be a kto export row."""
+    for number, row in enumerate(rows, 1):
+        try:
+            check_vote(row)
+        except ValueError as exc:
+            raise ValueError(f"{what} row {number} is not a kto vote row: {exc}") from None
+    liked = sum(row["label"] for row in rows)
+    return liked, len(rows) - liked
+
+
+def balance_weights(liked: int, disliked: int, config: KtoConfig) -> tuple[float, float]:
+    """(desirable_weight, undesirable_weight). TRL's KTO docs (after the KTO paper, eq. 8)
+    ask for desirable_weight * 👍 / (undesirable_weight * 👎) between 1 and 4/3. A weight
+    left at 0 is chosen to make that ratio 1; with both at 0 the commoner label keeps 1.0
+    and the rarer one is raised.
+
+    >>> balance_weights(30, 10, KtoConfig())
+    (1.0, 3.0)
+    >>> balance_weights(10, 40, KtoConfig())
+    (4.0, 1.0)
+    >>> balance_weights(30, 10, KtoConfig(desirable_weight=0.5))
+    (0.5, 1.5)
+    >>> balance_weights(30, 10, KtoConfig(desirable_weight=1.0, undesirable_weight=1.0))
+    (1.0, 1.0)
+    """
+    desirable, undesirable = config.desirable_weight, config.undesirable_weight
+    if desirable == 0 and undesirable == 0:
+        if liked >= disliked:
+            desirable = 1.0
+        else:
+            undesirable = 1.0
+    if desirable == 0:
+        desirable = undesirable * disliked / liked
+    if undesirable == 0:
+        undesirable = desirable * liked / disliked
+    return round(desirable, 4), round(undesirable, 4)
+
+
+def make_trainer(
+    policy_dir: Path,
+    run: RunFolder,
+    rows: list[dict[str, Any]],
+    eval_rows: list[dict[str, Any]],
+    config: KtoConfig,
+    weights: tuple[float, float],
+) -> KtoTrainer:
+    """The KTOTrainer for this run, its votes tokenised, before any step."""
+    # The KL estimate pairs each completion with another row's prompt in the same batch.
+    if config.batch_size < 2:
+        raise ValueError("KTO needs batch_size of at least 2 (its KL estimate)")
+    order = random.Random(config.seed)
+    train = rows.copy()
+    order.shuffle(train)
+    held_out = eval_rows.copy()
+    order.shuffle(held_out)
+    desirable_weight, undesirable_weight = weights
+    args = KTOConfig(
+        output_dir=str(run.checkpoints),
+        learning_rate=config.learning_rate,
+        beta=config.beta,
+        desirable_weight=desirable_weight,
+        undesirable_weight=undesirable_weight,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        max_length=config.max_length,
+        logging_steps=config.logging_steps,
+        logging_first_step=True,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=2,
+        eval_strategy="steps" if config.eval_steps > 0 and eval_rows else "no",
+        eval_steps=config.eval_steps if config.eval_steps > 0 else None,
+        seed=config.seed,
+        data_seed=config.seed,
+        gradient_checkpointing=config.gradient_checkpointing,
+        bf16=use_bf16(),
+        report_to="none",
+        push_to_hub=False,
+    )
+    return KtoTrainer(
+        model=load_policy(policy_dir),
+        ref_model=load_policy(policy_dir),
+        args=args,
+        train_dataset=Dataset.from_list(train),
+        eval_dataset=Dataset.from_list(held_out) if held_out else None,
+        processing_class=load_tokenizer(policy_dir),
+    )
+
+
+def last_logged(trainer: KtoTrainer, keys: tuple[str, ...]) -> dict[str, float]:
+    """The newest training log's values of `keys` (those it has)."""
+    for logs in reversed(trainer.state.log_history):
+        if any(key in logs for key in keys):
+            return {key: float(logs[key]) for key in keys if key in logs}
+    return {}
+
+
+def train_kto(
+    policy_dir: Path,
+    run: RunFolder,
+    rows: list[dict[str, Any]],
+    eval_rows: list[dict[str, Any]],
+    config: KtoConfig,
+    data: list[DataSource],
+    parent: str | None,
+) -> dict[str, float]:
+    """Train the policy in `policy_dir` on 👍/👎 `rows` into `run`, resuming its newest
+    checkpoint if there is one. Returns train_loss, the last logged rewards/chosen,
+    rewards/rejected, rewards/margins and kl, the weights used, steps and seconds; and
+    eval_loss, eval_rewards/* and eval_kl on `eval_rows` when there are any."""
+    started = time.monotonic()
+    liked, disliked = count_labels(rows, "training")
+    count_labels(eval_rows, "held-out")
+    if liked == 0 or disliked == 0:
+        raise ValueError(
+            f"KTO needs both 👍 and 👎 votes; the training rows hold {liked} 👍 and "
+            f"{disliked} 👎 (with one kind only, train sft on the liked replies instead)"
+        )
+    weights = balance_weights(liked, disliked, config)
+    trainer = make_trainer(policy_dir, run, rows, eval_rows, config, weights)
+    main = trainer.is_world_process_zero()
+    balance = {
+        "votes_liked": float(liked),
+        "votes_disliked": float(disliked),
+        "desirable_weight": weights[0],
+        "undesirable_weight": weights[1],
+    }
+    if main:
+        run.start(KIND, parent, data, recorded_settings(config), config.seed)
+        given = config.desirable_weight > 0 and config.undesirable_weight > 0
+        print(
+            f"kto: {liked} 👍 and {disliked} 👎: desirable_weight={weights[0]}, "
+            f"undesirable_weight={weights[1]}, "
+            + ("as given" if given else "set so weighted 👍 / weighted 👎 = 1 (TRL's KTO docs)"),
+            file=sys.stderr,
+        )
+        run.log(trainer.state.global_step, **balance)
+    trainer.add_callback(RunLog(run))
+    budget = TimeBudget(config.max_minutes, trainer.accelerator)
+    trainer.add_callback(budget)
+
+    result = trainer.train(resume_from_checkpoint=resume_from(run))
+    metrics: dict[str, float] = {"train_loss": result.training_loss}
+    metrics.update(last_logged(trainer, TRAIN_METRICS))
+    if eval_rows:
+        evaluated = trainer.evaluate()
+        metrics.update({key: float(evaluated[key]) for key in EVAL_METRICS if key in evaluated})
+    metrics.update(balance)
+    metrics["steps"] = float(trainer.state.global_step)
+    metrics["stopped_by_time"] = float(budget.stopped_early)
+
+    publish_model(trainer, run)
+    metrics["seconds"] = round(time.monotonic() - started, 3)
+    if main:
+        run.finish(metrics)
+    return metrics
