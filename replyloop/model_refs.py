@@ -4,6 +4,8 @@ version, a training run folder (its `model/`), or any local model folder."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,14 +41,21 @@ def model_ref(name: str, settings: Settings, store: Store) -> ModelRef:
             f"{name!r} is not {BUILTIN!r}, a registered version (replyloop model list), "
             "a training run folder or a model folder with a config.json"
         )
-    folder = str(path.resolve())
+    # The registry keeps paths absolute with symbolic links as given: compare the same way.
+    folder = Path(os.path.abspath(path))
     for record in registry.list_models(store):
-        if record.path == folder:
-            return ModelRef(path.resolve(), record.version)
-    return ModelRef(path.resolve(), folder_version(path))
+        if record.path == str(folder):
+            return ModelRef(folder, record.version)
+    return ModelRef(folder, folder_version(path))
 
 
 def run_version(run_root: Path, model_dir: Path) -> str:
-    """A trained model's version: its run folder's name and a digest of the weights' files
-    (the same run trained twice into the same folder keeps its name only if unchanged)."""
-    return f"{run_root.resolve().name}-{folder_version(model_dir).rsplit('-', 1)[1]}"
+    """A trained model's version: its run folder's name and a digest of its weights, so
+    two runs in folders of the same name never share a version, and a run that is
+    registered again (the same weights) keeps its own."""
+    digest = hashlib.sha256()
+    for file in sorted(model_dir.glob("*.safetensors")) or sorted(model_dir.glob("*.bin")):
+        with file.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 22), b""):
+                digest.update(block)
+    return f"{run_root.resolve().name}-{digest.hexdigest()[:8]}"

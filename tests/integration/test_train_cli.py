@@ -1,0 +1,136 @@
+"""The training loop as a person runs it, on a tiny real model: `replyloop train sft`,
+`train rm` (chitchat pairs and a kto export), `train ppo`, `train kto`, `eval`, and
+`model promote`, each a subprocess on a real database; and one line (exit 2) for each
+refusal."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from core.export.rows import CastVote, RatedTurn, kto_row
+from core.store import open_store, registry
+from tests.integration.test_cli import one_line
+from tests.integration.workers import clean_env, replyloop
+from workers.models import folder_version
+
+TIMEOUT_S = 240.0
+SMALL = ("--limit", "12", "--held-out-percent", "20")
+
+
+def ok(done: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    assert done.returncode == 0, (done.stdout, done.stderr[-3000:])
+    return done
+
+
+def votes_file(path: Path) -> Path:
+    """A kto export as `replyloop feedback export --format kto` writes it."""
+    rows = []
+    for i in range(16):
+        turn = RatedTurn(
+            turn_id=i,
+            conversation_id=i,
+            message_id=i,
+            platform="slack",
+            prompt=[{"role": "user", "content": f"hello there {i}"}],
+            completion="I am fine, thank you." if i % 2 else "the lazy dog",
+            model_version="v0",
+            settings={},
+            created_at=datetime(2026, 11, 26, tzinfo=UTC),
+            votes=(CastVote("u", 1 if i % 2 else -1, None),),
+        )
+        rows.append(kto_row(turn))
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+@pytest.fixture
+def env(sqlite_url: str, tmp_path: Path) -> dict[str, str]:
+    return clean_env(database_url=sqlite_url, data_dir=str(tmp_path / "data"))
+
+
+def train(env: dict[str, str], cwd: Path, *args: str) -> str:
+    done = ok(replyloop("train", *args, env=env, cwd=cwd, timeout=TIMEOUT_S))
+    return done.stderr
+
+
+def test_sft_rm_ppo_kto_eval_promote(
+    env: dict[str, str], sqlite_url: str, tiny_model: Path, tmp_path: Path
+) -> None:
+    votes = votes_file(tmp_path / "votes.kto.jsonl")
+    runs = tmp_path / "runs"
+    said = train(
+        env, tmp_path, "sft", "--base", str(tiny_model), "--out", str(runs / "sft"),
+        "--data", "chitchat", "--data", str(votes), "--max-steps", "2", "--batch-size", "4",
+        *SMALL,
+    )  # fmt: skip
+    assert "registered sft-" in said
+    train(
+        env, tmp_path, "rm", "--base", str(runs / "sft"), "--out", str(runs / "rm"),
+        "--pairs", "chitchat", "--votes", str(votes), "--max-steps", "2", "--batch-size", "4",
+        *SMALL,
+    )  # fmt: skip
+    train(
+        env, tmp_path, "ppo", "--policy", str(runs / "sft"), "--reward", str(runs / "rm"),
+        "--out", str(runs / "ppo"), "--steps", "2", "--rollout-batch", "4", "--minibatch", "2",
+        "--max-new-tokens", "4", "--prompts", "chitchat", "--prompts", str(votes), *SMALL,
+    )  # fmt: skip
+    train(
+        env, tmp_path, "kto", "--policy", str(runs / "sft"), "--votes", str(votes),
+        "--out", str(runs / "kto"), "--max-steps", "2", "--batch-size", "4",
+        "--held-out-percent", "20",
+    )  # fmt: skip
+
+    store = open_store(sqlite_url)
+    models = {record.kind: record for record in registry.list_models(store)}
+    assert set(models) == {"sft", "rm", "ppo", "kto"}
+    assert models["sft"].parent == folder_version(tiny_model)
+    for kind in ("rm", "ppo", "kto"):
+        assert models[kind].parent == models["sft"].version
+    assert models["ppo"].path == str(runs / "ppo" / "model")
+    assert models["ppo"].version.startswith("ppo-") and models["ppo"].version != models[
+        "sft"
+    ].version.replace("sft-", "ppo-")  # the digest is of the weights, not the config
+    sft_data = {source["name"] for source in models["sft"].data}
+    assert sft_data == {"chitchat-dataset==0.9.0", str(votes)}
+    assert models["rm"].metrics["pairwise_accuracy"] >= 0.0
+    assert models["ppo"].settings["rollout_batch"] == 4
+
+    done = ok(
+        replyloop(
+            "eval", "--policy", str(runs / "ppo"), "--baseline", models["sft"].version,
+            "--reward", str(runs / "rm"), "--limit", "6", "--max-new-tokens", "4",
+            "--held-out-percent", "20", env=env, cwd=tmp_path, timeout=TIMEOUT_S,
+        )
+    )  # fmt: skip
+    assert "win_rate" in done.stdout and "kl_per_reply" in done.stdout
+    report = (runs / "ppo" / "eval" / "report.md").read_text()
+    assert "| win_rate |" in report and "comparison.png" in report
+    assert (runs / "ppo" / "eval" / "comparison.png").stat().st_size > 1000
+    assert "curve_reward.png" in report  # the PPO run's own curve
+    samples = (runs / "ppo" / "eval" / "samples.jsonl").read_text().splitlines()
+    assert len(samples) == 6
+
+    promoted = ok(replyloop("model", "promote", models["ppo"].version, env=env, cwd=tmp_path))
+    assert models["ppo"].version in promoted.stdout
+    assert registry.promoted(store) == models["ppo"]
+
+
+def test_refusals_are_one_line(env: dict[str, str], tiny_model: Path, tmp_path: Path) -> None:
+    missing = replyloop(
+        "train", "rm", "--base", str(tmp_path / "nowhere"), "--out", str(tmp_path / "rm"),
+        env=env, cwd=tmp_path, timeout=TIMEOUT_S,
+    )  # fmt: skip
+    assert "is not 'smollm2-135m-instruct', a registered version" in one_line(missing)
+
+    bad = tmp_path / "bad.kto.jsonl"
+    bad.write_text('{"prompt": [], "completion": [], "label": true}\n')
+    refused = replyloop(
+        "train", "kto", "--policy", str(tiny_model), "--votes", str(bad),
+        "--out", str(tmp_path / "kto"), env=env, cwd=tmp_path, timeout=TIMEOUT_S,
+    )  # fmt: skip
+    assert f"{bad}:1: not a kto (vote) row" in one_line(refused)
