@@ -18,7 +18,13 @@ from safetensors.torch import load_file
 from core.types import ChatMessage
 from training.models import load_policy, load_scorer, load_tokenizer
 from training.ppo.ppo_config import PpoConfig
-from training.ppo.ppo_trainer import make_experience, ppo_update, rollout_values, train_ppo
+from training.ppo.ppo_trainer import (
+    encode_ptx,
+    make_experience,
+    ppo_update,
+    rollout_values,
+    train_ppo,
+)
 from training.ppo.rollout import (
     Rollout,
     encode_prompts,
@@ -251,20 +257,29 @@ def test_resume_continues_from_the_newest_checkpoint(
         train_ppo(policy_dir, reward_dir, run, PROMPTS, replace(three, cliprange=0.3))
 
 
+PTX_ROWS: list[dict[str, Any]] = [
+    {
+        "prompt": [{"role": "user", "content": "what is the capital of France?"}],
+        "completion": [{"role": "assistant", "content": "Paris is the capital of France."}],
+    },
+    {
+        "prompt": [{"role": "user", "content": "how are you today?"}],
+        "completion": [{"role": "assistant", "content": "I am fine, thank you."}],
+    },
+]
+
+
+def test_ptx_loss_covers_the_completion_only(models: tuple[Path, Path]) -> None:
+    tokenizer = load_tokenizer(models[0])
+    (ids, start), _ = encode_ptx(tokenizer, PTX_ROWS, SMALL)
+    assert tokenizer.decode(ids[start:]) == "Paris is the capital of France.<|im_end|>\n"
+    assert tokenizer.decode(ids[:start]).endswith("<|im_start|>assistant\n")
+
+
 def test_ptx_term_is_logged(models: tuple[Path, Path], tmp_path: Path) -> None:
     policy_dir, reward_dir = models
-    ptx_rows = [
-        {
-            "prompt": [{"role": "user", "content": "what is the capital of France?"}],
-            "completion": [{"role": "assistant", "content": "Paris is the capital of France."}],
-        },
-        {
-            "prompt": [{"role": "user", "content": "how are you today?"}],
-            "completion": [{"role": "assistant", "content": "I am fine, thank you."}],
-        },
-    ]
     run = RunFolder(tmp_path / "run")
     config = replace(SMALL, steps=1, ptx_coef=0.5, ptx_batch=2)
-    final = train_ppo(policy_dir, reward_dir, run, PROMPTS, config, ptx_rows=ptx_rows)
+    final = train_ppo(policy_dir, reward_dir, run, PROMPTS, config, ptx_rows=PTX_ROWS)
     assert math.isfinite(final["ptx_loss"]) and final["ptx_loss"] > 0
     assert "ptx_loss" in run.metrics()[-1]

@@ -36,7 +36,10 @@ class PpoConfig:
     lam: float = field(default=0.95, metadata={"help": "GAE λ"})
     cliprange: float = field(default=0.2, metadata={"help": "policy ratio clip ε"})
     cliprange_value: float = field(default=0.2, metadata={"help": "value clip around old values"})
-    vf_coef: float = field(default=0.1, metadata={"help": "weight of the value loss"})
+    vf_coef: float = field(
+        default=0.1,
+        metadata={"help": "weight of the value loss (its own AdamW: matters against clipping)"},
+    )
     max_new_tokens: int = field(default=48, metadata={"help": "reply length limit (tokens)"})
     temperature: float = field(
         default=1.0,

@@ -133,7 +133,6 @@ def collect(
     """Steps 1-3: reply to the prompts, score the replies, and turn that into experience."""
     device = next(policy.parameters()).device
     started = time.perf_counter()
-    policy.eval()
     with _autocast(device):
         rollout, logprobs, entropy = sample(
             policy,
@@ -196,7 +195,9 @@ def ppo_update(
     ptx_batches: Iterator[tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> dict[str, float]:
     """`ppo_epochs` passes over the experience in shuffled minibatches, one step of both
-    optimizers each. Returns the mean of each loss statistic."""
+    optimizers each. The models share no parameters, so each loss is built and
+    back-propagated in turn: only one graph is held at a time (memory, on a CPU box).
+    Returns the mean of each loss statistic."""
     stats: dict[str, list[float]] = defaultdict(list)
     rows = experience.rollout.input_ids.shape[0]
     device = experience.rollout.input_ids.device
@@ -205,30 +206,33 @@ def ppo_update(
         for start in range(0, rows, config.minibatch):
             batch = experience.select(order[start : start + config.minibatch])
             mask = batch.rollout.response_mask  # (b, r)
+
+            policy_optimizer.zero_grad()
             with _autocast(device):
                 logprobs = response_logprobs(policy, batch.rollout, config.temperature)  # (b, r)
-                values = rollout_values(value_model, batch.rollout)  # (b, r)
             pg_loss, clipfrac, approx_kl = policy_loss(
                 logprobs, batch.logprobs, batch.advantages, mask, config.cliprange
             )
-            vf_loss, vf_clipfrac = value_loss(
-                values, batch.values, batch.returns, mask, config.cliprange_value
-            )
-            # The two models share no parameters: one backward fills both gradients.
-            loss = pg_loss + config.vf_coef * vf_loss
-            if ptx_batches is not None:
+            pg_loss.backward()
+            if ptx_batches is not None:  # InstructGPT's γ_ptx·E[log π(pretraining text)]
                 ptx_ids, ptx_mask = next(ptx_batches)
                 with _autocast(device):
                     lm_loss = ptx_loss(policy, ptx_ids, ptx_mask)
-                loss = loss + config.ptx_coef * lm_loss
+                (config.ptx_coef * lm_loss).backward()
                 stats["ptx_loss"].append(lm_loss.item())
-            policy_optimizer.zero_grad()
-            value_optimizer.zero_grad()
-            loss.backward()
             torch.nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
-            torch.nn.utils.clip_grad_norm_(value_model.parameters(), config.max_grad_norm)
             policy_optimizer.step()
+
+            value_optimizer.zero_grad()
+            with _autocast(device):
+                values = rollout_values(value_model, batch.rollout)  # (b, r)
+            vf_loss, vf_clipfrac = value_loss(
+                values, batch.values, batch.returns, mask, config.cliprange_value
+            )
+            (config.vf_coef * vf_loss).backward()
+            torch.nn.utils.clip_grad_norm_(value_model.parameters(), config.max_grad_norm)
             value_optimizer.step()
+
             stats["policy_loss"].append(pg_loss.item())
             stats["value_loss"].append(vf_loss.item())
             stats["clipfrac"].append(clipfrac.item())
@@ -287,7 +291,7 @@ def train_ppo(
         done = _load_state(checkpoint, policy_optimizer, value_optimizer, kl_controller)
     stop_ids = stop_token_ids(tokenizer, policy)
     updates_per_step = config.ppo_epochs * math.ceil(config.rollout_batch / config.minibatch)
-    encoded_ptx = _encode_ptx(tokenizer, ptx_rows or [], config) if config.ptx_coef > 0 else []
+    encoded_ptx = encode_ptx(tokenizer, ptx_rows or [], config) if config.ptx_coef > 0 else []
 
     metrics: dict[str, float] = {}
     bar = tqdm(range(done, config.steps), initial=done, total=config.steps, desc="ppo")
@@ -388,7 +392,7 @@ def _step_prompts(count: int, config: PpoConfig, step: int) -> list[int]:
     return picked
 
 
-def _encode_ptx(
+def encode_ptx(
     tokenizer: Any, rows: list[dict[str, Any]], config: PpoConfig
 ) -> list[tuple[list[int], int]]:
     """TRL conversational prompt-completion rows as (token ids, index of the completion's
@@ -402,11 +406,15 @@ def _encode_ptx(
         full = tokenizer.apply_chat_template(
             [*row["prompt"], *row["completion"]], tokenize=True, return_dict=False
         )
-        prompt, full = list(prompt), list(full)
-        assert full[: len(prompt)] == prompt, "the chat template must extend the prompt"
+        # The completion starts where the two encodings part (a tokenizer may merge the
+        # generation prompt's last token with the completion's first).
+        start = next(
+            (i for i, (a, b) in enumerate(zip(prompt, full, strict=False)) if a != b),
+            min(len(prompt), len(full)),
+        )
         cut = max(0, len(full) - limit)
-        if len(full) - max(len(prompt), cut) > 0:
-            encoded.append((full[cut:], max(len(prompt) - cut, 0)))
+        if len(full) > max(start, cut):
+            encoded.append((list(full[cut:]), max(start - cut, 0)))
     if not encoded:
         raise ValueError("no ptx row has a completion to learn")
     return encoded
