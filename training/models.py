@@ -56,3 +56,23 @@ def token_values(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tens
     hidden = backbone(model)(input_ids=input_ids, attention_mask=attention_mask)[0]  # (B, T, C)
     values: torch.Tensor = model.score(hidden).squeeze(-1)  # (B, T)
     return values
+
+
+def freeze_lower(model: Any, layers: int) -> None:
+    """Freeze the embeddings and the `layers` lowest transformer blocks. Below the first
+    trainable block autograd keeps no graph, so there a step costs a forward pass only,
+    and AdamW holds no state for the 28M embedding weights of SmolLM2-135M (tied to its LM
+    head, which stays fixed too)."""
+    if layers <= 0:
+        return
+    body = backbone(model)
+    blocks = body.layers
+    if layers > len(blocks):
+        raise ValueError(f"freeze_layers={layers}, but the model has {len(blocks)} layers")
+    body.get_input_embeddings().requires_grad_(False)
+    for block in blocks[:layers]:
+        block.requires_grad_(False)
+
+
+def trainable(model: Any) -> list[torch.nn.Parameter]:
+    return [p for p in model.parameters() if p.requires_grad]

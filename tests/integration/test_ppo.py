@@ -283,3 +283,24 @@ def test_ptx_term_is_logged(models: tuple[Path, Path], tmp_path: Path) -> None:
     final = train_ppo(policy_dir, reward_dir, run, PROMPTS, config, ptx_rows=PTX_ROWS)
     assert math.isfinite(final["ptx_loss"]) and final["ptx_loss"] > 0
     assert "ptx_loss" in run.metrics()[-1]
+
+
+def test_frozen_lower_layers_stay_put(models: tuple[Path, Path], tmp_path: Path) -> None:
+    """--freeze-layers 1 on a 2-layer model: the embeddings and the first block keep their
+    weights in the policy and the value model; the second block moves."""
+    policy_dir, reward_dir = models
+    run = RunFolder(tmp_path / "run")
+    train_ppo(policy_dir, reward_dir, run, PROMPTS, replace(SMALL, steps=1, freeze_layers=1))
+    before, after = (
+        load_file(policy_dir / "model.safetensors"),
+        load_file(run.model_dir / "model.safetensors"),
+    )
+    moved = {name for name in before if not torch.equal(before[name], after[name])}
+    frozen = {n for n in before if n.startswith(("model.embed_tokens.", "model.layers.0."))}
+    assert moved and not moved & frozen, moved & frozen
+    assert any(name.startswith("model.layers.1.") for name in moved)
+    value_before = load_file(reward_dir / "model.safetensors")
+    value_after = load_file(run.root / "value" / "model.safetensors")
+    for name in ("model.embed_tokens.weight", "model.layers.0.mlp.up_proj.weight"):
+        assert torch.equal(value_before[name], value_after[name]), name
+    assert not torch.equal(value_before["score.weight"], value_after["score.weight"])

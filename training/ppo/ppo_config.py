@@ -62,6 +62,14 @@ class PpoConfig:
         default=False, metadata={"help": "scale per-token rewards to unit variance per batch"}
     )
     max_grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping norm"})
+    freeze_layers: int = field(
+        default=0,
+        metadata={
+            "help": "freeze the embeddings and this many lowest layers of the policy and the "
+            "value model (0: train all; on a CPU, freezing most layers makes a step several "
+            "times cheaper)"
+        },
+    )
     save_every: int = field(default=20, metadata={"help": "checkpoint every N iterations"})
     seed: int = field(default=0, metadata={"help": "seed for prompt order and sampling"})
 

@@ -34,7 +34,14 @@ import torch
 from tqdm.auto import tqdm
 
 from core.types import ChatMessage
-from training.models import load_policy, load_scorer, load_tokenizer, token_values
+from training.models import (
+    freeze_lower,
+    load_policy,
+    load_scorer,
+    load_tokenizer,
+    token_values,
+    trainable,
+)
 from training.ppo.core import (
     AdaptiveKLController,
     FixedKLController,
@@ -275,11 +282,13 @@ def train_ppo(
     # the same weights, which dropout would turn into noise (TRL's PPO disabled it too).
     policy.eval()
     value_model.eval()
+    freeze_lower(policy, config.freeze_layers)
+    freeze_lower(value_model, config.freeze_layers)
     policy_optimizer = torch.optim.AdamW(
-        policy.parameters(), lr=config.learning_rate, weight_decay=0.0
+        trainable(policy), lr=config.learning_rate, weight_decay=0.0
     )
     value_optimizer = torch.optim.AdamW(
-        value_model.parameters(), lr=config.value_learning_rate, weight_decay=0.0
+        trainable(value_model), lr=config.value_learning_rate, weight_decay=0.0
     )
     kl_controller: AdaptiveKLController | FixedKLController = (
         AdaptiveKLController(config.init_kl_coef, config.target_kl, config.kl_horizon)
