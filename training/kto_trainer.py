@@ -35,7 +35,7 @@ from training.run_callbacks import (
     publish_model,
     recorded_settings,
     resume_from,
-    use_bf16,
+    trainer_arguments,
 )
 from training.runs import DataSource, RunFolder
 
@@ -107,30 +107,10 @@ def make_trainer(
     order.shuffle(held_out)
     desirable_weight, undesirable_weight = weights
     args = KTOConfig(
-        output_dir=str(run.checkpoints),
-        learning_rate=config.learning_rate,
+        **trainer_arguments(run, config, evaluating=bool(eval_rows)),
         beta=config.beta,
         desirable_weight=desirable_weight,
         undesirable_weight=undesirable_weight,
-        num_train_epochs=config.epochs,
-        max_steps=config.max_steps,
-        per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=config.batch_size,
-        gradient_accumulation_steps=config.grad_accum,
-        max_length=config.max_length,
-        logging_steps=config.logging_steps,
-        logging_first_step=True,
-        save_strategy="steps",
-        save_steps=config.save_steps,
-        save_total_limit=2,
-        eval_strategy="steps" if config.eval_steps > 0 and eval_rows else "no",
-        eval_steps=config.eval_steps if config.eval_steps > 0 else None,
-        seed=config.seed,
-        data_seed=config.seed,
-        gradient_checkpointing=config.gradient_checkpointing,
-        bf16=use_bf16(),
-        report_to="none",
-        push_to_hub=False,
     )
     return KtoTrainer(
         model=load_policy(policy_dir),

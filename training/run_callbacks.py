@@ -122,3 +122,33 @@ def publish_model(trainer: Any, run: RunFolder) -> None:
             shutil.rmtree(run.model_dir)
         os.replace(partial, run.model_dir)
     trainer.accelerator.wait_for_everyone()
+
+
+def trainer_arguments(run: RunFolder, config: Any, evaluating: bool) -> dict[str, Any]:
+    """The TrainingArguments every TRL trainer of ours shares, from a config with the usual
+    fields (learning_rate, epochs, max_steps, batch_size, grad_accum, max_length, logging,
+    save and eval steps, seed, gradient_checkpointing): checkpoints in the run folder, the
+    newest two kept, nothing reported or pushed anywhere."""
+    return {
+        "output_dir": str(run.checkpoints),
+        "learning_rate": config.learning_rate,
+        "num_train_epochs": config.epochs,
+        "max_steps": config.max_steps,
+        "per_device_train_batch_size": config.batch_size,
+        "per_device_eval_batch_size": config.batch_size,
+        "gradient_accumulation_steps": config.grad_accum,
+        "max_length": config.max_length,
+        "logging_steps": config.logging_steps,
+        "logging_first_step": True,
+        "save_strategy": "steps",
+        "save_steps": config.save_steps,
+        "save_total_limit": 2,
+        "eval_strategy": "steps" if config.eval_steps > 0 and evaluating else "no",
+        "eval_steps": config.eval_steps if config.eval_steps > 0 else None,
+        "seed": config.seed,
+        "data_seed": config.seed,
+        "gradient_checkpointing": config.gradient_checkpointing,
+        "bf16": use_bf16(),
+        "report_to": "none",
+        "push_to_hub": False,
+    }

@@ -30,7 +30,7 @@ from training.run_callbacks import (
     publish_model,
     recorded_settings,
     resume_from,
-    use_bf16,
+    trainer_arguments,
 )
 from training.runs import DataSource, RunFolder
 from training.sft_config import SftConfig
@@ -76,30 +76,10 @@ def make_trainer(
     check_rows(rows, "training")
     check_rows(eval_rows, "held-out")
     args = SFTConfig(
-        output_dir=str(run.checkpoints),
-        learning_rate=config.learning_rate,
-        num_train_epochs=config.epochs,
-        max_steps=config.max_steps,
-        per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=config.batch_size,
-        gradient_accumulation_steps=config.grad_accum,
-        max_length=config.max_length,
+        **trainer_arguments(run, config, evaluating=bool(eval_rows)),
         completion_only_loss=True,
         assistant_only_loss=False,  # the prompt is masked whole; earlier replies are context
         packing=False,
-        logging_steps=config.logging_steps,
-        logging_first_step=True,
-        save_strategy="steps",
-        save_steps=config.save_steps,
-        save_total_limit=2,
-        eval_strategy="steps" if config.eval_steps > 0 and eval_rows else "no",
-        eval_steps=config.eval_steps if config.eval_steps > 0 else None,
-        seed=config.seed,
-        data_seed=config.seed,
-        gradient_checkpointing=config.gradient_checkpointing,
-        bf16=use_bf16(),
-        report_to="none",
-        push_to_hub=False,
     )
     return SftTrainer(
         model=load_policy(base_dir),
