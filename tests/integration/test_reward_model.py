@@ -20,7 +20,7 @@ from trl.trainer.reward_trainer import DataCollatorForPreference
 from core.export.rows import CastVote, RatedTurn, kto_row, pair_rows
 from core.types import ChatMessage
 from training.models import load_scorer, load_tokenizer
-from training.reward.metrics import evaluate, pair_scores, pairwise_accuracy
+from training.reward.metrics import evaluate, pair_scores, pairwise_accuracy, scores
 from training.reward.pairwise import (
     LastTokenRewardTrainer,
     reward_config,
@@ -72,6 +72,16 @@ FAST = RmConfig(learning_rate=3e-3, batch_size=4, logging_steps=1, save_steps=10
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_tiny_model(tmp_path_factory.mktemp("tiny"), hidden=64)
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """Tiny models gain nothing from a second thread, and on a loaded machine OpenMP's
+    threads spin waiting for each other: this file took 100 s with two, 8 s with one."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture
@@ -192,6 +202,17 @@ def test_a_run_stopped_by_its_time_budget_resumes(base: Path, tmp_path: Path, vo
     finished, resumed = parameters(load_scorer(whole.model_dir)), load_scorer(stopped.model_dir)
     for name, p in resumed.named_parameters():
         assert torch.allclose(p, finished[name], atol=1e-6), name
+
+
+def test_held_out_scores_come_back_in_the_order_asked(base: Path) -> None:
+    """Evaluation asks reward_scores shortest text first (less padding); the answer is in the
+    caller's order and the same as reward_scores' own."""
+    tokenizer, model = load_tokenizer(base), load_scorer(base)
+    torch.nn.init.normal_(model.score.weight, std=1.0)
+    prompts = [row["prompt"] for row in VOTES]
+    replies = [row["completion"][0]["content"] for row in VOTES]
+    expected = reward_scores(model, tokenizer, prompts, replies, batch_size=2)
+    assert scores(model, tokenizer, prompts, replies, 256) == pytest.approx(expected, abs=1e-5)
 
 
 def smollm_like(base: Path, out: Path, ends_with_pad: bool) -> Path:

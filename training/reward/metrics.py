@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from core.types import ChatMessage
 from training.reward.rows import Row, pair_replies, vote_reply
 from training.scoring import reward_scores
 
@@ -40,14 +41,40 @@ def auc(scores: Sequence[float], labels: Sequence[bool]) -> float:
     return (positive_ranks - positives * (positives + 1) / 2) / (positives * negatives)
 
 
+def scores(
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[Sequence[ChatMessage]],
+    replies: Sequence[str],
+    max_length: int,
+) -> list[float]:
+    """reward_scores, asked shortest text first so that each batch pads little, and
+    answered in the order given."""
+    size = [
+        sum(len(m["content"]) for m in p) + len(r) for p, r in zip(prompts, replies, strict=True)
+    ]
+    order = sorted(range(len(replies)), key=size.__getitem__)
+    found = reward_scores(
+        model,
+        tokenizer,
+        [prompts[i] for i in order],
+        [replies[i] for i in order],
+        max_length=max_length,
+    )
+    result = [0.0] * len(order)
+    for position, i in enumerate(order):
+        result[i] = found[position]
+    return result
+
+
 def pair_scores(
     model: Any, tokenizer: Any, pairs: Sequence[Row], max_length: int
 ) -> tuple[list[float], list[float]]:
     """(chosen scores, rejected scores)."""
     prompts, chosen, rejected = zip(*(pair_replies(row) for row in pairs), strict=True)
     return (
-        reward_scores(model, tokenizer, prompts, chosen, max_length=max_length),
-        reward_scores(model, tokenizer, prompts, rejected, max_length=max_length),
+        scores(model, tokenizer, prompts, chosen, max_length),
+        scores(model, tokenizer, prompts, rejected, max_length),
     )
 
 
@@ -69,9 +96,9 @@ def evaluate(
         result["pairwise_accuracy"] = pairwise_accuracy(model, tokenizer, pairs, max_length)
     if votes:
         prompts, replies, labels = zip(*(vote_reply(row) for row in votes), strict=True)
-        scores = reward_scores(model, tokenizer, prompts, replies, max_length=max_length)
-        hits = sum((score > 0) == label for score, label in zip(scores, labels, strict=True))
+        found = scores(model, tokenizer, prompts, replies, max_length)
+        hits = sum((score > 0) == label for score, label in zip(found, labels, strict=True))
         result["vote_accuracy"] = hits / len(votes)
         if 0 < sum(labels) < len(labels):
-            result["vote_auc"] = auc(scores, labels)
+            result["vote_auc"] = auc(found, labels)
     return result
