@@ -304,3 +304,15 @@ def test_frozen_lower_layers_stay_put(models: tuple[Path, Path], tmp_path: Path)
     for name in ("model.embed_tokens.weight", "model.layers.0.mlp.up_proj.weight"):
         assert torch.equal(value_before[name], value_after[name]), name
     assert not torch.equal(value_before["score.weight"], value_after["score.weight"])
+
+
+def test_time_budget_stops_with_the_model_saved(models: tuple[Path, Path], tmp_path: Path) -> None:
+    policy_dir, reward_dir = models
+    run = RunFolder(tmp_path / "run")
+    config = replace(SMALL, steps=50, max_minutes=1e-6)  # passed after the first step
+    train_ppo(policy_dir, reward_dir, run, PROMPTS, config)
+    assert [row["step"] for row in run.metrics()] == [1]
+    assert (run.model_dir / "config.json").exists()
+    assert run.latest_checkpoint() == run.checkpoints / "checkpoint-1"
+    train_ppo(policy_dir, reward_dir, run, PROMPTS, replace(config, steps=2, max_minutes=0.0))
+    assert [row["step"] for row in run.metrics()] == [1, 2]  # resumed, not restarted

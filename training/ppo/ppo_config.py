@@ -70,6 +70,13 @@ class PpoConfig:
             "times cheaper)"
         },
     )
+    max_minutes: float = field(
+        default=0.0,
+        metadata={
+            "help": "stop after the step that passes this many minutes, checkpoint and model "
+            "saved (0: no limit; running again on the folder resumes)"
+        },
+    )
     save_every: int = field(default=20, metadata={"help": "checkpoint every N iterations"})
     seed: int = field(default=0, metadata={"help": "seed for prompt order and sampling"})
 

@@ -23,6 +23,7 @@ import math
 import os
 import random
 import shutil
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Collection, Iterator, Sequence
@@ -266,7 +267,10 @@ def train_ppo(
     if config.ptx_coef > 0 and not ptx_rows:
         raise ValueError("ptx_coef > 0 needs ptx rows (SFT prompt-completion rows)")
     # `steps` is left out of the recorded settings: running longer continues the same run.
-    settings = {k: v for k, v in asdict(config).items() if k != "steps"}
+    # How long to go on is not what the run is: a resumed run may ask for more.
+    settings = {
+        k: v for k, v in asdict(config).items() if k not in ("steps", "max_minutes", "save_every")
+    }
     run.start("ppo", parent or policy_dir.name, list(data), settings, config.seed)
     torch.manual_seed(config.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -303,6 +307,7 @@ def train_ppo(
     encoded_ptx = encode_ptx(tokenizer, ptx_rows or [], config) if config.ptx_coef > 0 else []
 
     metrics: dict[str, float] = {}
+    deadline = time.monotonic() + config.max_minutes * 60 if config.max_minutes > 0 else None
     bar = tqdm(range(done, config.steps), initial=done, total=config.steps, desc="ppo")
     for step in bar:
         started = time.perf_counter()
@@ -352,7 +357,8 @@ def train_ppo(
         }
         run.log(step + 1, **metrics)
         bar.set_postfix(reward=f"{metrics['reward']:.3f}", kl=f"{metrics['kl']:.2f}")
-        if (step + 1) % config.save_every == 0 or step + 1 == config.steps:
+        out_of_time = deadline is not None and time.monotonic() >= deadline
+        if (step + 1) % config.save_every == 0 or step + 1 == config.steps or out_of_time:
             _save_checkpoint(
                 run,
                 step + 1,
@@ -363,6 +369,9 @@ def train_ppo(
                 value_optimizer,
                 kl_controller.value,
             )
+        if out_of_time:
+            print(f"ppo: stopped after step {step + 1}: --max-minutes reached", file=sys.stderr)
+            break
     bar.close()
 
     _save_folder(run.model_dir, policy, tokenizer)
