@@ -196,7 +196,7 @@ def test_a_run_stopped_by_its_time_budget_resumes(base: Path, tmp_path: Path, vo
     progress = [train_rm(base, stopped, pairs, rows, [], [], budget, [], None) for _ in range(3)]
 
     assert [m["steps"] for m in progress] == [1, 2, 3]
-    assert [m["out_of_time"] for m in progress] == [1.0, 1.0, 0.0]
+    assert [m["stopped_by_time"] for m in progress] == [1.0, 1.0, 0.0]
     key = "vote_loss" if votes else "loss"
     assert [row["step"] for row in stopped.metrics() if key in row] == [1, 2, 3]
     finished, resumed = parameters(load_scorer(whole.model_dir)), load_scorer(stopped.model_dir)

@@ -130,7 +130,8 @@ def train_rm(
         "train_pairs": len(pairs),
         "train_votes": len(votes),
         "steps": step,
-        "out_of_time": float(out_of_time),
+        "stopped_by_time": float(out_of_time),
+        "seconds": round(time.monotonic() - started, 3),  # training, this invocation
     }
     run.log(step, **metrics)
     run.finish(metrics)
