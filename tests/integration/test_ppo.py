@@ -17,14 +17,9 @@ from safetensors.torch import load_file
 
 from core.types import ChatMessage
 from training.models import load_policy, load_scorer, load_tokenizer
+from training.ppo.experience import make_experience, rollout_values
 from training.ppo.ppo_config import PpoConfig
-from training.ppo.ppo_trainer import (
-    encode_ptx,
-    make_experience,
-    ppo_update,
-    rollout_values,
-    train_ppo,
-)
+from training.ppo.ppo_trainer import train_ppo
 from training.ppo.rollout import (
     Rollout,
     encode_prompts,
@@ -33,6 +28,7 @@ from training.ppo.rollout import (
     sample,
     stop_token_ids,
 )
+from training.ppo.update import encode_ptx, ppo_update
 from training.runs import RunFolder, RunMismatch
 from workers.tiny_model import make_tiny_model
 
