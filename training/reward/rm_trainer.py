@@ -122,6 +122,7 @@ def train_rm(
             model, tokenizer, run, votes, held_out_votes, config, minutes_left(), step, resume
         )
 
+    seconds = round(time.monotonic() - started, 3)  # training time of this invocation
     after = evaluate(model, tokenizer, held_out_pairs, held_out_votes, config.max_length)
     publish(model, tokenizer, run)
     metrics = {
@@ -131,7 +132,7 @@ def train_rm(
         "train_votes": len(votes),
         "steps": step,
         "stopped_by_time": float(out_of_time),
-        "seconds": round(time.monotonic() - started, 3),  # training, this invocation
+        "seconds": seconds,
     }
     run.log(step, **metrics)
     run.finish(metrics)
