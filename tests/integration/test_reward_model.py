@@ -76,10 +76,12 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(autouse=True)
 def one_thread() -> Iterator[None]:
-    """Tiny models gain nothing from a second thread, and on a loaded machine OpenMP's
-    threads spin waiting for each other: this file took 100 s with two, 8 s with one."""
+    """One thread and one seed. Tiny models gain nothing from a second thread, and on a
+    loaded machine OpenMP's threads spin waiting for each other: this file took 100 s with
+    two, 8 s with one. The seed fixes each new score head, whatever ran before."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    torch.manual_seed(0)
     yield
     torch.set_num_threads(threads)
 
