@@ -4,45 +4,29 @@ No network: every model is a local folder made here."""
 
 from __future__ import annotations
 
-import json
-import socket
-from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-import trl.trainer.base_trainer
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from core.export.rows import CastVote, RatedTurn, kto_row
 from core.types import ChatMessage
+from tests.integration.training_fixtures import (
+    exported_vote,
+    offline,  # noqa: F401 - autouse: no network
+    smol_like,
+)
 from training.kto_config import KtoConfig
 from training.kto_trainer import train_kto
 from training.runs import DataSource, RunFolder
-from workers.tiny_model import make_tiny_model
 
 SYSTEM: ChatMessage = {"role": "system", "content": "You are a helpful assistant."}
 DATA = [DataSource("votes.kto.jsonl", 8)]
 
 
 def exported(turn_id: int, question: str, reply: str, votes: list[int]) -> dict[str, Any]:
-    turn = RatedTurn(
-        turn_id=turn_id,
-        conversation_id=turn_id,
-        message_id=turn_id,
-        platform="slack",
-        prompt=[SYSTEM, {"role": "user", "content": question}],
-        completion=reply,
-        model_version="tiny",
-        settings={},
-        created_at=datetime(2025, 1, 1, tzinfo=UTC),
-        votes=tuple(CastVote(f"U{i}", value, None) for i, value in enumerate(votes)),
-    )
-    row = kto_row(turn)
-    assert row is not None
-    return json.loads(json.dumps(row))  # a line of the export file, read back
+    return exported_vote(turn_id, [SYSTEM, {"role": "user", "content": question}], reply, votes)
 
 
 HOW = "hello there, how are you today?"
@@ -59,30 +43,9 @@ VOTES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def offline(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
-    """Any attempt to reach the network fails the test: a TCP connect, or TRL's usage ping
-    (which would go out on a thread of its own, so it is caught where it is sent)."""
-    attempts: list[Any] = []
-
-    def connect(sock: socket.socket, address: Any) -> None:
-        attempts.append(address)
-        raise OSError(f"test is offline: connect to {address}")
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setattr(trl.trainer.base_trainer, "send_telemetry", lambda **k: attempts.append(k))
-    monkeypatch.delenv("CI", raising=False)  # TRL skips its ping under CI: test the real path
-    yield attempts
-    assert attempts == []
-
-
 @pytest.fixture(scope="module")
 def policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = make_tiny_model(tmp_path_factory.mktemp("policy"), hidden=64)
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    tokenizer.pad_token = tokenizer.eos_token  # as in SmolLM2-135M-Instruct
-    tokenizer.save_pretrained(folder)
-    return folder
+    return smol_like(tmp_path_factory.mktemp("policy"))
 
 
 def quick(**changes: Any) -> KtoConfig:

@@ -4,25 +4,23 @@ No network: every model is a local folder made here."""
 
 from __future__ import annotations
 
-import json
-import socket
-from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-import trl.trainer.base_trainer
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
-from core.export.rows import CastVote, RatedTurn, kto_row
 from core.types import ChatMessage
+from tests.integration.training_fixtures import (
+    exported_vote,
+    offline,  # noqa: F401 - autouse: no network
+    smol_like,
+)
 from training.data.builders import liked_rows
 from training.runs import DataSource, RunFolder, RunMismatch
 from training.sft_config import SftConfig
 from training.sft_trainer import make_trainer, train_sft
-from workers.tiny_model import make_tiny_model
 
 SYSTEM: ChatMessage = {"role": "system", "content": "You are a helpful assistant."}
 DATA = [DataSource("test rows", 4)]
@@ -34,25 +32,10 @@ def sft_row(prompt: list[ChatMessage], reply: str) -> dict[str, Any]:
 
 def liked_export_row() -> dict[str, Any]:
     """A 👍 reply exactly as `replyloop feedback export --format kto` writes it."""
-    prompt: list[ChatMessage] = [
-        SYSTEM,
-        {"role": "user", "content": "what is the capital of France?"},
-    ]
-    turn = RatedTurn(
-        turn_id=1,
-        conversation_id=1,
-        message_id=1,
-        platform="slack",
-        prompt=prompt,
-        completion="Paris is the capital of France.",
-        model_version="tiny",
-        settings={},
-        created_at=datetime(2025, 1, 1, tzinfo=UTC),
-        votes=(CastVote("U1", 1, None),),
-    )
-    row = kto_row(turn)
-    assert row is not None and row["label"] is True
-    return json.loads(json.dumps(row))  # as read back from the file
+    question: ChatMessage = {"role": "user", "content": "what is the capital of France?"}
+    row = exported_vote(1, [SYSTEM, question], "Paris is the capital of France.", [1])
+    assert row["label"] is True
+    return row
 
 
 ROWS = [
@@ -70,30 +53,9 @@ ROWS = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def offline(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
-    """Any attempt to reach the network fails the test: a TCP connect, or TRL's usage ping
-    (which would go out on a thread of its own, so it is caught where it is sent)."""
-    attempts: list[Any] = []
-
-    def connect(sock: socket.socket, address: Any) -> None:
-        attempts.append(address)
-        raise OSError(f"test is offline: connect to {address}")
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setattr(trl.trainer.base_trainer, "send_telemetry", lambda **k: attempts.append(k))
-    monkeypatch.delenv("CI", raising=False)  # TRL skips its ping under CI: test the real path
-    yield attempts
-    assert attempts == []
-
-
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = make_tiny_model(tmp_path_factory.mktemp("base"), hidden=64)
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    tokenizer.pad_token = tokenizer.eos_token  # as in SmolLM2-135M-Instruct
-    tokenizer.save_pretrained(folder)
-    return folder
+    return smol_like(tmp_path_factory.mktemp("base"))
 
 
 def quick(**changes: Any) -> SftConfig:

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from core.export.rows import CastVote, RatedTurn, kto_row
 from core.store import open_store, registry
 from tests.integration.test_cli import one_line
+from tests.integration.training_fixtures import exported_vote
 from tests.integration.workers import clean_env, replyloop
 from workers.models import folder_version
 
@@ -29,21 +28,15 @@ def ok(done: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[st
 
 def votes_file(path: Path) -> Path:
     """A kto export as `replyloop feedback export --format kto` writes it."""
-    rows = []
-    for i in range(16):
-        turn = RatedTurn(
-            turn_id=i,
-            conversation_id=i,
-            message_id=i,
-            platform="slack",
-            prompt=[{"role": "user", "content": f"hello there {i}"}],
-            completion="I am fine, thank you." if i % 2 else "the lazy dog",
-            model_version="v0",
-            settings={},
-            created_at=datetime(2026, 11, 26, tzinfo=UTC),
-            votes=(CastVote("u", 1 if i % 2 else -1, None),),
+    rows = [
+        exported_vote(
+            i,
+            [{"role": "user", "content": f"hello there {i}"}],
+            "I am fine, thank you." if i % 2 else "the lazy dog",
+            [1 if i % 2 else -1],
         )
-        rows.append(kto_row(turn))
+        for i in range(16)
+    ]
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     return path
 
