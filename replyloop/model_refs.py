@@ -43,7 +43,8 @@ def model_ref(name: str, settings: Settings, store: Store) -> ModelRef:
         )
     # The registry keeps paths absolute with symbolic links as given: compare the same way.
     folder = Path(os.path.abspath(path))
-    for record in registry.list_models(store):
+    # A run trained again into the same folder registers a new version: the newest is it.
+    for record in reversed(registry.list_models(store)):
         if record.path == str(folder):
             return ModelRef(folder, record.version)
     return ModelRef(folder, folder_version(path))
