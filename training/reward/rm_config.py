@@ -7,7 +7,15 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class RmConfig:
-    learning_rate: float = field(default=5e-5, metadata={"help": "AdamW learning rate"})
+    """Defaults train the whole model. On a CPU, measured here (SmolLM2-135M-Instruct, one
+    thread of a shared 2-core machine, chitchat response selection, 200 held-out pairs):
+    --freeze-layers 24 --learning-rate 3e-4 --max-length 128 ran ~6.5 s a step (8 pairs) and
+    went from 50% to 79.5% held-out accuracy in 125 steps (~13 minutes); the same at
+    --learning-rate 1e-4 --max-length 256 reached 67% in 104 steps."""
+
+    learning_rate: float = field(
+        default=1e-4, metadata={"help": "AdamW learning rate (decays linearly to 0)"}
+    )
     batch_size: int = field(
         default=8, metadata={"help": "pairs (or votes) per forward pass; a pair is two sequences"}
     )
