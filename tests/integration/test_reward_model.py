@@ -5,8 +5,6 @@ and the score training optimises being the one training/scoring.py reads."""
 from __future__ import annotations
 
 import json
-import shutil
-import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,11 +12,11 @@ from typing import Any
 
 import pytest
 import torch
-import trl.trainer.base_trainer
 from trl.trainer.reward_trainer import DataCollatorForPreference
 
 from core.export.rows import CastVote, RatedTurn, kto_row, pair_rows
 from core.types import ChatMessage
+from tests.integration.training_fixtures import offline, smol_like  # noqa: F401 - autouse guard
 from training.models import load_scorer, load_tokenizer
 from training.reward.metrics import evaluate, pair_scores, pairwise_accuracy, scores
 from training.reward.pairwise import (
@@ -86,22 +84,6 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
-@pytest.fixture
-def offline(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
-    """Any attempt to reach the network fails the test: a TCP connect, or TRL's usage ping."""
-    attempts: list[Any] = []
-
-    def connect(sock: socket.socket, address: Any) -> None:
-        attempts.append(address)
-        raise OSError(f"test is offline: connect to {address}")
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setattr(trl.trainer.base_trainer, "send_telemetry", lambda **k: attempts.append(k))
-    monkeypatch.delenv("CI", raising=False)  # TRL skips its ping under CI: test the real path
-    yield attempts
-    assert attempts == []
-
-
 def parameters(model: Any) -> dict[str, torch.Tensor]:
     return {name: p.detach().clone() for name, p in model.named_parameters()}
 
@@ -145,7 +127,7 @@ def test_pointwise_votes_reach_full_auc(base: Path, tmp_path: Path) -> None:
     assert losses[-1] < 0.3 * losses[0]
 
 
-def test_train_rm_end_to_end(base: Path, tmp_path: Path, offline: list[Any]) -> None:
+def test_train_rm_end_to_end(base: Path, tmp_path: Path) -> None:
     run = RunFolder(tmp_path / "rm")
     config = RmConfig(**{**FAST.__dict__, "epochs": 6.0, "vote_epochs": 10.0, "eval_steps": 3})
     data = [DataSource("pairs.jsonl", 8, "0" * 64), DataSource("votes.jsonl", 5, "1" * 64)]
@@ -217,23 +199,20 @@ def test_held_out_scores_come_back_in_the_order_asked(base: Path) -> None:
     assert scores(model, tokenizer, prompts, replies, 256) == pytest.approx(expected, abs=1e-5)
 
 
-def smollm_like(base: Path, out: Path, ends_with_pad: bool) -> Path:
-    """The tiny model with SmolLM2's padding: pad == eos == <|im_end|>. With ends_with_pad
+def smollm_like(out: Path, ends_with_pad: bool) -> Path:
+    """The tiny model with SmolLM2's padding (pad == eos == <|im_end|>). With ends_with_pad
     the chat template ends a turn on <|im_end|> (SmolLM2's own adds a newline after it)."""
-    shutil.copytree(base, out)
-    tokenizer = load_tokenizer(out)
-    tokenizer.pad_token = "<|im_end|>"
+    smol_like(out)
     if ends_with_pad:
+        tokenizer = load_tokenizer(out)
         tokenizer.chat_template = tokenizer.chat_template.replace("<|im_end|>\n", "<|im_end|>")
-    tokenizer.save_pretrained(out)
+        tokenizer.save_pretrained(out)
     return out
 
 
 @pytest.mark.parametrize("ends_with_pad", [False, True], ids=["smollm2-template", "ends-on-pad"])
-def test_training_scores_what_scoring_reads(
-    base: Path, tmp_path: Path, ends_with_pad: bool
-) -> None:
-    folder = smollm_like(base, tmp_path / "model", ends_with_pad)
+def test_training_scores_what_scoring_reads(tmp_path: Path, ends_with_pad: bool) -> None:
+    folder = smollm_like(tmp_path / "model", ends_with_pad)
     tokenizer, model = load_tokenizer(folder), load_scorer(folder)
     torch.nn.init.normal_(model.score.weight, std=1.0)  # scores far apart position by position
     rows = tokenized_pairs(tokenizer, PAIRS, 256)
