@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm.auto import tqdm
 
 from core.types import ChatMessage
 from training.evaluate_config import EvalConfig
@@ -94,7 +95,9 @@ def evaluate(
     lengths_a: list[float] = []
     lengths_b: list[float] = []
     generator = torch.Generator(device=device).manual_seed(config.seed)
-    for start in range(0, len(prompts), config.batch_size):
+    for start in tqdm(
+        range(0, len(prompts), config.batch_size), desc="eval: replies and KL", unit="batch"
+    ):
         batch = list(prompts[start : start + config.batch_size])
         made_a = _replies(policy, tokenizer, batch, config, generator)
         made_b = _replies(baseline, tokenizer, batch, config, generator)
@@ -103,8 +106,10 @@ def evaluate(
         replies_b.extend(made_b.texts)
         lengths_a.extend(made_a.response_mask.sum(-1).float().tolist())
         lengths_b.extend(made_b.response_mask.sum(-1).float().tolist())
-    scores_a = reward_scores(scorer, scorer_tokenizer, prompts, replies_a)
-    scores_b = reward_scores(scorer, scorer_tokenizer, prompts, replies_b)
+    scores_a = reward_scores(scorer, scorer_tokenizer, prompts, replies_a, progress="eval: policy")
+    scores_b = reward_scores(
+        scorer, scorer_tokenizer, prompts, replies_b, progress="eval: baseline"
+    )
     summary: dict[str, Any] = {
         **names,
         "prompts": len(prompts),

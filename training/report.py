@@ -33,7 +33,17 @@ def training_curves(metrics: Sequence[dict[str, Any]], out: Path) -> list[str]:
         if len(points) < 2:
             continue
         fig, ax = plt.subplots(figsize=(6, 3.2))
-        ax.plot([s for s, _ in points], [v for _, v in points], linewidth=1.2)
+        steps, values = [s for s, _ in points], [v for _, v in points]
+        ax.plot(steps, values, linewidth=0.8, alpha=0.5, label="per step")
+        window = max(1, len(values) // 10)  # PPO's batches are small: show the trend too
+        if window > 1:
+            smooth = [
+                sum(values[max(0, i - window + 1) : i + 1])
+                / len(values[max(0, i - window + 1) : i + 1])
+                for i in range(len(values))
+            ]
+            ax.plot(steps, smooth, linewidth=1.6, label=f"mean of {window}")
+            ax.legend()
         ax.set_xlabel("step")
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)

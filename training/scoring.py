@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+from tqdm.auto import tqdm
 
 from core.types import ChatMessage
 from training.models import token_values
@@ -56,13 +57,16 @@ def reward_scores(
     replies: Sequence[str],
     batch_size: int = 16,
     max_length: int = 512,
+    progress: str | None = None,
 ) -> list[float]:
-    """The reward model's score of each reply to its prompt."""
+    """The reward model's score of each reply to its prompt; `progress` names a progress
+    bar on stderr (long scoring on a CPU takes minutes), None shows none."""
     assert len(prompts) == len(replies)
     device = next(model.parameters()).device
     scores: list[float] = []
     was_training = model.training
     model.eval()
+    bar = tqdm(total=len(prompts), desc=progress, unit="reply", disable=progress is None)
     for start in range(0, len(prompts), batch_size):
         end = start + batch_size
         texts = [
@@ -71,5 +75,7 @@ def reward_scores(
         ]
         ids, mask = encode_scored(tokenizer, texts, max_length)
         scores.extend(last_token_scores(model, ids.to(device), mask.to(device)).tolist())
+        bar.update(len(texts))
+    bar.close()
     model.train(was_training)
     return scores

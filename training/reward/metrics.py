@@ -60,6 +60,7 @@ def scores(
         [prompts[i] for i in order],
         [replies[i] for i in order],
         max_length=max_length,
+        progress="held-out scores",
     )
     result = [0.0] * len(order)
     for position, i in enumerate(order):
