@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from training.models import backbone, load_scorer, load_tokenizer
+from training.models import freeze_lower, load_scorer, load_tokenizer
 from training.reward.metrics import evaluate
 from training.reward.pairwise import train_pairwise
 from training.reward.pointwise import is_pointwise_checkpoint, train_pointwise
@@ -30,21 +30,6 @@ from training.run_callbacks import recorded_settings
 from training.runs import DataSource, RunFolder
 
 KIND = "rm"
-
-
-def freeze_lower(model: Any, layers: int) -> None:
-    """Freeze the embeddings and the `layers` lowest transformer blocks. Below the first
-    trainable block autograd keeps no graph, so there a step costs a forward pass only,
-    and AdamW holds no state for the 28M embedding weights of SmolLM2-135M."""
-    if layers <= 0:
-        return
-    body = backbone(model)
-    blocks = body.layers
-    if layers > len(blocks):
-        raise ValueError(f"freeze_layers={layers}, but the model has {len(blocks)} layers")
-    body.get_input_embeddings().requires_grad_(False)
-    for block in blocks[:layers]:
-        block.requires_grad_(False)
 
 
 def disable_dropout(model: Any) -> None:
