@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from core.errors import ModelConflict, UnknownModel
+from core.errors import ModelConflict
 from core.settings import Settings
 from core.store import Store, registry
 from core.store.reports import feedback_stats
@@ -139,11 +139,8 @@ def register(store: Store, path: Path, kind: str, parent: str | None, version: s
     from workers.models import folder_version
 
     version = version or folder_version(path)
-    try:
-        registry.get(store, version)
-        said = f"{version} is registered already"
-    except UnknownModel:
-        said = f"registered {version}"
+    known = registry.find(store, version) is not None
+    said = f"{version} is registered already" if known else f"registered {version}"
     record = registry.register(store, version=version, kind=kind, path=path, parent=parent)
     print(f"{said} ({record.kind}) at {record.path}")
     return 0

@@ -9,7 +9,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.errors import UnknownModel
 from core.settings import Settings
 from core.store import Store, registry
 from workers.models import BUILTIN, BUILTIN_VERSION, folder_version, resolve
@@ -28,11 +27,9 @@ class ModelRef:
 def model_ref(name: str, settings: Settings, store: Store) -> ModelRef:
     if name == BUILTIN:
         return ModelRef(resolve(BUILTIN, settings.cache_dir).path, BUILTIN_VERSION)
-    try:
-        record = registry.get(store, name)
+    record = registry.find(store, name)
+    if record is not None:
         return ModelRef(Path(record.path), record.version)
-    except UnknownModel:
-        pass
     path = Path(name).expanduser()
     if (path / "model" / "config.json").exists():
         path = path / "model"  # a run folder

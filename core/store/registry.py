@@ -132,10 +132,15 @@ def register(
     return record
 
 
+def find(db: Engine | Store, version: str) -> ModelRecord | None:
+    """The record of `version`, or None if no model is registered under it."""
+    with _reader(db).connect() as conn:
+        return _get(conn, version)
+
+
 def get(db: Engine | Store, version: str) -> ModelRecord:
     """The record of `version`; raises UnknownModel."""
-    with _reader(db).connect() as conn:
-        record = _get(conn, version)
+    record = find(db, version)
     if record is None:
         raise UnknownModel(version)
     return record

@@ -66,6 +66,7 @@ def test_register_refuses_an_unknown_kind(store: Store, tmp_path: Path) -> None:
 def test_unknown_versions(store: Store) -> None:
     with pytest.raises(UnknownModel, match="no model 'nope' is registered"):
         r.get(store, "nope")
+    assert r.find(store, "nope") is None
     with pytest.raises(UnknownModel):
         r.promote(store, "nope")
     assert r.promoted(store) is None and r.history(store) == []
