@@ -18,6 +18,8 @@ from tqdm.auto import tqdm
 from core.types import ChatMessage
 from training.models import token_values
 
+DEFAULT_LENGTH = 512
+
 
 def conversation_text(tokenizer: Any, prompt: Sequence[ChatMessage], reply: str) -> str:
     messages = [*prompt, {"role": "assistant", "content": reply}]
@@ -56,12 +58,17 @@ def reward_scores(
     prompts: Sequence[Sequence[ChatMessage]],
     replies: Sequence[str],
     batch_size: int = 16,
-    max_length: int = 512,
+    max_length: int = DEFAULT_LENGTH,
     progress: str | None = None,
 ) -> list[float]:
     """The reward model's score of each reply to its prompt; `progress` names a progress
-    bar on stderr (long scoring on a CPU takes minutes), None shows none."""
+    bar on stderr (long scoring on a CPU takes minutes), None shows none.
+
+    A text keeps its last `max_length` tokens, and never more than the reward model was
+    trained on: `train rm` saves its --max-length as the tokenizer's model_max_length, so
+    PPO and eval score what the model learned to score."""
     assert len(prompts) == len(replies)
+    max_length = min(max_length, tokenizer.model_max_length)
     device = next(model.parameters()).device
     scores: list[float] = []
     was_training = model.training

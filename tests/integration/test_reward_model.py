@@ -199,6 +199,23 @@ def test_held_out_scores_come_back_in_the_order_asked(base: Path) -> None:
     assert scores(model, tokenizer, prompts, replies, 256) == pytest.approx(expected, abs=1e-5)
 
 
+def test_the_trained_length_bounds_later_scoring(base: Path, tmp_path: Path) -> None:
+    """`train rm --max-length N` is saved with the model; PPO and eval, which ask for longer
+    texts, score only the last N tokens, as the model was trained to."""
+    run = RunFolder(tmp_path / "rm")
+    config = RmConfig(**{**FAST.__dict__, "max_length": 12})
+    train_rm(base, run, [], VOTES, [], VOTES, config, [], parent=None)
+    tokenizer, model = load_tokenizer(run.model_dir), load_scorer(run.model_dir)
+    assert tokenizer.model_max_length == 12
+    reply = "Paris is the capital of France."
+    long_prompt: list[ChatMessage] = [{"role": "user", "content": "the lazy dog " * 20}]
+    bounded = reward_scores(model, tokenizer, [FRANCE, long_prompt], [reply, reply])
+    assert bounded[0] == pytest.approx(bounded[1], abs=1e-5)  # the same last 12 tokens
+    tokenizer.model_max_length = 512
+    unbounded = reward_scores(model, tokenizer, [FRANCE, long_prompt], [reply, reply])
+    assert unbounded[0] != pytest.approx(unbounded[1], abs=1e-5)
+
+
 def smollm_like(out: Path, ends_with_pad: bool) -> Path:
     """The tiny model with SmolLM2's padding (pad == eos == <|im_end|>). With ends_with_pad
     the chat template ends a turn on <|im_end|> (SmolLM2's own adds a newline after it)."""

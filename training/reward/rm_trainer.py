@@ -109,6 +109,7 @@ def train_rm(
 
     seconds = round(time.monotonic() - started, 3)  # training time of this invocation
     after = evaluate(model, tokenizer, held_out_pairs, held_out_votes, config.max_length)
+    tokenizer.model_max_length = config.max_length  # what every later scoring keeps (scoring.py)
     publish(model, tokenizer, run)
     metrics = {
         **after,
