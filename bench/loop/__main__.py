@@ -38,7 +38,7 @@ from typing import Any
 from bench.loop.chats import Cast, Served, approval, rate, serve
 from bench.loop.kl import served_kl
 from bench.loop.prompts import split_openers
-from bench.loop.raters import assign, faults, panel
+from bench.loop.raters import assign, faults, on_topic, panel
 from core.settings import Settings
 from core.store import registry
 from replyloop.bootstrap import bootstrap
@@ -78,7 +78,7 @@ class Plan:
         default_factory=lambda: [
             "--rollout-batch", "8", "--minibatch", "4", "--ppo-epochs", "2",
             "--freeze-layers", "24", "--learning-rate", "2e-5", "--init-kl-coef", "0.05",
-            "--max-prompt-tokens", "128", "--steps", "300", "--max-minutes", "30",
+            "--max-prompt-tokens", "128", "--steps", "300", "--max-minutes", "35",
         ]
     )  # fmt: skip
 
@@ -129,6 +129,8 @@ def summary(served: Sequence[Served], casts: Sequence[Cast], max_words: int) -> 
         "liked_by_rule": round(sum(not f for f in found) / len(found), 4),
         "mean_words": round(mean(len(s.reply.split()) for s in served), 2),
         "mean_new_tokens": round(mean(s.new_tokens for s in served), 2),
+        "on_topic": round(sum(on_topic(s.message, s.reply) for s in served) / len(served), 4),
+        "distinct_replies": round(len({s.reply for s in served}) / len(served), 4),
         "faults": {
             name: round(sum(name in f for f in found) / len(found), 4)
             for name in ("empty", "parrots", "repeats", "long")
@@ -219,7 +221,8 @@ def show(report: dict[str, Any]) -> None:
             f"  {name}: {', '.join(r['model_versions'])}: approval {100 * r['approval']:.1f}% "
             f"of {r['votes']} votes on {r['replies']} replies; liked by the rule without "
             f"noise {100 * r['liked_by_rule']:.1f}%; {r['mean_words']:.1f} words a reply; "
-            f"faults {r['faults']}"
+            f"faults {r['faults']}; on topic (shares a content word with the message; not "
+            f"in the rule) {100 * r['on_topic']:.1f}%; distinct {100 * r['distinct_replies']:.1f}%"
         )
     print(
         f"  control: panel B on round 0's replies {100 * report['control_panel_b_on_round0']:.1f}%"

@@ -6,6 +6,7 @@ task that the io worker stores, as a terminal `/good` or `/bad` is."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +15,7 @@ import redis
 
 from bench.loop.raters import Rater, assign
 from bots.intake import request_reply, store_message
-from bots.terminal.outbox import KEY
+from bots.terminal.outbox import BLOCK_SLICE_S, KEY
 from core.store import Store
 from core.types import ChatMessage, IncomingMessage, Vote
 from workers.celery_app import VOTE, app
@@ -61,10 +62,15 @@ def serve(
     for _ in range(in_flight):
         send_next()
     try:
+        deadline = time.monotonic() + REPLY_TIMEOUT_S
         while waiting:
-            found = client.blpop(list(waiting), timeout=REPLY_TIMEOUT_S)
+            # short blocking reads: redis-py's socket timeout (5 s) is below a first reply
+            found = client.blpop(list(waiting), timeout=BLOCK_SLICE_S)
             if found is None:
-                raise RuntimeError(f"no reply to any of {len(waiting)} messages in time")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"no reply to any of {len(waiting)} messages in time")
+                continue
+            deadline = time.monotonic() + REPLY_TIMEOUT_S
             key, value = (v if isinstance(v, str) else v.decode() for v in found)
             item: dict[str, Any] = json.loads(value)
             if "turn_id" not in item:

@@ -10,6 +10,8 @@ from a few hundred 👍/👎: people like a reply that
 - is short: no more words than the rater's limit (15 to 30).
 
 Only votes leave this module; the reasons stay here, as they stay in a person's head.
+`on_topic` is not part of the rule: it is the bench's check on what the rule leaves out
+(whether a reply is about what was said), reported beside approval.
 """
 
 from __future__ import annotations
@@ -76,6 +78,29 @@ def _within(part: list[str], whole: list[str]) -> bool:
     (True, False)
     """
     return any(whole[i : i + len(part)] == part for i in range(len(whole) - len(part) + 1))
+
+
+# Words that say nothing about a message's subject.
+_STOPWORDS = (
+    "i you the a an and or but to of in on at for with is are was were be been it this that "
+    "my your me we our they he she them his her its not no yes do does did have has had so "
+    "just really like what how why who when where there here can could would should will "
+    "i'm you're it's that's im dont don't about from as if by up out all some any more most "
+    "very too also well oh hi hello hey"
+)
+STOPWORDS = frozenset(_STOPWORDS.split())
+
+
+def on_topic(message: str, reply: str) -> bool:
+    """Whether the reply shares a content word with the message (a rough check that it is
+    about what was said; not something the raters look at).
+
+    >>> on_topic("I love chocolate chip cookies", "Cookies are the best!")
+    True
+    >>> on_topic("I love chocolate chip cookies", "I'd be happy to help with that.")
+    False
+    """
+    return bool((set(words(message)) - STOPWORDS) & (set(words(reply)) - STOPWORDS))
 
 
 @dataclass(frozen=True)

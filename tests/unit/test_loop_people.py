@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bench.loop.prompts import split_openers
-from bench.loop.raters import Rater, assign, faults, panel
+from bench.loop.raters import Rater, assign, faults, on_topic, panel
 
 
 @pytest.mark.parametrize(
@@ -58,3 +58,9 @@ def test_round_one_asks_nothing_round_zero_trained_on() -> None:
     assert not any(" ".join(text.lower().split()) in normal for text in second)
     assert all(len(text.split()) >= 3 for text in first + second)
     assert (first, second) == split_openers(held_out_percent=20.0, seed=0)
+
+
+def test_on_topic_looks_for_a_shared_content_word() -> None:
+    assert on_topic("I love chocolate chip cookies", "Cookies are the best!")
+    assert not on_topic("I love chocolate chip cookies", "I'd be happy to help with that.")
+    assert not on_topic("how are you?", "How are you?")  # only words that carry no subject

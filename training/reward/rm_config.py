@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class RmConfig:
-    """Defaults train the whole model. On a CPU, measured here (SmolLM2-135M-Instruct, one
-    thread of a shared 2-core machine, chitchat response selection, 200 held-out pairs):
-    --freeze-layers 24 --learning-rate 3e-4 --max-length 128 ran ~6.5 s a step (8 pairs) and
-    went from 50% to 79.5% held-out accuracy in 125 steps (~13 minutes); the same at
-    --learning-rate 1e-4 --max-length 256 reached 67% in 104 steps."""
+    """Defaults train the whole model. On a CPU, measured here (SmolLM2-135M-Instruct, the
+    2-core machine to itself, chitchat response selection, 300 held-out pairs):
+    `--limit 3000 --freeze-layers 24 --learning-rate 3e-4 --max-length 128` ran ~3-4 s a step
+    (8 pairs) and went from 49.7% to 83.0% held-out accuracy in one epoch, 375 steps, 26
+    minutes (bench/RESULTS.md); the same at --learning-rate 1e-4 --max-length 256 reached
+    67% in 104 steps."""
 
     learning_rate: float = field(
         default=1e-4, metadata={"help": "AdamW learning rate (decays linearly to 0)"}
