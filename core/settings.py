@@ -101,6 +101,17 @@ class Settings(BaseSettings):
     slack_buttons: bool = Field(
         True, description="add 👍/👎 and Try again buttons under replies (needs interactivity)"
     )
+    telegram_bot_token: SecretStr | None = Field(
+        None,
+        validation_alias=_env("TELEGRAM_BOT_TOKEN"),
+        description="the bot's token from @BotFather (123456:ABC-...)",
+    )
+    telegram_api_url: str = Field(
+        "https://api.telegram.org/bot",
+        validation_alias=_env("TELEGRAM_API_URL"),
+        description="the Bot API base; the token and the method are appended (tests, "
+        "a local Bot API server)",
+    )
     wecom_corp_id: str = Field(
         "", validation_alias=_env("WECOM_CORP_ID"), description="WeCom corp id (ww...)"
     )

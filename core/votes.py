@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from core.types import Vote
+
 
 def tally(values: Iterable[int]) -> tuple[int, int]:
     """(up, down) counts over the current votes of one reply; retractions count for neither.
@@ -29,3 +31,13 @@ def label(up: int, down: int) -> bool | None:
     if up == down:
         return None
     return up > down
+
+
+def pressed(standing: Vote, button: Vote) -> Vote:
+    """The vote a rating button's press makes, given the rater's standing vote: the same
+    button again takes the vote back; the other one switches it.
+
+    >>> pressed(Vote.RETRACTED, Vote.UP), pressed(Vote.UP, Vote.UP), pressed(Vote.UP, Vote.DOWN)
+    (<Vote.UP: 1>, <Vote.RETRACTED: 0>, <Vote.DOWN: -1>)
+    """
+    return Vote.RETRACTED if standing == button else button

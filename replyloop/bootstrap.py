@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import redis
+from pydantic import SecretStr
 from redis.exceptions import RedisError
 
 from core.errors import ServiceUnavailable
@@ -37,6 +38,9 @@ def bootstrap(
 ) -> runtime.Runtime:
     """Wire this process. `run_tasks_here`: an embedded chat runs the tasks itself."""
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # httpx logs every request's URL at INFO, and a Bot API URL holds the Telegram token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    hide_secrets(settings)
     if settings.broker_url:
         check_broker(settings.broker_url)
     app = configure(settings)
@@ -47,3 +51,42 @@ def bootstrap(
     rt = runtime.init(settings, preload_engine)
     rt.store  # noqa: B018 - open (and migrate) now, so a bad URL fails at start-up
     return rt
+
+
+class HiddenSecrets(logging.Filter):
+    """Replaces secrets in a record's message and traceback by `***`. On the handlers, so
+    it covers every logger's records (a logger's own filters see only its records)."""
+
+    def __init__(self, secrets: set[str]) -> None:
+        super().__init__()
+        self.secrets = secrets
+
+    def hide(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        hidden = self.hide(message)
+        if hidden != message:
+            record.msg, record.args = hidden, ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.hide(logging.Formatter().formatException(record.exc_info))
+        return True
+
+
+def hide_secrets(settings: Settings) -> None:
+    """Keep the settings' secrets (tokens, passwords) out of this process's logs: a
+    library that logs a URL or quotes a token in an error (python-telegram-bot's
+    InvalidToken does) shows `***` instead."""
+    secrets = {
+        value.get_secret_value()
+        for name in type(settings).model_fields
+        if isinstance(value := getattr(settings, name), SecretStr) and value.get_secret_value()
+    }
+    for handler in logging.getLogger().handlers:
+        for old in [f for f in handler.filters if isinstance(f, HiddenSecrets)]:
+            handler.removeFilter(old)
+        if secrets:
+            handler.addFilter(HiddenSecrets(secrets))

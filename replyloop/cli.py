@@ -50,12 +50,12 @@ def parser() -> argparse.ArgumentParser:
     train_commands.add_parsers(sub)
 
     serve = sub.add_parser("serve", help="run a platform adapter")
-    serve.add_argument("platform", choices=["slack", "wecom"])
+    serve.add_argument("platform", choices=["slack", "telegram", "wecom"])
     serve.add_argument(
         "--http",
         action="store_true",
         help="slack: HTTP Events API at /slack/events (default: Socket Mode when "
-        "SLACK_APP_TOKEN is set); wecom always serves HTTP",
+        "SLACK_APP_TOKEN is set); wecom always serves HTTP; telegram long-polls",
     )
     serve.add_argument("--host", default="0.0.0.0", help="HTTP: address to listen on")
     serve.add_argument("--port", type=int, default=3000, help="HTTP: port to listen on")

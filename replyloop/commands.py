@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 
 from core.anonymize import load_or_create_secret
 from core.settings import Settings
+from core.urls import mask_url
 from replyloop import model_commands, train_commands
 from replyloop.bootstrap import bootstrap
 
@@ -39,6 +40,8 @@ def dispatch(args: argparse.Namespace) -> int:
         return train_commands.evaluate(settings, args)
     if args.command == "serve" and args.platform == "wecom":
         return serve_wecom(settings, args.host, args.port)
+    if args.command == "serve" and args.platform == "telegram":
+        return serve_telegram(settings)
     if args.command == "serve":
         return serve_slack(settings, args.http, args.host, args.port)
     if args.command == "config":
@@ -134,6 +137,30 @@ def serve_slack(settings: Settings, http: bool, host: str, port: int) -> int:
         serve.serve_socket_mode(bolt, settings.slack_app_token.get_secret_value())
     else:
         serve.serve_http(bolt, host, port)
+    return 0
+
+
+def serve_telegram(settings: Settings) -> int:
+    """The Telegram adapter: python-telegram-bot, long polling."""
+    if settings.telegram_bot_token is None:
+        raise UsageError("set TELEGRAM_BOT_TOKEN, the token @BotFather gave your bot")
+    rt = bootstrap(
+        settings, preload_engine=settings.embedded, run_tasks_here=True, log_level=logging.INFO
+    )
+    from telegram.error import InvalidToken, NetworkError
+
+    from bots.telegram import serve
+
+    try:
+        serve.serve_polling(serve.build(settings, rt.store))
+    except InvalidToken:
+        # Its message quotes the token: say it without.
+        raise UsageError("Telegram refused the bot token (TELEGRAM_BOT_TOKEN)") from None
+    except NetworkError as exc:
+        raise UsageError(
+            f"cannot reach the Telegram Bot API at {mask_url(settings.telegram_api_url)}: "
+            f"{type(exc).__name__}"
+        ) from None
     return 0
 
 

@@ -48,6 +48,7 @@ app = Celery(
         "bots.terminal.delivery",
         "bots.slack.delivery",
         "bots.slack.backfill",
+        "bots.telegram.delivery",
         "bots.wecom.delivery",
         "bots.wecom.feedback",
     ],

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, select, update
 from core.errors import UnknownTurn
 from core.store import prepared
 from core.store import queries as q
-from core.store.schema import conversations, turns, vote_events, votes
+from core.store.schema import conversations, messages, turns, vote_events, votes
 from core.store.time import as_utc, utcnow
 from core.text import storable
 from core.types import (
@@ -118,6 +118,15 @@ class Store:
         """Raises LookupError for an unknown message."""
         with self.autocommit.connect() as conn:
             return q.message(conn, message_id)
+
+    def platform_message_ids(self, message_ids: Sequence[int]) -> dict[int, str | None]:
+        """The platform's id of each of these stored messages (None where it had none):
+        what a delivery replies to."""
+        query = select(messages.c.id, messages.c.platform_message_id).where(
+            messages.c.id.in_(list(message_ids))
+        )
+        with self.autocommit.connect() as conn:
+            return {row.id: row.platform_message_id for row in conn.execute(query)}
 
     def history(
         self, conversation_id: int, before_message_id: int | None = None
@@ -334,6 +343,13 @@ class Store:
                 )
             )
         return VoteResult(turn_id, rater, value, previous, changed=previous != value)
+
+    def standing_votes(self, turn_id: int) -> dict[str, Vote]:
+        """Each rater's standing vote on a reply (retractions included), by rater: what a
+        rating keyboard counts, and what a press toggles."""
+        query = select(votes.c.rater, votes.c.value).where(votes.c.turn_id == turn_id)
+        with self.autocommit.connect() as conn:
+            return {row.rater: Vote(row.value) for row in conn.execute(query)}
 
     def vote_history(self, turn_id: int, rater: str) -> list[Vote]:
         query = (

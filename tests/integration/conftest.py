@@ -27,6 +27,7 @@ from core.types import IncomingMessage, Turn, Vote
 from replyloop.bootstrap import bootstrap
 from tests import services
 from tests.integration.slack_harness import slack  # noqa: F401 - a fixture for test modules
+from tests.integration.telegram_harness import telegram  # noqa: F401 - a fixture too
 from tests.integration.workers import (
     WORKER_REDIS_DB,
     Workers,

@@ -1,0 +1,123 @@
+"""The Bot API client the io worker uses: plain synchronous HTTP, the same base URL as the
+adapter's python-telegram-bot (TELEGRAM_API_URL, the token appended), and which of
+Telegram's errors are worth another try.
+
+Delivery runs in a Celery worker thread, where python-telegram-bot's asyncio Bot would need
+an event loop (and a getMe) per task; the Bot API is a POST of JSON, so this is one httpx
+client per process. Telegram's flood control answers 429 with `parameters.retry_after`:
+the call waits that long and tries again (up to FLOOD_WAITS times, each wait at most
+MAX_WAIT_S); a longer wait is left to the task (`retry_after` on the error). 5xx and
+dropped connections make the task retry with backoff (bots.refusals); anything else
+Telegram refuses (403: the bot was blocked or removed; 400: chat not found) is logged
+with Telegram's description.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import AbstractContextManager
+from functools import cache
+from typing import Any
+
+import httpx
+
+from bots import refusals
+from bots.refusals import RETRY
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+FLOOD_WAITS = 3
+MAX_WAIT_S = 30.0
+TIMEOUT_S = 20.0
+
+
+class BotApiError(Exception):
+    """Telegram did not do what a call asked. `status` 0: no answer (the network)."""
+
+    def __init__(
+        self, method: str, status: int, description: str, retry_after: float | None = None
+    ) -> None:
+        super().__init__(f"{method}: {status} {description}")
+        self.method = method
+        self.status = status
+        self.description = description
+        self.retry_after = retry_after
+
+
+def api_url(base_url: str, token: str) -> str:
+    """The Bot API base with the token in it, as python-telegram-bot builds it (`{token}`
+    marks where it goes; otherwise it is appended).
+
+    >>> api_url("https://api.telegram.org/bot", "1:A"), api_url("http://h/x/{token}/", "1:A")
+    ('https://api.telegram.org/bot1:A', 'http://h/x/1:A/')
+    """
+    if "{token}" in base_url:
+        return base_url.replace("{token}", token)
+    return base_url + token
+
+
+class BotApi:
+    def __init__(self, token: str, base_url: str, http: httpx.Client) -> None:
+        self._base = api_url(base_url, token).rstrip("/")
+        self._http = http
+
+    def call(self, method: str, params: dict[str, Any]) -> Any:
+        """The `result` of one Bot API method, flood waits included."""
+        for waited in range(FLOOD_WAITS + 1):
+            try:
+                return self._post(method, params)
+            except BotApiError as exc:
+                wait = exc.retry_after
+                if wait is None or wait > MAX_WAIT_S or waited == FLOOD_WAITS:
+                    raise
+                log.warning("Telegram flood control on %s: waiting %.0f s", method, wait)
+                time.sleep(wait)
+        raise AssertionError("unreachable: the last try returns or raises")
+
+    def _post(self, method: str, params: dict[str, Any]) -> Any:
+        try:
+            response = self._http.post(f"{self._base}/{method}", json=params)
+        except httpx.TransportError as exc:
+            # The message names the error, never the URL (it holds the token).
+            raise BotApiError(method, 0, type(exc).__name__) from None
+        try:
+            body = response.json()
+        except ValueError:
+            raise BotApiError(method, response.status_code, "not JSON") from None
+        if response.status_code == 200 and body.get("ok"):
+            return body.get("result")
+        retry_after = (body.get("parameters") or {}).get("retry_after")
+        raise BotApiError(
+            method,
+            int(body.get("error_code") or response.status_code),
+            str(body.get("description") or ""),
+            float(retry_after) if retry_after is not None else None,
+        )
+
+
+@cache
+def client(token: str, base_url: str) -> BotApi:
+    """A Bot API client per process and token (httpx's pool is thread-safe)."""
+    return BotApi(token, base_url, httpx.Client(timeout=TIMEOUT_S))
+
+
+def bot_api(settings: Settings) -> BotApi:
+    if settings.telegram_bot_token is None:
+        raise RuntimeError("TELEGRAM_BOT_TOKEN is not set: the io worker cannot send to Telegram")
+    return client(settings.telegram_bot_token.get_secret_value(), settings.telegram_api_url)
+
+
+def _judge(exc: Exception) -> tuple[str, bool]:
+    assert isinstance(exc, BotApiError)
+    code = f"{exc.status} {exc.description}".strip()
+    return code, exc.status in (0, 429) or exc.status >= 500
+
+
+def refused_logged(what: str) -> AbstractContextManager[list[str]]:
+    """bots.refusals.refused_logged for a Bot API call."""
+    return refusals.refused_logged(what, "Telegram", BotApiError, _judge)
+
+
+__all__ = ["RETRY", "BotApi", "BotApiError", "bot_api", "refused_logged"]

@@ -1,0 +1,196 @@
+"""The Telegram adapter's handlers: python-telegram-bot callbacks that dedupe, decide and
+enqueue, nothing more.
+
+- A message (bots.telegram.translate.decide says which): stored, and its reply queued
+  (bots.intake); a sticker or photo gets "I can only read text"; /start, /help and
+  /reset are answered through the io queue, like every other notice.
+- A press on a reply's keyboard: 👍/👎 is that person's vote through the vote task (the
+  same button again takes it back, the other switches it), answered with a toast
+  (answerCallbackQuery) and the keyboard's counts brought up to date
+  (editMessageReplyMarkup); 🔄 asks for a sibling reply.
+
+Updates are claimed by update_id, and presses by callback query id, in Redis (shared by
+every replica, and across a restart that sees an update again). python-telegram-bot runs
+on asyncio while the store, Redis and Celery calls block: they run in threads
+(asyncio.to_thread), so polling never stalls. Messages are handled one at a time, in the
+order Telegram sent them (their conversation's order); presses run beside them, one at a
+time among themselves: one person's quick double press toggles twice, not once, and only
+one thread at a time waits on Celery's Redis result backend, whose pubsub consumer breaks
+under concurrent `.get()`s (celery/celery#4363, #6335).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass, replace
+from typing import Any
+
+from celery.exceptions import TimeoutError as CeleryTimeout
+from telegram import InlineKeyboardMarkup, Update
+from telegram.error import BadRequest
+from telegram.ext import Application, CallbackQueryHandler, ContextTypes, TypeHandler
+
+from bots.dedupe import Dedupe
+from bots.intake import accept, request_reply
+from bots.telegram.keyboard import GONE, QUEUED, RETRYING, VOTES, keyboard, press, toast
+from bots.telegram.translate import (
+    PLATFORM,
+    Answer,
+    Command,
+    Decision,
+    Me,
+    Notice,
+    decide,
+    rater,
+)
+from core.errors import EmptyMessage, UnknownTurn
+from core.settings import Settings
+from core.store import Store
+from core.text import check_text
+from core.types import Vote
+from core.votes import pressed, tally
+from workers.celery_app import VOTE, app, enqueue, notice_task
+
+log = logging.getLogger(__name__)
+
+SOURCE = "telegram_button"
+VOTE_WAIT_S = 10.0  # Telegram shows a press as pending until it is answered
+
+HELP = (
+    "I'm replyloop, a chat bot that learns from your ratings. Here I answer every message; "
+    "in a group, mention me, reply to one of my messages, or write /ask and your question. "
+    "Rate a reply with 👍 or 👎 under it (the same button again takes your vote back); 🔄 "
+    "makes another reply. /reset starts the conversation afresh."
+)
+RESET_DONE = "Starting afresh: I have forgotten this conversation's earlier messages."
+UNKNOWN = "I don't know that command. /help lists what I understand."
+WORDS = {"start": HELP, "help": HELP}
+
+
+@dataclass(frozen=True)
+class Counted:
+    """What a vote press did: the vote task's result, and the counts to show (None when
+    the result did not come in time)."""
+
+    result: dict[str, Any] | None
+    counts: tuple[int, int] | None
+
+
+class Handlers:
+    def __init__(self, settings: Settings, store: Store, dedupe: Dedupe) -> None:
+        self.settings = settings
+        self.store = store
+        self.dedupe = dedupe
+        self._presses = asyncio.Lock()
+
+    def register(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        application.add_handler(CallbackQueryHandler(self.on_press, block=False))
+        application.add_handler(TypeHandler(Update, self.on_update))
+        application.add_error_handler(self.on_error)
+
+    # -- messages --------------------------------------------------------------------------
+
+    async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        me = Me(context.bot.id, context.bot.username)
+        if not await self._first(f"telegram:update:{me.id}:{update.update_id}"):
+            return
+        decision = decide(json.loads(update.to_json()), me)
+        await asyncio.to_thread(self.act, decision)
+
+    def act(self, decision: Decision) -> None:
+        """Store and queue, or answer; in a thread (the store and Redis block)."""
+        if isinstance(decision, Answer):
+            self.answer(decision)
+        elif isinstance(decision, Notice):
+            self.tell(decision.chat_key, decision.text)
+        elif isinstance(decision, Command):
+            self.command(decision)
+        else:
+            log.debug("update ignored: %s", decision.why)
+
+    def answer(self, decision: Answer) -> None:
+        message = decision.message
+        try:
+            checked = check_text(message.text, self.settings.max_message_chars)
+        except EmptyMessage as exc:
+            self.tell(message.chat_key, str(exc))
+            return
+        if checked.notice:
+            self.tell(message.chat_key, checked.notice)
+        accept(self.store, replace(message, text=checked.text))
+
+    def command(self, decision: Command) -> None:
+        if decision.name == "reset":
+            self.store.reset(PLATFORM, decision.chat_key)
+            self.tell(decision.chat_key, RESET_DONE)
+        else:
+            self.tell(decision.chat_key, WORDS.get(decision.name, UNKNOWN))
+
+    def tell(self, chat_key: str, text: str) -> None:
+        enqueue(notice_task(PLATFORM), chat_key, 0, text)
+
+    # -- keyboard presses ------------------------------------------------------------------
+
+    async def on_press(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        if query is None or not await self._first(f"telegram:callback:{query.id}"):
+            return
+        pressed_ = press(query.data or "")
+        if pressed_ is None:
+            await query.answer()
+            return
+        action, turn_id = pressed_
+        if action == "retry":
+            asked = await asyncio.to_thread(self.retry, turn_id, query.id)
+            await query.answer(RETRYING if asked else GONE)
+            return
+        async with self._presses:
+            counted = await asyncio.to_thread(
+                self.vote, turn_id, rater(query.from_user.id), VOTES[action]
+            )
+        await query.answer(toast(counted.result) if counted.result is not None else QUEUED)
+        if counted.counts is None or query.message is None:
+            return
+        markup = InlineKeyboardMarkup.de_json(keyboard(turn_id, *counted.counts), context.bot)
+        try:
+            await query.edit_message_reply_markup(reply_markup=markup)
+        except BadRequest as exc:  # "message is not modified": the counts were shown already
+            log.info("keyboard of reply %s not updated: %s", turn_id, exc)
+
+    def retry(self, turn_id: int, query_id: str) -> bool:
+        """Ask for a sibling of reply `turn_id`; False if the reply is unknown."""
+        try:
+            message_id = self.store.turn(turn_id).message_id
+        except UnknownTurn:
+            log.info("🔄 on an unknown reply %s", turn_id)
+            return False
+        request_reply(message_id, retry=True, retry_id=f"telegram:{query_id}")
+        return True
+
+    def vote(self, turn_id: int, who: str, button: Vote) -> Counted:
+        """The press as a vote (through the vote task, its result awaited), and the
+        reply's counts after it."""
+        standing = self.store.standing_votes(turn_id).get(who, Vote.RETRACTED)
+        value = pressed(standing, button)
+        pending = app.signature(VOTE, args=[turn_id, who, int(value), SOURCE]).apply_async()
+        try:
+            result: dict[str, Any] = pending.get(timeout=VOTE_WAIT_S)
+        except CeleryTimeout:
+            log.warning("vote on reply %s not stored within %.0f s", turn_id, VOTE_WAIT_S)
+            return Counted(None, None)
+        if not result.get("ok"):
+            return Counted(result, None)
+        return Counted(result, tally(self.store.standing_votes(turn_id).values()))
+
+    # -- both ------------------------------------------------------------------------------
+
+    async def _first(self, key: str) -> bool:
+        return await asyncio.to_thread(self.dedupe.first, key)
+
+    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        # The token in a URL or an error's text is hidden by the filter bootstrap puts on
+        # the log handlers (replyloop.bootstrap.hide_secrets).
+        update_id = update.update_id if isinstance(update, Update) else None
+        log.error("update %s failed", update_id, exc_info=context.error)

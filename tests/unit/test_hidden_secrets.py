@@ -1,0 +1,45 @@
+"""The log filter that keeps tokens out of every process's logs (replyloop.bootstrap)."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+from replyloop.bootstrap import HiddenSecrets
+
+TOKEN = "123456:SECRET-token"
+
+
+def logged(*secrets: str) -> tuple[logging.Logger, io.StringIO]:
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.addFilter(HiddenSecrets(set(secrets)))
+    logger = logging.getLogger(f"test-hidden-{id(out)}")
+    logger.propagate = False
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    return logger, out
+
+
+def test_a_url_with_the_token_is_logged_without_it() -> None:
+    logger, out = logged(TOKEN)
+    logger.info("HTTP Request: POST %s %s", f"http://h/bot{TOKEN}/getUpdates", "200 OK")
+    assert out.getvalue() == "HTTP Request: POST http://h/bot***/getUpdates 200 OK\n"
+
+
+def test_a_traceback_quoting_the_token_is_logged_without_it() -> None:
+    logger, out = logged(TOKEN)
+    try:
+        raise ValueError(f"The token `{TOKEN}` was rejected by the server.")
+    except ValueError:
+        logger.exception("start-up failed (100% sure)")
+    text = out.getvalue()
+    assert TOKEN not in text
+    assert "The token `***` was rejected" in text
+    assert text.startswith("start-up failed (100% sure)\n")
+
+
+def test_other_records_are_untouched() -> None:
+    logger, out = logged(TOKEN)
+    logger.info("%d replies", 3)
+    assert out.getvalue() == "3 replies\n"
