@@ -112,6 +112,23 @@ class Settings(BaseSettings):
         description="the Bot API base; the token and the method are appended (tests, "
         "a local Bot API server)",
     )
+    telegram_webhook_secret: SecretStr | None = Field(
+        None,
+        validation_alias=_env("TELEGRAM_WEBHOOK_SECRET"),
+        description="webhook mode: Telegram sends it with every update (1-256 of A-Z, a-z, "
+        "0-9, _ and -); other requests are refused",
+    )
+    telegram_chats: str = Field(
+        "", description="comma-separated Telegram chat ids the bot answers in; empty for all"
+    )
+    telegram_users: str = Field(
+        "", description="comma-separated Telegram user ids the bot answers; empty for all"
+    )
+    telegram_admins: str = Field(
+        "",
+        description="comma-separated Telegram user ids who may /stats and /reset a group; "
+        "empty lets everyone",
+    )
     wecom_corp_id: str = Field(
         "", validation_alias=_env("WECOM_CORP_ID"), description="WeCom corp id (ww...)"
     )

@@ -55,7 +55,14 @@ def parser() -> argparse.ArgumentParser:
         "--http",
         action="store_true",
         help="slack: HTTP Events API at /slack/events (default: Socket Mode when "
-        "SLACK_APP_TOKEN is set); wecom always serves HTTP; telegram long-polls",
+        "SLACK_APP_TOKEN is set); wecom always serves HTTP; telegram long-polls "
+        "unless --webhook",
+    )
+    serve.add_argument(
+        "--webhook",
+        metavar="URL",
+        help="telegram: set this public HTTPS URL as the bot's webhook and serve it (its "
+        "path, and GET /healthz) on --host/--port; needs TELEGRAM_WEBHOOK_SECRET",
     )
     serve.add_argument("--host", default="0.0.0.0", help="HTTP: address to listen on")
     serve.add_argument("--port", type=int, default=3000, help="HTTP: port to listen on")

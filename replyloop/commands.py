@@ -41,7 +41,7 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "serve" and args.platform == "wecom":
         return serve_wecom(settings, args.host, args.port)
     if args.command == "serve" and args.platform == "telegram":
-        return serve_telegram(settings)
+        return serve_telegram(settings, args.webhook, args.host, args.port)
     if args.command == "serve":
         return serve_slack(settings, args.http, args.host, args.port)
     if args.command == "config":
@@ -140,19 +140,40 @@ def serve_slack(settings: Settings, http: bool, host: str, port: int) -> int:
     return 0
 
 
-def serve_telegram(settings: Settings) -> int:
-    """The Telegram adapter: python-telegram-bot, long polling."""
+def serve_telegram(settings: Settings, webhook: str | None, host: str, port: int) -> int:
+    """The Telegram adapter: python-telegram-bot, long polling, or a webhook at `webhook`
+    served on host:port."""
     if settings.telegram_bot_token is None:
         raise UsageError("set TELEGRAM_BOT_TOKEN, the token @BotFather gave your bot")
+    secret = settings.telegram_webhook_secret
+    if webhook is not None and secret is None:
+        raise UsageError(
+            "set TELEGRAM_WEBHOOK_SECRET for --webhook: Telegram sends it with every update, "
+            "and requests without it are refused"
+        )
+    from bots.telegram.webhook import check_webhook
+
+    try:
+        if webhook is not None and secret is not None:
+            check_webhook(webhook, secret.get_secret_value())
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     rt = bootstrap(
         settings, preload_engine=settings.embedded, run_tasks_here=True, log_level=logging.INFO
     )
-    from telegram.error import InvalidToken, NetworkError
+    from telegram.error import InvalidToken, NetworkError, TelegramError
 
     from bots.telegram import serve
 
     try:
-        serve.serve_polling(serve.build(settings, rt.store))
+        application = serve.build(settings, rt.store)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        if webhook is not None and secret is not None:
+            serve.serve_webhook(application, webhook, secret.get_secret_value(), host, port)
+        else:
+            serve.serve_polling(application)
     except InvalidToken:
         # Its message quotes the token: say it without.
         raise UsageError("Telegram refused the bot token (TELEGRAM_BOT_TOKEN)") from None
@@ -161,6 +182,8 @@ def serve_telegram(settings: Settings) -> int:
             f"cannot reach the Telegram Bot API at {mask_url(settings.telegram_api_url)}: "
             f"{type(exc).__name__}"
         ) from None
+    except TelegramError as exc:  # setWebhook refused (a URL Telegram cannot use)
+        raise UsageError(f"Telegram refused: {exc.message}") from None
     return 0
 
 

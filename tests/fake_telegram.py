@@ -3,10 +3,14 @@ Application, long polling) and the io worker's client talk to it (TELEGRAM_API_U
 they would to api.telegram.org, and it records every call.
 
 It answers getMe, getUpdates (serving the updates a test pushes, long polling as Telegram
-does, forgetting those below `offset`), deleteWebhook, setMyCommands, sendMessage,
-editMessageText, editMessageReplyMarkup and answerCallbackQuery from in-memory chats, and
-can be told to answer a method's next calls with an error (429 with retry_after for
-flood control, or a 5xx). A call with another token gets 401, as Telegram answers.
+does, forgetting those below `offset`), setWebhook and deleteWebhook, setMyCommands,
+sendMessage, editMessageText, editMessageReplyMarkup and answerCallbackQuery from in-memory
+chats, and can be told to answer a method's next calls with an error (429 with retry_after
+for flood control, or a 5xx). A call with another token gets 401, as Telegram answers.
+
+With a webhook set, an update a test pushes is POSTed to it at once, with the secret token
+in `X-Telegram-Bot-Api-Secret-Token`, as Telegram does (and getUpdates hands out nothing);
+`post` sends one as it is (a redelivery, a wrong secret).
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -71,14 +77,41 @@ class BotApi:
     lock: threading.Condition = field(default_factory=threading.Condition)
     next_update_id: int = 1000
     next_message_id: int = 500
+    webhook: dict[str, Any] | None = None  # setWebhook's parameters while one is set
 
     def push(self, update: dict[str, Any]) -> int:
-        """Queue an update (its update_id given here) for getUpdates; its update_id."""
+        """Queue an update (its update_id given here) for getUpdates, or POST it to the
+        webhook; its update_id."""
         with self.lock:
             self.next_update_id += 1
-            self.updates.append({"update_id": self.next_update_id, **update})
-            self.lock.notify_all()
-            return self.next_update_id
+            numbered = {"update_id": self.next_update_id, **update}
+            webhook = self.webhook
+            if webhook is None:
+                self.updates.append(numbered)
+                self.lock.notify_all()
+        if webhook is not None:
+            status = self.post(numbered)
+            assert status == 200, f"the webhook answered {status}"
+        return int(numbered["update_id"])
+
+    def post(self, update: dict[str, Any], secret: str | None = None) -> int:
+        """POST an update to the webhook with `secret` (default: the one set; "" sends no
+        header), as Telegram does; the HTTP status it answers."""
+        assert self.webhook is not None, "no webhook is set"
+        token = self.webhook.get("secret_token", "") if secret is None else secret
+        request = urllib.request.Request(
+            str(self.webhook["url"]),
+            data=json.dumps(update).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        if token:
+            request.add_header("X-Telegram-Bot-Api-Secret-Token", token)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as error:
+            return int(error.code)
 
     def message_id(self) -> int:
         """A new message id (people's messages pushed by a test take them from here too)."""
@@ -154,6 +187,13 @@ class BotApi:
         }
 
     def _deleteWebhook(self, params: dict[str, Any]) -> bool:  # noqa: N802
+        with self.lock:
+            self.webhook = None
+        return True
+
+    def _setWebhook(self, params: dict[str, Any]) -> bool:  # noqa: N802
+        with self.lock:
+            self.webhook = dict(params)
         return True
 
     def _setMyCommands(self, params: dict[str, Any]) -> bool:  # noqa: N802

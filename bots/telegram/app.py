@@ -2,8 +2,14 @@
 enqueue, nothing more.
 
 - A message (bots.telegram.translate.decide says which): stored, and its reply queued
-  (bots.intake); a sticker or photo gets "I can only read text"; /start, /help and
-  /reset are answered through the io queue, like every other notice.
+  (bots.intake); a sticker or photo gets "I can only read text"; /start, /help, /reset
+  and /stats are answered through the io queue, like every other notice. A chat or person
+  the allowlists leave out (bots.telegram.access) gets no reply: in a private chat one
+  short refusal (once per chat while update ids are remembered), in a group nothing;
+  /stats, and /reset in a group, are the admins' when admins are listed.
+- A 👍/👎 reaction on a reply (bots.telegram.reactions): that person's vote by the reply's
+  platform message id (the platform vote task, as Slack's reactions), taken back when the
+  reaction is.
 - A press on a reply's keyboard: 👍/👎 is that person's vote through the vote task (the
   same button again takes it back, the other switches it), answered with a toast
   (answerCallbackQuery) and the keyboard's counts brought up to date
@@ -34,35 +40,43 @@ from telegram.ext import Application, CallbackQueryHandler, ContextTypes, TypeHa
 
 from bots.dedupe import Dedupe
 from bots.intake import accept, request_reply
+from bots.telegram.access import NOT_ALLOWED, Access, admins_only
 from bots.telegram.keyboard import GONE, QUEUED, RETRYING, VOTES, keyboard, press, toast
+from bots.telegram.reactions import reaction_vote
+from bots.telegram.stats import stats_text
 from bots.telegram.translate import (
     PLATFORM,
     Answer,
     Command,
     Decision,
+    Ignore,
     Me,
     Notice,
     decide,
+    is_private,
     rater,
 )
 from core.errors import EmptyMessage, UnknownTurn
 from core.settings import Settings
 from core.store import Store
+from core.store.reports import served_stats
 from core.text import check_text
 from core.types import Vote
 from core.votes import pressed, tally
-from workers.celery_app import VOTE, app, enqueue, notice_task
+from workers.celery_app import PLATFORM_VOTE, VOTE, app, enqueue, notice_task
 
 log = logging.getLogger(__name__)
 
 SOURCE = "telegram_button"
+REACTION_SOURCE = "telegram_reaction"
 VOTE_WAIT_S = 10.0  # Telegram shows a press as pending until it is answered
 
 HELP = (
     "I'm replyloop, a chat bot that learns from your ratings. Here I answer every message; "
     "in a group, mention me, reply to one of my messages, or write /ask and your question. "
     "Rate a reply with 👍 or 👎 under it (the same button again takes your vote back); 🔄 "
-    "makes another reply. /reset starts the conversation afresh."
+    "makes another reply; a 👍 or 👎 reaction on a reply counts too. /reset starts the "
+    "conversation afresh; /stats shows how the current model is rated."
 )
 RESET_DONE = "Starting afresh: I have forgotten this conversation's earlier messages."
 UNKNOWN = "I don't know that command. /help lists what I understand."
@@ -79,10 +93,13 @@ class Counted:
 
 
 class Handlers:
-    def __init__(self, settings: Settings, store: Store, dedupe: Dedupe) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, dedupe: Dedupe, access: Access | None = None
+    ) -> None:
         self.settings = settings
         self.store = store
         self.dedupe = dedupe
+        self.access = access if access is not None else Access.of(settings)
         self._presses = asyncio.Lock()
 
     def register(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
@@ -96,19 +113,44 @@ class Handlers:
         me = Me(context.bot.id, context.bot.username)
         if not await self._first(f"telegram:update:{me.id}:{update.update_id}"):
             return
-        decision = decide(json.loads(update.to_json()), me)
-        await asyncio.to_thread(self.act, decision)
+        data = json.loads(update.to_json())
+        if "message_reaction" in data:
+            await asyncio.to_thread(self.react, data, me)
+            return
+        decision = decide(data, me)
+        await asyncio.to_thread(self.act, decision, data, me)
 
-    def act(self, decision: Decision) -> None:
+    def act(self, decision: Decision, update: dict[str, Any], me: Me) -> None:
         """Store and queue, or answer; in a thread (the store and Redis block)."""
+        if isinstance(decision, Ignore):
+            log.debug("update ignored: %s", decision.why)
+            return
+        if not self.allowed(decision, update, me):
+            return
         if isinstance(decision, Answer):
             self.answer(decision)
         elif isinstance(decision, Notice):
             self.tell(decision.chat_key, decision.text)
         elif isinstance(decision, Command):
             self.command(decision)
-        else:
-            log.debug("update ignored: %s", decision.why)
+
+    def allowed(self, decision: Answer | Notice | Command, update: dict[str, Any], me: Me) -> bool:
+        """Whether the allowlists and admins let this message's decision be carried out;
+        if not, the refusal is sent (where one is due)."""
+        message = update["message"]  # decide answers nothing else
+        chat_id, user_id = int(message["chat"]["id"]), int(message["from"]["id"])
+        key = decision.message.chat_key if isinstance(decision, Answer) else decision.chat_key
+        if not self.access.allows(chat_id, user_id):
+            log.info("Telegram user %s in chat %s is not allowed: ignored", user_id, chat_id)
+            if is_private(chat_id) and self.dedupe.first(f"telegram:refused:{me.id}:{chat_id}"):
+                self.tell(key, NOT_ALLOWED)
+            return False
+        if isinstance(decision, Command) and not self.access.may_run(
+            decision.name, user_id, is_private(chat_id)
+        ):
+            self.tell(key, admins_only(decision.name))
+            return False
+        return True
 
     def answer(self, decision: Answer) -> None:
         message = decision.message
@@ -125,17 +167,44 @@ class Handlers:
         if decision.name == "reset":
             self.store.reset(PLATFORM, decision.chat_key)
             self.tell(decision.chat_key, RESET_DONE)
+        elif decision.name == "stats":
+            self.tell(decision.chat_key, stats_text(served_stats(self.store.engine)))
         else:
             self.tell(decision.chat_key, WORDS.get(decision.name, UNKNOWN))
 
     def tell(self, chat_key: str, text: str) -> None:
         enqueue(notice_task(PLATFORM), chat_key, 0, text)
 
+    # -- reactions ---------------------------------------------------------------------------
+
+    def react(self, update: dict[str, Any], me: Me) -> None:
+        """A 👍/👎 reaction added or removed: a vote on the reply it is on (in a thread)."""
+        vote = reaction_vote(update, me)
+        if vote is None:
+            log.debug("reaction ignored: not a person's 👍 or 👎")
+            return
+        if not self.access.allows(vote.chat_id, vote.user_id):
+            log.info("reaction by %s in chat %s: not allowed, ignored", vote.user_id, vote.chat_id)
+            return
+        enqueue(
+            PLATFORM_VOTE,
+            PLATFORM,
+            vote.posted,
+            vote.rater,
+            int(vote.vote),
+            REACTION_SOURCE,
+            vote.at,
+        )
+
     # -- keyboard presses ------------------------------------------------------------------
 
     async def on_press(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
         if query is None or not await self._first(f"telegram:callback:{query.id}"):
+            return
+        chat_id = query.message.chat.id if query.message is not None else 0
+        if not self.access.allows(chat_id, query.from_user.id):
+            await query.answer(NOT_ALLOWED)
             return
         pressed_ = press(query.data or "")
         if pressed_ is None:

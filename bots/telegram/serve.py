@@ -1,10 +1,13 @@
 """Running the Telegram adapter: python-telegram-bot's Application on the Bot API at
-TELEGRAM_API_URL, long polling for updates.
+TELEGRAM_API_URL, long polling for updates (the default), or a webhook Telegram posts them
+to (bots.telegram.webhook).
 
 At start-up getMe (python-telegram-bot's initialize) checks the token and says the bot's
 username, which the group trigger rules need; setMyCommands puts the commands in
-Telegram's menu. Only the update types handled are asked for: an edited message is never
-even sent.
+Telegram's menu. Only the update types handled are asked for (ALLOWED_UPDATES): messages
+(an edited one is read and ignored, never answered twice), keyboard presses, and reactions
+(sent only where the bot is a group admin). Starting long polling deletes any webhook
+(python-telegram-bot does it); starting a webhook sets it, with its secret.
 """
 
 from __future__ import annotations
@@ -12,29 +15,39 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import waitress
 from telegram import BotCommand, Update
 from telegram.ext import Application, ApplicationBuilder
 
 from bots.dedupe import Dedupe
 from bots.telegram.app import Handlers
+from bots.telegram.webhook import Loop, webhook_path, wsgi
 from core.settings import Settings
 from core.store import Store
 
 log = logging.getLogger(__name__)
 
-ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
+ALLOWED_UPDATES = [
+    Update.MESSAGE,
+    Update.EDITED_MESSAGE,
+    Update.CALLBACK_QUERY,
+    Update.MESSAGE_REACTION,
+]
 COMMANDS = [
     BotCommand("ask", "ask me something (in a group)"),
     BotCommand("reset", "start the conversation afresh"),
+    BotCommand("stats", "how the current model is rated"),
     BotCommand("help", "what I do and how to rate me"),
     BotCommand("start", "say hello"),
 ]
+STOP_S = 10.0
 
 TelegramApp = Application[Any, Any, Any, Any, Any, Any]
 
 
 def build(settings: Settings, store: Store) -> TelegramApp:
-    """The Application, its handlers registered; nothing is called until it runs."""
+    """The Application, its handlers registered; nothing is called until it runs. Raises
+    ValueError for a missing token or a non-numeric id in the allowlists."""
     if settings.telegram_bot_token is None:
         raise ValueError("set TELEGRAM_BOT_TOKEN")
     application = (
@@ -58,3 +71,41 @@ async def _announce(application: TelegramApp) -> None:
 def serve_polling(application: TelegramApp) -> None:
     """Long polling until SIGINT or SIGTERM (python-telegram-bot handles both)."""
     application.run_polling(allowed_updates=ALLOWED_UPDATES)
+
+
+async def _start_webhook(application: TelegramApp, url: str, secret: str) -> None:
+    """getMe, the command menu, the handlers running, then the webhook set (last: an
+    update Telegram posts finds the Application ready)."""
+    await application.initialize()
+    await application.bot.set_my_commands(COMMANDS)
+    await application.start()
+    await application.bot.set_webhook(url=url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
+
+
+async def _stop(application: TelegramApp) -> None:
+    await application.stop()
+    await application.shutdown()
+
+
+def serve_webhook(
+    application: TelegramApp, url: str, secret: str, host: str, port: int, threads: int = 8
+) -> None:
+    """Set the webhook to `url` and serve it (and GET /healthz) on host:port until
+    interrupted. Errors at start-up (a refused token, a refused URL) are raised here."""
+    loop = Loop(application)
+    loop.start()
+    try:
+        loop.run(_start_webhook(application, url, secret))
+        log.warning(
+            "Telegram: webhook for @%s on http://%s:%d%s",
+            application.bot.username,
+            host,
+            port,
+            webhook_path(url),
+        )
+        app = wsgi(webhook_path(url), secret, loop.deliver)
+        waitress.serve(app, host=host, port=port, threads=threads, ident="replyloop")
+    finally:
+        if application.running:
+            loop.run(_stop(application), STOP_S)
+        loop.stop()

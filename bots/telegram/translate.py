@@ -20,7 +20,7 @@ from core.types import IncomingMessage
 PLATFORM = "telegram"
 
 # Our commands (`/ask` is a message, the others are answered without the model).
-COMMANDS = frozenset({"start", "help", "reset"})
+COMMANDS = frozenset({"start", "help", "reset", "stats"})
 ASK = "ask"
 # What Telegram sends instead of text: each gets TEXT_ONLY when the bot is addressed.
 MEDIA = (

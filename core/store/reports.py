@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, case, func, select
 
+from core.store import registry
 from core.store.schema import turns, votes
 
 
@@ -56,3 +57,21 @@ def feedback_stats(engine: Engine, model_version: str | None = None) -> list[Mod
     )
     with engine.connect() as conn:
         return [ModelStats(str(v), int(t), int(u), int(d)) for v, t, u, d in conn.execute(query)]
+
+
+def served_stats(engine: Engine) -> ModelStats | None:
+    """`feedback_stats` of the model serving now: the promoted version, else (nothing
+    promoted: REPLYLOOP_MODEL, whose version only the workers know) the newest reply's.
+    None before the first reply; zero counts for a promoted model with no replies yet."""
+    record = registry.promoted(engine)
+    version: str | None
+    if record is not None:
+        version = record.version
+    else:
+        newest = select(turns.c.model_version).order_by(turns.c.id.desc()).limit(1)
+        with engine.connect() as conn:
+            version = conn.execute(newest).scalar()
+    if version is None:
+        return None
+    found = feedback_stats(engine, version)
+    return found[0] if found else ModelStats(version, 0, 0, 0)

@@ -27,7 +27,10 @@ from core.types import IncomingMessage, Turn, Vote
 from replyloop.bootstrap import bootstrap
 from tests import services
 from tests.integration.slack_harness import slack  # noqa: F401 - a fixture for test modules
-from tests.integration.telegram_harness import telegram  # noqa: F401 - a fixture too
+from tests.integration.telegram_harness import (  # noqa: F401 - fixtures too
+    telegram,
+    telegram_webhook,
+)
 from tests.integration.workers import (
     WORKER_REDIS_DB,
     Workers,

@@ -1,7 +1,9 @@
 """Telegram end to end, the harness: `replyloop serve telegram` (the real python-telegram-bot
 Application, long polling) takes the updates a test pushes into a fake Bot API on 127.0.0.1
 (tests/fake_telegram.py); real gpu and io workers on Redis and PostgreSQL answer through
-it. Test modules take the `telegram` fixture from here.
+it. Test modules take the `telegram` fixture from here, or `telegram_webhook`: the same
+with `serve telegram --webhook`, the fake posting each update to it, and allowlists set
+(ANN and BOB may talk to the bot, ANN is its admin; CAROL is nobody it knows).
 """
 
 from __future__ import annotations
@@ -15,17 +17,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from sqlalchemy import Engine
 
 from core.errors import UnknownTurn
 from core.store import Store
 from core.types import Turn
 from tests.fake_telegram import BOT_USERNAME, TOKEN, BotApi, chat, fake_telegram
-from tests.integration.adapters import adapter, platform_stack, wait_for
+from tests.integration.adapters import adapter, free_port, http_ok, platform_stack, wait_for
 from tests.integration.workers import Workers
 
 ANN = {"id": 7001, "is_bot": False, "first_name": "Ann"}
 BOB = {"id": 7002, "is_bot": False, "first_name": "Bob"}
+CAROL = {"id": 7003, "is_bot": False, "first_name": "Carol"}
+WEBHOOK_SECRET = "webhook-secret_never-logged"
 # Every field the Bot API always sends: python-telegram-bot refuses an update without one.
 STICKER = {
     "file_id": "sticker-1",
@@ -45,6 +50,7 @@ class Telegram:
     workers: Workers
     env: dict[str, str]
     home: Path
+    webhook_url: str | None = None
 
     def say(
         self, chat_id: int, text: str, user: dict[str, Any] = ANN, **fields: Any
@@ -89,6 +95,33 @@ class Telegram:
         )
         return query_id
 
+    def react(
+        self,
+        posted: dict[str, Any],
+        old: list[str],
+        new: list[str],
+        user: dict[str, Any] = ANN,
+    ) -> int:
+        """A person's reactions on a message change from `old` to `new` (emoji); the
+        update's id."""
+        return self.api.push(
+            {
+                "message_reaction": {
+                    "chat": posted["chat"],
+                    "message_id": posted["message_id"],
+                    "user": user,
+                    "date": int(time.time()),
+                    "old_reaction": [{"type": "emoji", "emoji": e} for e in old],
+                    "new_reaction": [{"type": "emoji", "emoji": e} for e in new],
+                }
+            }
+        )
+
+    def command(self, chat_id: int, name: str, user: dict[str, Any] = ANN) -> dict[str, Any]:
+        """`/name` sent by `user`."""
+        entity = {"type": "bot_command", "offset": 0, "length": len(name) + 1}
+        return self.say(chat_id, f"/{name}", user=user, entities=[entity])
+
     def replies(self, chat_id: int) -> list[dict[str, Any]]:
         """The bot's replies in a chat (its messages with the rating keyboard)."""
         return [m for m in self.api.sent(chat_id) if m.get("reply_markup")]
@@ -120,6 +153,18 @@ class Telegram:
         return [b["text"] for b in self.now(posted)["reply_markup"]["inline_keyboard"][0]]
 
 
+def forget_telegram_claims(broker: str) -> None:
+    """Drop the Telegram claims (update ids, sent parts) an earlier module left in the
+    shared test Redis: each module's fake numbers updates, and its database turns, from
+    the same start, which one real bot and store never do."""
+    client = redis.Redis.from_url(broker)
+    try:
+        for key in client.scan_iter("replyloop:seen:telegram:*"):
+            client.delete(key)
+    finally:
+        client.close()
+
+
 def private_chat() -> int:
     return random.randint(10**8, 10**9)
 
@@ -136,6 +181,7 @@ def telegram(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Telegram]:
     home = tmp_path_factory.mktemp("telegram")
+    forget_telegram_claims(worker_broker)
     with fake_telegram() as (api, api_url):
         settings = dict(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=api_url)
         with (
@@ -151,13 +197,49 @@ def telegram(
             yield Telegram(api, stack.store, stack.workers, stack.env, home)
 
 
+@pytest.fixture(scope="module")
+def telegram_webhook(
+    worker_broker: str,
+    tiny_model: Path,
+    pg_admin: Engine,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Telegram]:
+    """`serve telegram --webhook`, with ANN and BOB allowed and ANN the admin."""
+    home = tmp_path_factory.mktemp("telegram-webhook")
+    forget_telegram_claims(worker_broker)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/telegram/webhook"
+    with fake_telegram() as (api, api_url):
+        settings = dict(
+            TELEGRAM_BOT_TOKEN=TOKEN,
+            TELEGRAM_API_URL=api_url,
+            TELEGRAM_WEBHOOK_SECRET=WEBHOOK_SECRET,
+            REPLYLOOP_TELEGRAM_USERS=f"{BOB['id']}",
+            REPLYLOOP_TELEGRAM_ADMINS=f"{ANN['id']}",
+        )
+        with (
+            platform_stack(pg_admin, worker_broker, tiny_model, home, **settings) as stack,
+            adapter(
+                ["serve", "telegram", "--webhook", url, "--host", "127.0.0.1", "--port", str(port)],
+                stack.env,
+                home,
+                home / "serve.log",
+                lambda: api.webhook is not None and http_ok(f"http://127.0.0.1:{port}/healthz"),
+            ),
+        ):
+            yield Telegram(api, stack.store, stack.workers, stack.env, home, url)
+
+
 __all__ = [
     "ANN",
     "BOB",
+    "CAROL",
+    "WEBHOOK_SECRET",
     "STICKER",
     "Telegram",
     "group_chat",
     "private_chat",
     "telegram",
+    "telegram_webhook",
     "wait_for",
 ]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from core.settings import Settings
 from core.store.schema import turns
-from core.types import delivery
+from core.types import Vote, delivery
 from tests.fake_telegram import BOT_ID, BOT_USERNAME, TOKEN
 from tests.integration.adapters import export, standing_votes
 from tests.integration.telegram_harness import (
@@ -57,6 +57,18 @@ def test_a_group_message_not_addressed_to_the_bot_is_not_answered(telegram: Tele
     time.sleep(3)
     assert telegram.api.sent(chat_id) == []
     assert not telegram.store.knows_chat("telegram", str(chat_id))
+
+
+def test_an_edited_message_is_not_answered_again(telegram: Telegram) -> None:
+    chat_id = private_chat()
+    said = telegram.say(chat_id, "first wording")
+    telegram.reply(chat_id)
+    telegram.api.push({"edited_message": {**said, "text": "second wording", "edit_date": 1}})
+    telegram.say(chat_id, "and a new message")
+    telegram.reply(chat_id, 1)
+    time.sleep(1)
+    assert len(telegram.replies(chat_id)) == 2
+    assert telegram.api.called("getUpdates")[-1].params["allowed_updates"][1] == "edited_message"
 
 
 def test_a_mention_in_a_group_is_answered_as_a_reply_to_it(telegram: Telegram) -> None:
@@ -129,6 +141,44 @@ def test_a_press_is_a_vote_and_the_same_press_takes_it_back(
     assert not [r for r in rows if r["prompt"][-1]["content"] == "rate me, kto-unique-word"]
 
 
+def test_a_thumbs_down_reaction_is_a_vote_and_removing_it_takes_it_back(
+    telegram: Telegram, tmp_path: Path
+) -> None:
+    chat_id = group_chat()
+    telegram.mention(chat_id, "react to me, reaction-unique-word")
+    posted, turn = telegram.reply(chat_id)
+    rater = str(BOB["id"])
+
+    telegram.react(posted, [], ["👎"], user=BOB)
+    wait_for("the 👎", lambda: standing_votes(telegram.store, turn.id) == [(rater, -1)])
+    rows = export(telegram.env, telegram.home, tmp_path / "votes.kto.jsonl", "kto")
+    row = next(
+        r for r in rows if r["prompt"][-1]["content"] == "Ann: react to me, reaction-unique-word"
+    )
+    assert row["label"] is False
+    assert row["completion"] == [{"role": "assistant", "content": turn.completion}]
+
+    telegram.react(posted, ["👎"], [], user=BOB)
+    wait_for("the retraction", lambda: standing_votes(telegram.store, turn.id) == [(rater, 0)])
+    assert telegram.store.vote_history(turn.id, rater) == [Vote.DOWN, Vote.RETRACTED]
+    rows = export(telegram.env, telegram.home, tmp_path / "after.kto.jsonl", "kto")
+    assert not [r for r in rows if "reaction-unique-word" in r["prompt"][-1]["content"]]
+
+
+def test_reactions_that_are_not_a_persons_thumbs_are_not_votes(telegram: Telegram) -> None:
+    chat_id = group_chat()
+    telegram.mention(chat_id, "no votes here")
+    posted, turn = telegram.reply(chat_id)
+    telegram.react(posted, [], ["🔥"], user=BOB)  # not a thumb
+    telegram.react(posted, [], ["👍"], user={**BOB, "id": BOT_ID, "is_bot": True})  # the bot
+    said = telegram.mention(chat_id, "a person's message")
+    telegram.react(said, [], ["👍"], user=BOB)  # not a reply of the bot's
+    telegram.react(posted, [], ["👍"], user=ANN)  # the one that counts, last
+    wait_for("Ann's 👍", lambda: standing_votes(telegram.store, turn.id))
+    time.sleep(1)
+    assert standing_votes(telegram.store, turn.id) == [(str(ANN["id"]), 1)]
+
+
 def test_try_again_sends_a_sibling_reply(telegram: Telegram) -> None:
     chat_id = private_chat()
     telegram.say(chat_id, "two answers please")
@@ -192,12 +242,19 @@ def test_commands_are_registered_and_the_bot_knows_its_name(telegram: Telegram) 
     assert [c["command"] for c in registered[0].params["commands"]] == [
         "ask",
         "reset",
+        "stats",
         "help",
         "start",
     ]
     assert telegram.api.called("getMe")
+    assert telegram.api.called("deleteWebhook")  # polling: any webhook set before is gone
     polls = telegram.api.called("getUpdates")
-    assert polls[-1].params["allowed_updates"] == ["message", "callback_query"]
+    assert polls[-1].params["allowed_updates"] == [
+        "message",
+        "edited_message",
+        "callback_query",
+        "message_reaction",
+    ]
     assert BOT_ID  # the fake's getMe answers as this bot
 
 
