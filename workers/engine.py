@@ -151,7 +151,7 @@ class Engine:
             step_ids = torch.tensor(chosen, dtype=torch.long).unsqueeze(1)  # (B, 1)
             mask = torch.cat([mask, torch.ones((rows, 1), dtype=torch.long)], dim=1)
             positions = positions[:, -1:] + 1  # (B, 1)
-            out = self._forward(step_ids, mask, positions, out.past_key_values, padded)
+            out = self._forward(step_ids, mask, positions, out.cache, padded)
         seconds = time.perf_counter() - started
         return [
             Generation(
@@ -193,7 +193,7 @@ class Engine:
         if not padded:
             return self.model(
                 input_ids=input_ids.to(self.device),
-                past_key_values=past,
+                cache=past,
                 use_cache=True,
                 **self._last_logits,
             )
@@ -201,7 +201,7 @@ class Engine:
             input_ids=input_ids.to(self.device),
             attention_mask=mask.to(self.device),
             position_ids=positions.to(self.device),
-            past_key_values=past,
+            cache=past,
             use_cache=True,
             **self._last_logits,
         )
