@@ -7,19 +7,13 @@ are split, at a paragraph or sentence end where there is one.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
+from core.parts import split_parts
+
 PLATFORM = "wecom"
 TEXT_BYTES = 2048
-# Where a part may end, best first: a paragraph, a line, a sentence (Chinese or not), a space.
-_BREAKS = (
-    re.compile(r"\n\n"),
-    re.compile(r"\n"),
-    re.compile(r"[。！？!?.;；](?=\s|$|[^\x00-\x7f])"),
-    re.compile(r"\s"),
-)
 
 
 def app_chat(corp_id: str, agent_id: int | str, user: str) -> str:
@@ -92,33 +86,4 @@ def split_text(text: str, limit: int = TEXT_BYTES) -> list[str]:
     >>> [len(p) for p in split_text("x" * 5000, 2048)]
     [2048, 2048, 904]
     """
-    parts: list[str] = []
-    rest = text
-    while len(rest.encode()) > limit:
-        cut = _fit(rest, limit)
-        head = rest[:cut]
-        end = _break(head)
-        parts.append(head[:end].rstrip() or head)
-        rest = rest[end if head[:end].rstrip() else cut :].lstrip()
-    if rest or not parts:
-        parts.append(rest)
-    return parts
-
-
-def _fit(text: str, limit: int) -> int:
-    """How many characters of `text` fit in `limit` bytes."""
-    size = 0
-    for index, char in enumerate(text):
-        size += len(char.encode())
-        if size > limit:
-            return index
-    return len(text)
-
-
-def _break(head: str) -> int:
-    """Where to end a part: after the last break in its second half, else its end."""
-    for pattern in _BREAKS:
-        found = [m.end() for m in pattern.finditer(head) if m.end() >= len(head) // 2]
-        if found:
-            return found[-1]
-    return len(head)
+    return split_parts(text, limit, lambda char: len(char.encode()))
