@@ -6,8 +6,28 @@ import json
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+
+@dataclass
+class Call:
+    """One request a fake API got."""
+
+    method: str
+    params: dict[str, Any]
+    at: float  # time.monotonic() when it arrived
+
+
+@dataclass
+class Failure:
+    """An error a fake API answers a method with, the next `times` calls."""
+
+    status: int
+    retry_after: int | None
+    times: int
+    error: str = ""  # the platform's error name, where it has one (Slack's "ratelimited")
 
 
 class JsonHandler(BaseHTTPRequestHandler):

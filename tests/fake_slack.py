@@ -19,24 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.fake_http import JsonHandler, serving
+from tests.fake_http import Call, Failure, JsonHandler, serving
 
 BOT_USER, BOT_ID, TEAM = "UBOT", "BBOT", "T1"
-
-
-@dataclass
-class Call:
-    method: str
-    params: dict[str, Any]
-    at: float  # time.monotonic() when it arrived
-
-
-@dataclass
-class Failure:
-    status: int
-    retry_after: int | None
-    times: int
-    error: str
 
 
 @dataclass

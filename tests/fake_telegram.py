@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from tests.fake_http import JsonHandler, serving
+from tests.fake_http import Call, Failure, JsonHandler, serving
 
 TOKEN = "123456:TEST-token-never-logged"
 BOT_ID, BOT_USERNAME = 123456, "replyloop_test_bot"
@@ -50,20 +50,6 @@ JSON_FIELDS = frozenset(
         "drop_pending_updates",
     }
 )
-
-
-@dataclass
-class Call:
-    method: str
-    params: dict[str, Any]
-    at: float  # time.monotonic() when it arrived
-
-
-@dataclass
-class Failure:
-    status: int
-    retry_after: int | None
-    times: int
 
 
 @dataclass

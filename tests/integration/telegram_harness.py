@@ -31,6 +31,8 @@ ANN = {"id": 7001, "is_bot": False, "first_name": "Ann"}
 BOB = {"id": 7002, "is_bot": False, "first_name": "Bob"}
 CAROL = {"id": 7003, "is_bot": False, "first_name": "Carol"}
 WEBHOOK_SECRET = "webhook-secret_never-logged"
+# The command menu set with setMyCommands at start-up, in order, in either mode.
+MENU = ["ask", "reset", "stats", "help", "start"]
 # Every field the Bot API always sends: python-telegram-bot refuses an update without one.
 STICKER = {
     "file_id": "sticker-1",

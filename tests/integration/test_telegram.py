@@ -17,6 +17,7 @@ from tests.integration.adapters import export, standing_votes
 from tests.integration.telegram_harness import (
     ANN,
     BOB,
+    MENU,
     STICKER,
     Telegram,
     group_chat,
@@ -239,13 +240,7 @@ def test_reset_starts_the_conversation_afresh(telegram: Telegram) -> None:
 
 def test_commands_are_registered_and_the_bot_knows_its_name(telegram: Telegram) -> None:
     registered = telegram.api.called("setMyCommands")
-    assert [c["command"] for c in registered[0].params["commands"]] == [
-        "ask",
-        "reset",
-        "stats",
-        "help",
-        "start",
-    ]
+    assert [c["command"] for c in registered[0].params["commands"]] == MENU
     assert telegram.api.called("getMe")
     assert telegram.api.called("deleteWebhook")  # polling: any webhook set before is gone
     polls = telegram.api.called("getUpdates")

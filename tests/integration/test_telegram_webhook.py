@@ -21,6 +21,7 @@ from tests.integration.telegram_harness import (
     ANN,
     BOB,
     CAROL,
+    MENU,
     WEBHOOK_SECRET,
     Telegram,
     group_chat,
@@ -65,13 +66,7 @@ def test_the_webhook_is_set_with_its_secret_and_the_update_types(
     ]
     assert not telegram_webhook.api.called("getUpdates")  # no polling beside it
     registered = telegram_webhook.api.called("setMyCommands")
-    assert [c["command"] for c in registered[0].params["commands"]] == [
-        "ask",
-        "reset",
-        "stats",
-        "help",
-        "start",
-    ]
+    assert [c["command"] for c in registered[0].params["commands"]] == MENU
 
 
 def test_healthz_answers_ok_and_other_paths_are_not_found(telegram_webhook: Telegram) -> None:
