@@ -46,3 +46,8 @@ class ModelConflict(RegistryError):
 
 class NothingToRollBack(RegistryError):
     """No promotion stands that a rollback could undo."""
+
+
+class ReplyRefused(ReplyloopError):
+    """A reply the worker will not make (it cannot fit in the model's memory, or waited past
+    its deadline); the message says why, in words the chat is told."""

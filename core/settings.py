@@ -51,6 +51,24 @@ class Settings(BaseSettings):
     top_p: float = Field(0.9, gt=0.0, le=1.0)
     context_token_budget: int = Field(1024, ge=64)
     system_prompt: str = "You are a helpful assistant in a team chat. Answer briefly and kindly."
+    stop: list[str] = Field(
+        [], description='the reply ends before any of these texts (JSON list: ["\\nUser:"])'
+    )
+    max_reply_s: float = Field(
+        120.0, gt=0, description="a reply still being generated after this long ends as it is"
+    )
+    kv_cache_mb: int = Field(
+        0,
+        ge=0,
+        description="KV cache memory a gpu worker may fill; requests wait for room and one that "
+        "alone cannot fit is refused; 0: 80% of free GPU memory, or 4096 on CPU",
+    )
+    prefill_tokens: int = Field(
+        4096,
+        ge=64,
+        description="most prompt tokens joining the running batch at one step (a bigger "
+        "prefill stalls the replies being decoded for longer)",
+    )
     torch_threads: int = Field(
         0, ge=0, description="CPU threads for generation; 0 lets torch choose (all cores)"
     )
@@ -177,6 +195,8 @@ class Settings(BaseSettings):
             top_p=self.top_p,
             context_token_budget=self.context_token_budget,
             system_prompt=self.system_prompt,
+            stop=tuple(self.stop),
+            max_seconds=self.max_reply_s,
         )
 
     @property

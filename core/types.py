@@ -46,6 +46,8 @@ class GenerationSettings:
     top_p: float = 0.9
     context_token_budget: int = 1024
     system_prompt: str = "You are a helpful assistant in a team chat. Answer briefly and kindly."
+    stop: tuple[str, ...] = ()  # the reply ends before the first of these it spells
+    max_seconds: float | None = 120.0  # the reply ends as it is after this long (wall clock)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +56,8 @@ class GenerationSettings:
             "top_p": self.top_p,
             "context_token_budget": self.context_token_budget,
             "system_prompt": self.system_prompt,
+            "stop": list(self.stop),
+            "max_seconds": self.max_seconds,
         }
 
 

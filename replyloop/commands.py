@@ -74,10 +74,10 @@ def worker(
     from workers.celery_app import app
 
     if queue == "gpu":
-        # Threads: one model, and the messages waiting together are generated as one batch
-        # (workers.strategy hands them to it; the threads run only retried or failed ones).
-        # The worker holds twice max_batch messages: a full batch gathers while the one
-        # before it is generated.
+        # Threads: one model, and every message taken joins the running batch at its next
+        # step (workers.strategy hands them to it; the threads run only retried or failed
+        # ones). The worker holds twice max_batch messages: the next ones are at hand the
+        # moment a row is done.
         # (Prefork: each child loads the model once in worker_process_init; one by default.)
         pool = pool or "threads"
         count = concurrency or (1 if pool == "prefork" else 2 * settings.max_batch)

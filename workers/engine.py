@@ -6,8 +6,6 @@ The decoding loop is ours (a KV cache and one forward pass a token) rather than
 
 from __future__ import annotations
 
-import inspect
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -16,6 +14,7 @@ from typing import Any
 import torch
 
 from core.types import ChatMessage, GenerationSettings
+from workers.continuous import Decoder, Row, result
 
 
 @dataclass(frozen=True)
@@ -25,8 +24,12 @@ class Generation:
     new_tokens: int
     seconds: float
     prompt_cut: bool  # the prompt alone exceeded the budget and lost its oldest tokens
-    batch: int = 1  # how many replies were generated together with this one
+    batch: int = 1  # the most replies it was generated together with
     token_ids: tuple[int, ...] = ()  # the reply's tokens, stop token excluded
+    first_token_s: float = 0.0  # from the request to its first token
+    queued_s: float = 0.0  # from the request to joining the batch
+    stopped: str = ""  # why it ended (workers.continuous: eos, length, stop, deadline...)
+    version: str = ""  # the model that made it
 
 
 def pick_tokens(
@@ -63,10 +66,6 @@ class Engine:
         self.stop_ids = frozenset(i for i in eos if i is not None)
         pad = tokenizer.pad_token_id
         self.pad_id: int = pad if pad is not None else min(self.stop_ids, default=0)
-        # Only the last position's logits are used: a model that can skip the others saves a
-        # (prompt length x vocabulary) matrix on every prompt.
-        takes = inspect.signature(model.forward).parameters
-        self._last_logits = {"logits_to_keep": 1} if "logits_to_keep" in takes else {}
         # A conversation's history is counted again for every new message: remember texts.
         self._count_text = lru_cache(maxsize=COUNTED_TEXTS)(self._tokens_in)
 
@@ -97,6 +96,33 @@ class Engine:
     ) -> Generation:
         return self.generate_batch([messages], settings, seed)[0]
 
+    def decode(self, token_ids: Sequence[int]) -> str:
+        return str(self.tokenizer.decode(list(token_ids), skip_special_tokens=True)).strip()
+
+    def kv_bytes_per_token(self) -> int:
+        """Bytes of KV cache one token of one sequence takes (keys and values, all layers)."""
+        config = self.model.config
+        config = getattr(config, "text_config", None) or config
+        heads = config.num_attention_heads
+        kv_heads = getattr(config, "num_key_value_heads", None) or heads
+        head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+        size = next(self.model.parameters()).element_size()
+        return int(2 * config.num_hidden_layers * kv_heads * head_dim * size)
+
+    def row(
+        self,
+        messages: Sequence[ChatMessage],
+        settings: GenerationSettings,
+        on_text: Callable[[str], None] | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Row:
+        """A request ready to join a running batch (workers.continuous)."""
+        ids, cut = self._encode_within(messages, settings.context_token_budget)
+        row = Row(ids, settings, messages, cut, on_text, generator)
+        if settings.max_seconds is not None:
+            row.deadline = row.submitted + settings.max_seconds
+        return row
+
     @torch.inference_mode()
     def generate_batch(
         self,
@@ -106,105 +132,24 @@ class Engine:
         watch: Mapping[int, Callable[[str], None]] | None = None,
         watch_every_s: float = 0.3,
     ) -> list[Generation]:
-        """Replies to several prompts in one padded batch: one forward pass a step for all.
+        """Replies to several prompts decoded together: one forward pass a step for all.
 
-        Prompts are left-padded, so every row's next token sits in the last column; the
-        attention mask hides the padding and position ids count real tokens only, so each
-        row gets the reply it would get alone. `watch` maps rows to callbacks that get the
-        row's text so far, at most every `watch_every_s` while it grows (a live reply).
+        Each row gets the reply it would get alone (workers.decoding); a row that is done
+        leaves the batch at once. `watch` maps rows to callbacks that get the row's text so
+        far, at most every `watch_every_s` while it grows (a live reply).
         """
-        started = time.perf_counter()
-        encoded = [self._encode_within(p, settings.context_token_budget) for p in prompts]
-        rows, width = len(encoded), max(len(ids) for ids, _ in encoded)
-        padded = any(len(ids) < width for ids, _ in encoded)
-        input_ids = torch.full((rows, width), self.pad_id, dtype=torch.long)  # (B, T)
-        mask = torch.zeros((rows, width), dtype=torch.long)  # (B, T)
-        for row, (ids, _) in enumerate(encoded):
-            input_ids[row, width - len(ids) :] = torch.tensor(ids)
-            mask[row, width - len(ids) :] = 1
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)  # (B, T)
         generator = None
         if seed is not None:
             generator = torch.Generator(device=self.device).manual_seed(seed)
-        out = self._forward(input_ids, mask, positions, None, padded)
-        new: list[list[int]] = [[] for _ in range(rows)]
-        done = [False] * rows
-        shown = {row: "" for row in watch or {}}  # row -> the text it was last shown
-        next_show = time.perf_counter() + watch_every_s
-        for step in range(settings.max_new_tokens):
-            if watch and time.perf_counter() >= next_show:
-                self._show(watch, new, shown)
-                next_show = time.perf_counter() + watch_every_s
-            logits = out.logits[:, -1]  # (B, V)
-            picked = pick_tokens(logits, settings.temperature, settings.top_p, generator)
-            chosen = [self.pad_id] * rows  # finished rows are fed padding, and ignored
-            for row, token in enumerate(picked):
-                if done[row]:
-                    continue
-                if token in self.stop_ids:
-                    done[row] = True
-                else:
-                    new[row].append(token)
-                    chosen[row] = token
-            if all(done) or step + 1 == settings.max_new_tokens:
-                break
-            step_ids = torch.tensor(chosen, dtype=torch.long).unsqueeze(1)  # (B, 1)
-            mask = torch.cat([mask, torch.ones((rows, 1), dtype=torch.long)], dim=1)
-            positions = positions[:, -1:] + 1  # (B, 1)
-            out = self._forward(step_ids, mask, positions, out.cache, padded)
-        seconds = time.perf_counter() - started
-        return [
-            Generation(
-                self.tokenizer.decode(row_new, skip_special_tokens=True).strip(),
-                len(ids),
-                len(row_new),
-                seconds,
-                cut,
-                rows,
-                tuple(row_new),
-            )
-            for row_new, (ids, cut) in zip(new, encoded, strict=True)
+        watch = watch or {}
+        rows = [
+            self.row(p, settings, watch.get(index), generator) for index, p in enumerate(prompts)
         ]
-
-    def _show(
-        self,
-        watch: Mapping[int, Callable[[str], None]],
-        new: list[list[int]],
-        shown: dict[int, str],
-    ) -> None:
-        """Tell each watched row its text so far, if it changed (a character still being
-        spelled out in several tokens is left for the next time)."""
-        for row, tell in watch.items():
-            text = self.tokenizer.decode(new[row], skip_special_tokens=True).strip()
-            text = text.rstrip("\ufffd").rstrip()
-            if text != shown[row]:
-                shown[row] = text
-                tell(text)
-
-    def _forward(
-        self,
-        input_ids: torch.Tensor,
-        mask: torch.Tensor,
-        positions: torch.Tensor,
-        past: Any,
-        padded: bool,
-    ) -> Any:
-        """One forward pass; without padding the mask and positions are implied (faster)."""
-        if not padded:
-            return self.model(
-                input_ids=input_ids.to(self.device),
-                cache=past,
-                use_cache=True,
-                **self._last_logits,
-            )
-        return self.model(
-            input_ids=input_ids.to(self.device),
-            attention_mask=mask.to(self.device),
-            position_ids=positions.to(self.device),
-            cache=past,
-            use_cache=True,
-            **self._last_logits,
-        )
+        decoder = Decoder(self, watch_every_s)
+        decoder.join(rows)
+        while decoder.rows:
+            decoder.advance()
+        return [result(self, row) for row in rows]
 
 
 def _as_list(value: int | list[int] | None) -> list[int | None]:

@@ -39,6 +39,15 @@ class LiveText:
         """The worker's part: the reply so far."""
         self._set(message_id, {"text": text})
 
+    def write_many(self, texts: Mapping[int, str]) -> None:
+        """The worker's part for several replies at once: one round trip."""
+        with self._redis.pipeline(transaction=False) as pipe:
+            for message_id, text in texts.items():
+                key = PREFIX + str(message_id)
+                pipe.hset(key, "text", text)
+                pipe.expire(key, TTL_S)
+            pipe.execute()
+
     def finish(self, message_id: int, text: str, turn_id: int | None = None) -> None:
         """The delivery's part: the whole reply (or a notice instead of one)."""
         fields = {"text": text, "done": "1"}

@@ -13,13 +13,9 @@ from core.settings import Settings
 from core.store import Store, open_store
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-    from core.types import Turn
-    from workers.batching import Batcher, Outcome
     from workers.engine import Engine
     from workers.live import LiveText
-    from workers.replying import ReplyRequest
+    from workers.replier import Replier
     from workers.serving import ServedModel
 
 
@@ -29,7 +25,7 @@ class Runtime:
         self.preload_engine = preload_engine  # GPU workers load the model before any task
         self._store: Store | None = None
         self._served: ServedModel | None = None
-        self._replies: Batcher[ReplyRequest, Turn] | None = None
+        self._replies: Replier | None = None
         self._live: LiveText | None = None
         self._lock = threading.Lock()
 
@@ -71,24 +67,29 @@ class Runtime:
             return self._live
 
     @property
-    def replies(self) -> Batcher[ReplyRequest, Turn]:
-        """Where generation tasks hand their requests: served in batches, one at a time."""
-        from workers.batching import Batcher
-        from workers.replying import make_replies
+    def replies(self) -> Replier:
+        """Where generation tasks hand their requests: decoded with every other request
+        this process is serving (continuous batching, workers.scheduler)."""
+        from workers.replier import Replier
+        from workers.scheduler import Scheduler
 
+        live = self.live  # before the lock: it takes the lock too
         with self._lock:
             if self._replies is None:
-                generation = self.settings.generation()
-                # In one process, replies are made one batch at a time: nothing to wait for.
-                wait_s = 0.0 if self.settings.embedded else self.settings.order_wait_s
-
-                def work(requests: Sequence[ReplyRequest]) -> list[Outcome[Turn]]:
-                    # Between batches, in the batching thread: a promoted model is switched
-                    # to here, never while a batch runs.
-                    engine = self.engine
-                    return make_replies(self.store, engine, generation, requests, wait_s, self.live)
-
-                self._replies = Batcher(work, self.settings.max_batch)
+                settings = self.settings
+                scheduler = Scheduler(
+                    # Asked between steps: a promoted model takes over once the running
+                    # replies are done, never in the middle of one.
+                    lambda: self.engine,
+                    settings.max_batch,
+                    settings.prefill_tokens,
+                    settings.kv_cache_mb,
+                )
+                # In one process, replies are made one at a time: nothing to wait for.
+                wait_s = 0.0 if settings.embedded else settings.order_wait_s
+                self._replies = Replier(
+                    lambda: self.store, scheduler, settings.generation(), wait_s, live
+                )
             return self._replies
 
 

@@ -1,10 +1,11 @@
 """How a threads-pool gpu worker takes generate tasks: straight into the batch.
 
-Celery's default is a pool thread per task, which hands its request to the Batcher and
-waits. With a threads pool this strategy skips that thread: the consumer hands each new
-request to the Batcher itself, and the serving thread acknowledges the message once its
-Turn is stored (acks late, through the consumer's loop as Celery does). That saves two
-thread hand-offs and Celery's task tracing per message.
+Celery's default is a pool thread per task, which hands its request to the process's
+Replier (workers.replier) and waits. With a threads pool this strategy skips that thread:
+the consumer hands each new request to the Replier itself, and the finishing thread
+acknowledges the message once its Turn is stored and its delivery queued (acks late,
+through the consumer's loop as Celery does). That saves two thread hand-offs and Celery's
+task tracing per message.
 
 A message behind an earlier one of its conversation still being answered (by another
 worker) is queued again, shortly, and this delivery of it acknowledged.

@@ -10,7 +10,7 @@ from typing import Any
 from celery.signals import worker_process_init
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from core.errors import UnknownTurn
+from core.errors import ReplyRefused, UnknownTurn
 from core.types import Vote
 from workers import runtime
 from workers.celery_app import (
@@ -47,7 +47,7 @@ class ReplyTask(app.Task):  # type: ignore[name-defined,misc]
     """Generation that fails for good (after its retries) tells the chat so, instead of
     leaving the person waiting for a reply that will never come."""
 
-    # A threads-pool gpu worker hands these tasks straight to the batch (workers.strategy).
+    # A threads-pool gpu worker hands these tasks straight to its Replier (workers.strategy).
     Strategy = "workers.strategy:batched"
 
     def on_failure(
@@ -64,7 +64,10 @@ class ReplyTask(app.Task):  # type: ignore[name-defined,misc]
             runtime.current().store.give_up(message_id)  # later messages stop waiting for it
         except SQLAlchemyError as lost:
             log.error("message %s still looks awaited (%r)", message_id, lost)
-        text = FAILED.format(error=type(exc).__name__)
+        # A refusal says why in words for the chat (too long for memory, too busy).
+        text = (
+            str(exc) if isinstance(exc, ReplyRefused) else FAILED.format(error=type(exc).__name__)
+        )
         enqueue(notice_task(message.platform), message.chat_key, message_id, text)
 
 
@@ -74,8 +77,9 @@ def generate(
 ) -> int | None:
     """Reply to a stored message: the Turn is stored, then handed to the platform's delivery.
 
-    The request joins whatever other requests this worker has waiting: one batch, whose
-    replies are stored together and queued for delivery together. A message behind an
+    The request joins the replies this worker is decoding at their next step (continuous
+    batching); replies finished together are stored and queued for delivery together.
+    A message behind an
     earlier one still being answered is queued again, shortly (None then)."""
     request = ReplyRequest(message_id, request_key, enqueued_at, live)
     try:

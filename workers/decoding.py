@@ -1,0 +1,162 @@
+"""A running batch: the rows being decoded together, which others join and leave between steps.
+
+Each row is one request's sequence. All rows share one KV cache tensor per layer, left
+padded: a row's tokens sit at the right end of its row, so every row's newest token is in
+the last column and one forward pass of shape (B, 1) advances them all. The attention mask
+hides each row's padding and position ids count its real tokens only, so a row gets the
+tokens it would get alone (tests/unit/test_running_batch.py).
+
+Joining: the new prompts are prefilled in a forward pass of their own (left padded among
+themselves), then their caches are padded on the left to the batch's width (or the batch's
+to theirs) and stacked under the batch's. Leaving: the rows that stay are selected, and
+the leading columns that are padding in every remaining row are cut off, so a long row
+that left no longer costs the others its width.
+
+The alternative, a paged cache, wastes no padding but needs attention kernels that read
+pages; transformers' models take a contiguous cache. bench/generation.py prints the share
+of cache columns that are padding, so the cost of this choice is measured, not guessed.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from transformers import DynamicCache
+
+
+class RunningBatch:
+    """Tensors in, tensors out; which request a row is, and when it is done, is the
+    scheduler's business (workers.scheduler)."""
+
+    def __init__(self, model: Any, pad_id: int) -> None:
+        self.model = model
+        self.pad_id = pad_id
+        self.device = next(model.parameters()).device
+        self.cache: DynamicCache | None = None
+        self.mask = torch.zeros((0, 0), dtype=torch.long, device=self.device)  # (B, W)
+        self.positions = torch.zeros((0,), dtype=torch.long, device=self.device)  # (B,) next
+        self.padded = False  # some row has padding: the mask must be passed (known on host)
+        # Only the last position's logits are used: a model that can skip the others saves a
+        # (prompt length x vocabulary) matrix on every prompt.
+        takes = inspect.signature(model.forward).parameters
+        self._last_logits = {"logits_to_keep": 1} if "logits_to_keep" in takes else {}
+
+    @property
+    def rows(self) -> int:
+        return int(self.mask.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.mask.shape[1])
+
+    def padding(self) -> int:
+        """Cache columns that hold no token, summed over rows (the price of left padding)."""
+        return int(self.mask.numel() - self.mask.sum())
+
+    def join(self, prompts: Sequence[Sequence[int]]) -> torch.Tensor:
+        """Prefill `prompts` and add them as the last rows; their next-token logits (n, V)."""
+        assert prompts and all(prompts), "every prompt needs at least one token"
+        rows, width = len(prompts), max(len(ids) for ids in prompts)
+        input_ids = torch.full((rows, width), self.pad_id, dtype=torch.long)  # (n, P)
+        mask = torch.zeros((rows, width), dtype=torch.long)  # (n, P)
+        for row, ids in enumerate(prompts):
+            input_ids[row, width - len(ids) :] = torch.tensor(list(ids))
+            mask[row, width - len(ids) :] = 1
+        input_ids, mask = input_ids.to(self.device), mask.to(self.device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)  # (n, P)
+        cache = DynamicCache()
+        uneven = any(len(ids) < width for ids in prompts)
+        out = self._forward(input_ids, mask, positions, cache, uneven)
+        self.padded = uneven or (self.rows > 0 and (self.padded or self.width != width))
+        self._stack(cache, mask, positions[:, -1] + 1)
+        return out.logits[:, -1]  # (n, V)
+
+    def step(self, tokens: Sequence[int]) -> torch.Tensor:
+        """Feed each row its next token; the logits for the one after (B, V)."""
+        assert len(tokens) == self.rows and self.cache is not None
+        step_ids = torch.tensor(list(tokens), dtype=torch.long, device=self.device)[:, None]
+        ones = torch.ones((self.rows, 1), dtype=torch.long, device=self.device)
+        self.mask = torch.cat([self.mask, ones], dim=1)  # (B, W + 1)
+        out = self._forward(step_ids, self.mask, self.positions[:, None], self.cache, self.padded)
+        self.positions = self.positions + 1
+        return out.logits[:, -1]  # (B, V)
+
+    def keep(self, rows: Sequence[int]) -> None:
+        """Only `rows` (in this order) stay; the others' cache is freed."""
+        if len(rows) == self.rows and list(rows) == list(range(self.rows)):
+            return
+        if not rows:
+            self.cache = None
+            self.mask = self.mask[:0, :0]
+            self.positions = self.positions[:0]
+            self.padded = False
+            return
+        index = torch.tensor(list(rows), dtype=torch.long, device=self.device)
+        mask = self.mask.index_select(0, index)
+        used = mask.any(dim=0).nonzero()
+        cut = int(used[0]) if used.numel() else mask.shape[1]  # leading all-padding columns
+        self.mask = mask[:, cut:]
+        self.positions = self.positions.index_select(0, index)
+        self.padded = not bool(self.mask.all())
+        assert self.cache is not None
+        for layer in _layers(self.cache):
+            layer.keys = layer.keys.index_select(0, index)[:, :, cut:]  # (B', H, W', D)
+            layer.values = layer.values.index_select(0, index)[:, :, cut:]
+
+    def _stack(self, cache: DynamicCache, mask: torch.Tensor, positions: torch.Tensor) -> None:
+        """Put the new rows' cache under the batch's, both padded on the left to one width."""
+        if self.cache is None or self.rows == 0:
+            self.cache, self.mask, self.positions = cache, mask, positions
+            return
+        width = max(self.width, int(mask.shape[1]))
+        for mine, theirs in zip(_layers(self.cache), _layers(cache), strict=True):
+            mine.keys = torch.cat([_left_pad(mine.keys, width), _left_pad(theirs.keys, width)])
+            mine.values = torch.cat(
+                [_left_pad(mine.values, width), _left_pad(theirs.values, width)]
+            )
+        self.mask = torch.cat([_left_pad_mask(self.mask, width), _left_pad_mask(mask, width)])
+        self.positions = torch.cat([self.positions, positions])
+
+    def _forward(
+        self,
+        input_ids: torch.Tensor,
+        mask: torch.Tensor,
+        positions: torch.Tensor,
+        cache: Any,
+        padded: bool,
+    ) -> Any:
+        """One forward pass; without padding the mask and positions are implied (faster)."""
+        if not padded:
+            return self.model(input_ids=input_ids, cache=cache, use_cache=True, **self._last_logits)
+        return self.model(
+            input_ids=input_ids,
+            attention_mask=mask,
+            position_ids=positions,
+            cache=cache,
+            use_cache=True,
+            **self._last_logits,
+        )
+
+
+def _layers(cache: DynamicCache) -> list[Any]:
+    """The cache's layers, each holding `keys` and `values` of shape (B, H, T, D)."""
+    return list(cache.layers)
+
+
+def _left_pad(states: torch.Tensor, width: int) -> torch.Tensor:
+    """(B, H, T, D) -> (B, H, width, D), zeros on the left (masked out)."""
+    missing = width - states.shape[2]
+    if missing == 0:
+        return states
+    shape = (states.shape[0], states.shape[1], missing, states.shape[3])
+    return torch.cat([states.new_zeros(shape), states], dim=2)
+
+
+def _left_pad_mask(mask: torch.Tensor, width: int) -> torch.Tensor:
+    missing = width - mask.shape[1]
+    if missing == 0:
+        return mask
+    return torch.cat([mask.new_zeros((mask.shape[0], missing)), mask], dim=1)

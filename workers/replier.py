@@ -1,0 +1,275 @@
+"""A gpu worker's replies: requests in, stored Turns out, the model busy all the while.
+
+Three threads a process, each doing one thing so the model never waits on SQL:
+
+- intake: takes every request waiting, reads their contexts from the store in one query,
+  builds the prompts and hands them to the scheduler (workers.scheduler), which lets them
+  join the running batch at its next step;
+- the scheduler's decoding thread;
+- finishing: takes every reply the scheduler finished (and the text so far of live ones),
+  stores the Turns in one insert, queues their delivery, and resolves each request's future
+  (whose callback acknowledges its Celery message: acks late, per message).
+
+Order within a conversation: a conversation has one reply in the making at a time, so a
+second message sees the reply to the first in its context; a request for a conversation
+busy here is parked until that reply is stored. A message whose earlier one is being
+answered elsewhere (another worker, or a task still queued) is answered `Behind` (asked
+again shortly) for up to `wait_s` after it was queued, then answered with the earlier
+message as context alone.
+
+A redelivered request whose Turn exists gets that Turn without generating again; it is
+delivered again unless it was delivered.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from functools import partial
+
+from core.context import build_prompt, messages_that_fit
+from core.store import Store
+from core.types import ChatMessage, Delivery, GenerationSettings, ReplyContext, Turn, delivery
+from workers.celery_app import deliver
+from workers.continuous import Row
+from workers.engine import Generation
+from workers.live import LiveText
+from workers.replying import Behind, ReplyRequest, new_turn
+from workers.scheduler import Scheduler
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class _Asked:
+    request: ReplyRequest
+    future: Future[Turn] = field(default_factory=Future)
+
+
+@dataclass(eq=False)
+class _Making:
+    """A reply the scheduler is making."""
+
+    asked: _Asked
+    context: ReplyContext
+    prompt: list[ChatMessage]
+    row: Row
+    context_s: float
+    taken_at: float  # epoch seconds when intake took it
+
+
+class Replier:
+    def __init__(
+        self,
+        store: Callable[[], Store],
+        scheduler: Scheduler,
+        settings: GenerationSettings,
+        wait_s: float = 0.0,
+        live: LiveText | None = None,
+    ) -> None:
+        self._store = store
+        self.scheduler = scheduler
+        self.settings = settings
+        self.wait_s = wait_s
+        self.live = live
+        self._waiting: deque[_Asked] = deque()
+        self._ready = threading.Condition()
+        self._done: queue.SimpleQueue[_Making | tuple[int, str]] = queue.SimpleQueue()
+        self._in_making: set[int] = set()  # conversations with a reply in the making here
+        self._parked: dict[int, list[_Asked]] = {}  # conversation -> requests behind it
+        self._pid: int | None = None
+
+    def submit(self, request: ReplyRequest, timeout: float | None = None) -> Turn:
+        """The stored reply to `request`; its error raised here (Behind included)."""
+        return self.enqueue(request).result(timeout)
+
+    def enqueue(self, request: ReplyRequest) -> Future[Turn]:
+        """Start on `request`; its future is done when its Turn is stored (callbacks added
+        to it run on the finishing thread)."""
+        asked = _Asked(request)
+        with self._ready:
+            self._start()
+            self._waiting.append(asked)
+            self._ready.notify()
+        return asked.future
+
+    def _start(self) -> None:
+        # Threads do not survive fork: a prefork child starts its own.
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._waiting.clear()
+            self._in_making.clear()
+            self._parked.clear()
+            threading.Thread(target=self._intake, name="intake", daemon=True).start()
+            threading.Thread(target=self._finishing, name="finishing", daemon=True).start()
+
+    # intake
+
+    def _intake(self) -> None:
+        while True:
+            with self._ready:
+                while not self._waiting:
+                    self._ready.wait()
+                taken = list(self._waiting)
+                self._waiting.clear()
+            try:
+                self._take(taken)
+            except Exception as exc:  # the store cannot be read: each task runs again
+                log.warning("cannot start %d replies (%r)", len(taken), exc)
+                for asked in taken:
+                    _fail(asked, exc)
+
+    def _take(self, taken: list[_Asked]) -> None:
+        started, taken_at = time.perf_counter(), time.time()
+        engine = self.scheduler.engine
+        newest = messages_that_fit(self.settings.context_token_budget)
+        keys = [(a.request.message_id, a.request.request_key) for a in taken]
+        contexts = self._store().reply_contexts(keys, newest)
+        context_s = time.perf_counter() - started
+        asked_ids = {a.request.message_id for a in taken}
+        redelivered: list[tuple[str, Delivery]] = []
+        existing: list[tuple[_Asked, Turn]] = []
+        with self._ready:  # the finishing thread reads and changes what is in the making
+            for asked, context in zip(taken, contexts, strict=True):
+                if isinstance(context, LookupError):
+                    _fail(asked, context)
+                    continue
+                if context.existing is not None:
+                    turn = context.existing
+                    if turn.platform_message_id is None:
+                        redelivered.append((turn.platform, delivery(turn, True)))
+                    existing.append((asked, turn))
+                    continue
+                conversation = context.message.conversation_id
+                earlier = context.waits_on
+                if conversation in self._in_making or (
+                    earlier is not None and earlier in asked_ids
+                ):
+                    self._parked.setdefault(conversation, []).append(asked)
+                    continue
+                request = asked.request
+                queued_until = (request.enqueued_at or 0.0) + self.wait_s
+                if (
+                    earlier is not None
+                    and request.enqueued_at is not None
+                    and taken_at < queued_until
+                ):
+                    _fail(asked, Behind(request.message_id, earlier))
+                    continue
+                try:
+                    prompt = build_prompt(
+                        self.settings.system_prompt,
+                        context.history,
+                        context.message.text,
+                        self.settings.context_token_budget,
+                        engine.count_tokens,
+                    )
+                    row = self.scheduler.submit(prompt, self.settings, self._watcher(asked))
+                except Exception as exc:  # this prompt alone (its chat template refuses it)
+                    _fail(asked, exc)
+                    continue
+                making = _Making(asked, context, prompt, row, context_s, taken_at)
+                self._in_making.add(conversation)
+                row.future.add_done_callback(partial(self._made, making))
+            self._release_idle()
+        deliver(redelivered)
+        for asked, turn in existing:
+            _resolve(asked, turn)
+
+    def _made(self, making: _Making, _: Future[Generation]) -> None:
+        self._done.put(making)  # on the decoding thread: hand it over, nothing more
+
+    def _watcher(self, asked: _Asked) -> Callable[[str], None] | None:
+        if self.live is None or not asked.request.live:
+            return None
+        message_id = asked.request.message_id
+        return lambda text: self._done.put((message_id, text))
+
+    def _release_idle(self) -> None:
+        """Requests parked behind a conversation with nothing in the making (the earlier
+        message failed at once) go back to be looked at again. Called holding the lock."""
+        for conversation in [c for c in self._parked if c not in self._in_making]:
+            self._waiting.extend(self._parked.pop(conversation))
+            self._ready.notify()
+
+    # finishing
+
+    def _finishing(self) -> None:
+        while True:
+            items = [self._done.get()]
+            while not self._done.empty():
+                items.append(self._done.get())
+            texts = {item[0]: item[1] for item in items if isinstance(item, tuple)}
+            made = [item for item in items if isinstance(item, _Making)]
+            try:
+                if texts and self.live is not None:
+                    self._write_live(texts)
+                if made:
+                    self._finish(made)
+            except Exception:  # this thread must outlive any one batch
+                log.exception("finishing %d replies failed", len(made))
+
+    def _write_live(self, texts: dict[int, str]) -> None:
+        assert self.live is not None
+        try:
+            self.live.write_many(texts)
+        except Exception as exc:  # a text so far is not worth a reply
+            log.warning("cannot write %d live texts (%r)", len(texts), exc)
+
+    def _finish(self, made: list[_Making]) -> None:
+        ok: list[tuple[_Making, Generation]] = []
+        for making in made:
+            error = making.row.future.exception()
+            if error is not None:
+                _fail(making.asked, error)
+            else:
+                ok.append((making, making.row.future.result()))
+        try:
+            if ok:
+                self._store_turns(ok)
+        finally:
+            with self._ready:
+                for making in made:
+                    conversation = making.context.message.conversation_id
+                    self._in_making.discard(conversation)
+                    parked = self._parked.pop(conversation, [])
+                    self._waiting.extendleft(reversed(parked))
+                if self._waiting:
+                    self._ready.notify()
+
+    def _store_turns(self, ok: list[tuple[_Making, Generation]]) -> None:
+        """One insert, one delivery task a platform, and only then the futures (whose
+        callbacks acknowledge the messages: a reply is stored and on its way first)."""
+        new = [
+            new_turn(
+                m.asked.request, m.context, m.prompt, g, self.settings, m.context_s, m.taken_at
+            )
+            for m, g in ok
+        ]
+        try:
+            turns = self._store().add_turns(new)
+            deliver([(turn.platform, delivery(turn)) for turn in turns])
+        except Exception as exc:  # the database or broker blinked: each task runs again
+            log.warning("cannot store or deliver %d replies (%r)", len(new), exc)
+            for making, _ in ok:
+                _fail(making.asked, exc)
+            return
+        for (making, _), turn in zip(ok, turns, strict=True):
+            _resolve(making.asked, turn)
+
+
+def _fail(asked: _Asked, error: BaseException) -> None:
+    if not asked.future.done():
+        asked.future.set_exception(error)
+
+
+def _resolve(asked: _Asked, turn: Turn) -> None:
+    if not asked.future.done():
+        asked.future.set_result(turn)
