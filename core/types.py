@@ -48,6 +48,7 @@ class GenerationSettings:
     system_prompt: str = "You are a helpful assistant in a team chat. Answer briefly and kindly."
     stop: tuple[str, ...] = ()  # the reply ends before the first of these it spells
     max_seconds: float | None = 120.0  # the reply ends as it is after this long (wall clock)
+    min_new_tokens: int = 0  # the end-of-reply token is not picked before this many
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +59,7 @@ class GenerationSettings:
             "system_prompt": self.system_prompt,
             "stop": list(self.stop),
             "max_seconds": self.max_seconds,
+            "min_new_tokens": self.min_new_tokens,
         }
 
 

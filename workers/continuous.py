@@ -132,9 +132,16 @@ class Decoder:
         return True
 
     def _pick(self, logits: torch.Tensor) -> list[int]:
-        """Each row's next token; rows that sample alike are picked in one go."""
+        """Each row's next token; rows that sample alike are picked in one go. A row short
+        of its `min_new_tokens` cannot pick a stop token (as transformers' generate does)."""
         from workers.engine import pick_tokens
 
+        early = [i for i, row in enumerate(self.rows) if len(row.new) < row.settings.min_new_tokens]
+        if early and self.engine.stop_ids:
+            logits = logits.clone()
+            stops = torch.tensor(sorted(self.engine.stop_ids), device=logits.device)
+            rows = torch.tensor(early, device=logits.device)
+            logits[rows[:, None], stops[None, :]] = float("-inf")
         picked = [0] * len(self.rows)
         groups: dict[tuple[float, float, int], list[int]] = {}
         for index, row in enumerate(self.rows):

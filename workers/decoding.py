@@ -25,6 +25,65 @@ from typing import Any
 
 import torch
 from transformers import DynamicCache
+from transformers.cache_utils import DynamicLayer
+
+# Columns a layer's cache holds beyond its tokens, so that steps write in place; it grows by
+# doubling. (transformers' DynamicLayer concatenates a step's keys onto all before them: a
+# copy of the whole cache every step, 15% of a 16-row step on CPU.)
+HEADROOM = 64
+
+
+class GrowingLayer(DynamicLayer):
+    """A DynamicLayer whose keys and values are views of a buffer with room to grow."""
+
+    _keys: torch.Tensor  # (B, H, room, D)
+    _values: torch.Tensor
+    used = 0  # columns holding states
+
+    def update(
+        self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+            self.set(key_states, value_states)
+            return self.states()
+        new = key_states.shape[2]
+        if self.used + new > self._keys.shape[2]:
+            self._keys = _with_room(self._keys[:, :, : self.used], 2 * (self.used + new))
+            self._values = _with_room(self._values[:, :, : self.used], 2 * (self.used + new))
+        self._keys[:, :, self.used : self.used + new] = key_states
+        self._values[:, :, self.used : self.used + new] = value_states
+        self._show(self.used + new)
+        return self.states()
+
+    def set(self, keys: torch.Tensor, values: torch.Tensor) -> None:
+        """Hold exactly these keys and values (B, H, T, D), with room for more."""
+        self.is_initialized = True
+        self._keys = _with_room(keys, keys.shape[2] + HEADROOM)
+        self._values = _with_room(values, values.shape[2] + HEADROOM)
+        self._show(keys.shape[2])
+
+    def states(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(keys, values), each (B, H, T, D)."""
+        return self._keys[:, :, : self.used], self._values[:, :, : self.used]
+
+    def _show(self, used: int) -> None:
+        self.used = used
+        self.keys, self.values = self.states()
+
+
+def _with_room(states: torch.Tensor, room: int) -> torch.Tensor:
+    """A (B, H, room, D) buffer starting with `states` (B, H, T, D)."""
+    shape = (states.shape[0], states.shape[1], room, states.shape[3])
+    buffer = states.new_empty(shape)
+    buffer[:, :, : states.shape[2]] = states
+    return buffer
+
+
+def new_cache() -> DynamicCache:
+    cache = DynamicCache()
+    cache.layer_class_to_replicate = GrowingLayer
+    return cache
 
 
 class RunningBatch:
@@ -43,6 +102,8 @@ class RunningBatch:
         # (prompt length x vocabulary) matrix on every prompt.
         takes = inspect.signature(model.forward).parameters
         self._last_logits = {"logits_to_keep": 1} if "logits_to_keep" in takes else {}
+        # Packing prompts needs logits at chosen positions (a tensor logits_to_keep).
+        self._packs = "logits_to_keep" in takes
 
     @property
     def rows(self) -> int:
@@ -59,6 +120,24 @@ class RunningBatch:
     def join(self, prompts: Sequence[Sequence[int]]) -> torch.Tensor:
         """Prefill `prompts` and add them as the last rows; their next-token logits (n, V)."""
         assert prompts and all(prompts), "every prompt needs at least one token"
+        width = max(len(ids) for ids in prompts)
+        if len(prompts) > 1 and self._packs:
+            logits, cache = self._prefill_packed(prompts)
+        else:
+            logits, cache = self._prefill_padded(prompts)
+        mask = torch.zeros((len(prompts), width), dtype=torch.long)  # (n, P)
+        for row, ids in enumerate(prompts):
+            mask[row, width - len(ids) :] = 1
+        lengths = torch.tensor([len(ids) for ids in prompts], device=self.device)
+        uneven = any(len(ids) < width for ids in prompts)
+        self.padded = uneven or (self.rows > 0 and (self.padded or self.width != width))
+        self._stack(cache, mask.to(self.device), lengths)
+        return logits
+
+    def _prefill_padded(
+        self, prompts: Sequence[Sequence[int]]
+    ) -> tuple[torch.Tensor, DynamicCache]:
+        """All prompts as rows of one left-padded batch."""
         rows, width = len(prompts), max(len(ids) for ids in prompts)
         input_ids = torch.full((rows, width), self.pad_id, dtype=torch.long)  # (n, P)
         mask = torch.zeros((rows, width), dtype=torch.long)  # (n, P)
@@ -67,12 +146,48 @@ class RunningBatch:
             mask[row, width - len(ids) :] = 1
         input_ids, mask = input_ids.to(self.device), mask.to(self.device)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)  # (n, P)
-        cache = DynamicCache()
+        cache = new_cache()
         uneven = any(len(ids) < width for ids in prompts)
         out = self._forward(input_ids, mask, positions, cache, uneven)
-        self.padded = uneven or (self.rows > 0 and (self.padded or self.width != width))
-        self._stack(cache, mask, positions[:, -1] + 1)
-        return out.logits[:, -1]  # (n, V)
+        return out.logits[:, -1], cache  # (n, V)
+
+    def _prefill_packed(
+        self, prompts: Sequence[Sequence[int]]
+    ) -> tuple[torch.Tensor, DynamicCache]:
+        """All prompts one after another in one row, each attending to itself only (a
+        block-diagonal causal mask): no padding is computed, which on prompts of mixed
+        lengths saves a third of the prefill. The cache is then cut into left-padded rows."""
+        lengths = [len(ids) for ids in prompts]
+        total, width = sum(lengths), max(lengths)
+        device = self.device
+        input_ids = torch.tensor([t for ids in prompts for t in ids], device=device)[None]
+        positions = torch.cat([torch.arange(n, device=device) for n in lengths])[None]  # (1, L)
+        owner = torch.repeat_interleave(
+            torch.arange(len(prompts), device=device), torch.tensor(lengths, device=device)
+        )  # (L,): which prompt each token is
+        at = torch.arange(total, device=device)
+        allowed = (owner[:, None] == owner[None, :]) & (at[:, None] >= at[None, :])  # (L, L)
+        ends = torch.tensor(lengths, device=device).cumsum(0) - 1  # each prompt's last token
+        packed = new_cache()
+        out = self.model(
+            input_ids=input_ids,
+            attention_mask=allowed[None, None],  # (1, 1, L, L)
+            position_ids=positions,
+            cache=packed,
+            use_cache=True,
+            logits_to_keep=ends,
+        )
+        cache = new_cache()
+        spans = [(int(e) - n + 1, n) for e, n in zip(ends.tolist(), lengths, strict=True)]
+        for layer in _layers(packed):
+            keys, values = layer.states()  # (1, H, L, D)
+            row_layer = GrowingLayer()
+            row_layer.set(  # (n, H, P, D)
+                torch.cat([_left_pad(keys[:, :, a : a + n], width) for a, n in spans]),
+                torch.cat([_left_pad(values[:, :, a : a + n], width) for a, n in spans]),
+            )
+            cache.layers.append(row_layer)
+        return out.logits[0], cache  # (n, V)
 
     def step(self, tokens: Sequence[int]) -> torch.Tensor:
         """Feed each row its next token; the logits for the one after (B, V)."""
@@ -103,8 +218,10 @@ class RunningBatch:
         self.padded = not bool(self.mask.all())
         assert self.cache is not None
         for layer in _layers(self.cache):
-            layer.keys = layer.keys.index_select(0, index)[:, :, cut:]  # (B', H, W', D)
-            layer.values = layer.values.index_select(0, index)[:, :, cut:]
+            keys, values = layer.states()
+            layer.set(  # (B', H, W', D)
+                keys.index_select(0, index)[:, :, cut:], values.index_select(0, index)[:, :, cut:]
+            )
 
     def _stack(self, cache: DynamicCache, mask: torch.Tensor, positions: torch.Tensor) -> None:
         """Put the new rows' cache under the batch's, both padded on the left to one width."""
@@ -113,9 +230,10 @@ class RunningBatch:
             return
         width = max(self.width, int(mask.shape[1]))
         for mine, theirs in zip(_layers(self.cache), _layers(cache), strict=True):
-            mine.keys = torch.cat([_left_pad(mine.keys, width), _left_pad(theirs.keys, width)])
-            mine.values = torch.cat(
-                [_left_pad(mine.values, width), _left_pad(theirs.values, width)]
+            (my_keys, my_values), (their_keys, their_values) = mine.states(), theirs.states()
+            mine.set(
+                torch.cat([_left_pad(my_keys, width), _left_pad(their_keys, width)]),
+                torch.cat([_left_pad(my_values, width), _left_pad(their_values, width)]),
             )
         self.mask = torch.cat([_left_pad_mask(self.mask, width), _left_pad_mask(mask, width)])
         self.positions = torch.cat([self.positions, positions])
@@ -141,9 +259,11 @@ class RunningBatch:
         )
 
 
-def _layers(cache: DynamicCache) -> list[Any]:
+def _layers(cache: DynamicCache) -> list[GrowingLayer]:
     """The cache's layers, each holding `keys` and `values` of shape (B, H, T, D)."""
-    return list(cache.layers)
+    layers = list(cache.layers)
+    assert all(isinstance(layer, GrowingLayer) for layer in layers)
+    return layers  # type: ignore[return-value]
 
 
 def _left_pad(states: torch.Tensor, width: int) -> torch.Tensor:

@@ -100,6 +100,12 @@ class Scheduler:
         self._decoder: Decoder | None = None
         self._budget = 0  # KV cache tokens (rows x columns) the decoder may hold
         self._pid: int | None = None  # the process whose thread decodes
+        self._cells = self._padding = 0  # KV cache cells read by the steps, and padding
+
+    def padding_share(self) -> float:
+        """Of the KV cache cells the decode steps so far attended over, the share that was
+        left padding (the cost of a padded cache rather than a paged one)."""
+        return self._padding / self._cells if self._cells else 0.0
 
     @property
     def engine(self) -> Engine:
@@ -152,6 +158,8 @@ class Scheduler:
                     self._advance(self._decoder)
 
     def _advance(self, decoder: Decoder) -> None:
+        self._cells += decoder.batch.rows * decoder.batch.width
+        self._padding += decoder.batch.padding()
         try:
             ended = decoder.advance()
         except Exception as exc:

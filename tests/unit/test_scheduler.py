@@ -79,7 +79,9 @@ def test_a_request_joining_mid_flight_gets_the_text_it_gets_alone(
     assert max(g.new_tokens for g in got_late) < got_first.new_tokens
 
 
-def slow_watcher(delay_s: float, then: Callable[[str], None] | None = None) -> Callable[[str], None]:
+def slow_watcher(
+    delay_s: float, then: Callable[[str], None] | None = None
+) -> Callable[[str], None]:
     def on_text(text: str) -> None:
         time.sleep(delay_s)
         if then is not None:
@@ -149,3 +151,18 @@ def test_requests_that_do_not_fit_together_wait_for_room(engine: Engine) -> None
     got = [row.future.result(timeout=120) for row in rows]
     assert [g.batch for g in got] == [1, 1]  # one after the other
     assert got[1].queued_s > 0
+
+
+def test_min_new_tokens_holds_back_the_end_token(engine: Engine, scheduler: Scheduler) -> None:
+    ends_early = next(
+        (p, g) for p in PROMPTS if (g := alone(engine, p, LONG)).stopped == "eos"
+    )  # a reply the model ends itself
+    prompt, natural = ends_early
+    longer = GenerationSettings(
+        max_new_tokens=natural.new_tokens + 10,
+        temperature=0.0,
+        min_new_tokens=natural.new_tokens + 10,
+    )
+    got = scheduler.submit(prompt, longer).future.result(timeout=30)
+    assert got.new_tokens == natural.new_tokens + 10 and got.stopped == "length"
+    assert got.token_ids[: natural.new_tokens] == natural.token_ids
