@@ -13,6 +13,8 @@ delivered to the chat's outbox, read by the chat.
   stored, queued and read from its chat's outbox as `replyloop chat` does).
 Targets on 2 cores: overhead median <= 5 ms, p99 <= 20 ms; >= 300 messages/s.
 Run: .venv/bin/python bench/pipeline.py [--pool threads|prefork|solo] [--messages 2000]
+     [--live] (every reply asked for live, as the streaming adapters ask: its text so far
+     goes to Redis while it is made)
 """
 
 from __future__ import annotations
@@ -47,8 +49,9 @@ EXCHANGES = 4
 class Client:
     """A chat client like `replyloop chat`, many chats at once (one thread each)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, live: bool = False) -> None:
         self.rt = bootstrap(settings)
+        self.live = live  # each reply asked for live, as a streaming adapter does
         self.outbox = outbox(settings.broker_url)
         self.redis = redis.Redis.from_url(str(settings.broker_url))
         self.stored_s = 0.0  # of the last message sent
@@ -58,10 +61,15 @@ class Client:
         started = time.perf_counter()
         message_id = store_message(self.rt.store, IncomingMessage("terminal", chat, "u", text))
         self.stored_s = time.perf_counter() - started
-        request_reply(message_id)
+        self.ask(message_id)
         item = self.outbox.get(chat, 60)
         assert item is not None, f"no reply for message {message_id} within 60 s"
         return time.perf_counter() - started, int(item["turn_id"])
+
+    def ask(self, message_id: int) -> None:
+        if self.live:
+            self.rt.live_texts.open(message_id)
+        request_reply(message_id, live=self.live)
 
     def generate_seconds(self, turn_id: int) -> float:
         return float(self.rt.store.turn(turn_id).timings["generate_s"])
@@ -98,7 +106,7 @@ def throughput(client: Client, chats: int, total: int) -> tuple[float, float]:
     def send(k: int) -> None:
         chat = f"load-{chats}-{k}-{sent[k] // EXCHANGES}"
         message_id = store_message(client.rt.store, IncomingMessage("terminal", chat, "u", "hi"))
-        request_reply(message_id)
+        client.ask(message_id)
         waiting[KEY.format(chat_key=chat)] = (k, message_id)
         sent[k] += 1
 
@@ -126,7 +134,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def run(pool: str, database: str, home: Path, messages: int, latency_messages: int) -> None:
+def run(
+    pool: str, database: str, home: Path, messages: int, latency_messages: int, live: bool
+) -> None:
     """Start workers on `database`, measure, stop them, print the figures."""
     broker = services.redis_url().rsplit("/", 1)[0] + f"/{BENCH_REDIS_DB}"
     delete_celery_keys(broker)
@@ -141,7 +151,7 @@ def run(pool: str, database: str, home: Path, messages: int, latency_messages: i
     )
     workers = start_workers(clean_env(**settings), home, gpu_args=["--pool", pool])
     try:
-        client = Client(Settings(**settings, _env_file=None))  # type: ignore[arg-type]
+        client = Client(Settings(**settings, _env_file=None), live)  # type: ignore[arg-type]
         overhead(client, 50)  # warm-up: connections, caches
         added, stages = overhead(client, latency_messages)
         rates = {chats: throughput(client, chats, messages) for chats in (16, 64)}
@@ -150,7 +160,8 @@ def run(pool: str, database: str, home: Path, messages: int, latency_messages: i
         workers.stop()
         delete_celery_keys(broker)
     store = database.split(":", 1)[0]
-    print(f"\n{store}, gpu worker pool {pool}, tiny model, 1 new token, Redis broker")
+    streamed = ", replies asked for live (streaming on)" if live else ""
+    print(f"\n{store}, gpu worker pool {pool}, tiny model, 1 new token, Redis broker{streamed}")
     print(
         f"  overhead around generate, 1 in flight ({len(added)} messages): "
         f"median {statistics.median(added):.2f} ms, p99 {percentile(added, 0.99):.2f} ms "
@@ -193,6 +204,7 @@ def main() -> None:
     parser.add_argument("--pool", choices=["threads", "prefork", "solo"], default="threads")
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--latency-messages", type=int, default=500)
+    parser.add_argument("--live", action="store_true", help="ask for every reply live")
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="replyloop-bench-pipeline-"))
@@ -202,7 +214,7 @@ def main() -> None:
     postgresql = services.create_database(admin)
     try:
         for database in (postgresql, f"sqlite:///{home / 'bench.sqlite3'}"):
-            run(args.pool, database, home, args.messages, args.latency_messages)
+            run(args.pool, database, home, args.messages, args.latency_messages, args.live)
     finally:
         services.drop_database(admin, postgresql)
 

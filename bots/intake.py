@@ -10,6 +10,7 @@ import logging
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from bots.streaming.streamer import Streamer
 from core.store import Store
 from core.types import IncomingMessage
 from workers.celery_app import INTAKE, enqueue, request_reply
@@ -31,10 +32,11 @@ def store_message(store: Store, message: IncomingMessage) -> int:
     return message_id
 
 
-def accept(store: Store, message: IncomingMessage) -> None:
+def accept(store: Store, message: IncomingMessage, streamer: Streamer | None = None) -> None:
     """Store the message and queue its reply. An adapter has answered the platform already
     (Slack's 3 seconds): when the database cannot take the message now, the io queue
-    stores it later, retrying until it can, so the message is not lost."""
+    stores it later, retrying until it can, so the message is not lost (and its reply is
+    not streamed). With a `streamer` the reply is asked for live and shown as it grows."""
     try:
         message_id = store_message(store, message)
     except SQLAlchemyError as exc:
@@ -48,4 +50,8 @@ def accept(store: Store, message: IncomingMessage) -> None:
             message.platform_message_id,
         )
         return
-    request_reply(message_id)
+    if streamer is None:
+        request_reply(message_id)
+        return
+    streamer.open(message_id, message.chat_key, message.platform_message_id)
+    request_reply(message_id, live=True)

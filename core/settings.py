@@ -69,6 +69,9 @@ class Settings(BaseSettings):
         description="most prompt tokens joining the running batch at one step (a bigger "
         "prefill stalls the replies being decoded for longer)",
     )
+    terminal_stream: bool = Field(
+        True, description="`replyloop chat` prints a reply as it is made, not when it is done"
+    )
     torch_threads: int = Field(
         0, ge=0, description="CPU threads for generation; 0 lets torch choose (all cores)"
     )
@@ -119,6 +122,17 @@ class Settings(BaseSettings):
     slack_buttons: bool = Field(
         True, description="add 👍/👎 and Try again buttons under replies (needs interactivity)"
     )
+    slack_stream: bool = Field(
+        True,
+        description="show a reply while it is written: posted in its thread at once, then "
+        "edited as it grows (chat.update), and edited into the whole reply at the end",
+    )
+    slack_stream_every_s: float = Field(
+        1.0,
+        ge=0.25,
+        description="a streamed reply is edited at most this often (Slack rate-limits "
+        "chat.update; about one a second per message is what it sustains)",
+    )
     telegram_bot_token: SecretStr | None = Field(
         None,
         validation_alias=_env("TELEGRAM_BOT_TOKEN"),
@@ -135,6 +149,23 @@ class Settings(BaseSettings):
         validation_alias=_env("TELEGRAM_WEBHOOK_SECRET"),
         description="webhook mode: Telegram sends it with every update (1-256 of A-Z, a-z, "
         "0-9, _ and -); other requests are refused",
+    )
+    telegram_stream: bool = Field(
+        True,
+        description="show a reply while it is written: sent at once, then edited as it "
+        "grows (editMessageText), and edited into the whole reply at the end",
+    )
+    telegram_stream_every_s: float = Field(
+        1.0,
+        ge=0.25,
+        description="in a private chat, a streamed reply is edited at most this often "
+        "(Telegram's flood control allows about one message a second in a chat)",
+    )
+    telegram_stream_group_every_s: float = Field(
+        3.0,
+        ge=0.25,
+        description="in a group, a streamed reply is edited at most this often (Telegram "
+        "takes about 20 messages a minute in a group, edits included)",
     )
     telegram_chats: str = Field(
         "", description="comma-separated Telegram chat ids the bot answers in; empty for all"

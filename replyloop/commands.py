@@ -58,7 +58,7 @@ def chat(settings: Settings) -> int:
     if settings.embedded:
         rt.engine  # noqa: B018 - convert/load the model before the first prompt
         log_tasks_to_file(settings.data_dir / "chat.log")
-    run(TerminalChat(settings, rt.store, outbox(settings.broker_url)))
+    run(TerminalChat(settings, rt.store, outbox(settings.broker_url), live=rt.live_texts))
     return 0
 
 
@@ -125,18 +125,21 @@ def serve_slack(settings: Settings, http: bool, host: str, port: int) -> int:
     rt = bootstrap(
         settings, preload_engine=settings.embedded, run_tasks_here=True, log_level=logging.INFO
     )
-    from bots.slack import serve
+    from bots.slack import serve, stream
+    from bots.streaming.streamer import running
 
+    streamer = stream.streamer_for(settings)
     try:
-        bolt = serve.app_for(settings, rt.store)
+        bolt = serve.app_for(settings, rt.store, streamer)
     except SlackApiError as exc:
         raise UsageError(f"Slack refused the bot token: {exc.response.get('error')}") from None
     except OSError as exc:
         raise UsageError(f"cannot reach the Slack API at {settings.slack_api_url}: {exc}") from None
-    if socket_mode and settings.slack_app_token is not None:
-        serve.serve_socket_mode(bolt, settings.slack_app_token.get_secret_value())
-    else:
-        serve.serve_http(bolt, host, port)
+    with running(streamer):
+        if socket_mode and settings.slack_app_token is not None:
+            serve.serve_socket_mode(bolt, settings.slack_app_token.get_secret_value())
+        else:
+            serve.serve_http(bolt, host, port)
     return 0
 
 
@@ -163,17 +166,20 @@ def serve_telegram(settings: Settings, webhook: str | None, host: str, port: int
     )
     from telegram.error import InvalidToken, NetworkError, TelegramError
 
-    from bots.telegram import serve
+    from bots.streaming.streamer import running
+    from bots.telegram import serve, stream
 
+    streamer = stream.streamer_for(settings)
     try:
-        application = serve.build(settings, rt.store)
+        application = serve.build(settings, rt.store, streamer)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     try:
-        if webhook is not None and secret is not None:
-            serve.serve_webhook(application, webhook, secret.get_secret_value(), host, port)
-        else:
-            serve.serve_polling(application)
+        with running(streamer):
+            if webhook is not None and secret is not None:
+                serve.serve_webhook(application, webhook, secret.get_secret_value(), host, port)
+            else:
+                serve.serve_polling(application)
     except InvalidToken:
         # Its message quotes the token: say it without.
         raise UsageError("Telegram refused the bot token (TELEGRAM_BOT_TOKEN)") from None

@@ -1,8 +1,9 @@
 """A fake Slack Web API on 127.0.0.1 for tests: the real slack_sdk and slack-bolt talk to it
 (SLACK_API_URL) as they would to slack.com, and it records every call.
 
-It answers auth.test, chat.postMessage, chat.update, reactions.add,
-conversations.replies and conversations.history from an in-memory workspace, and
+It answers auth.test, chat.postMessage, chat.update (the message edited in place),
+reactions.add, conversations.replies and conversations.history from an in-memory
+workspace, and
 apps.connections.open with `socket_url` (a tests/fake_socket_mode.py server), and can be
 told to answer a method's next calls with an HTTP error (429 with Retry-After, or 5xx) or
 with one of Slack's errors (HTTP 200, `ok: false`).
@@ -105,7 +106,19 @@ class Workspace:
         return {"ok": True, "channel": channel, "ts": stored["ts"], "message": stored}
 
     def _chat_update(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {"ok": True, "channel": params.get("channel"), "ts": params.get("ts")}
+        """The message's text, and its blocks and metadata where given, replaced (as Slack
+        keeps what an update leaves out)."""
+        channel, ts = str(params.get("channel")), params.get("ts")
+        with self.lock:
+            for message in self.messages.get(channel, []):
+                if message["ts"] == ts:
+                    message["text"] = params.get("text", "")
+                    for name in ("blocks", "metadata"):
+                        if params.get(name) is not None:
+                            message[name] = params[name]
+                    message["edited"] = {"user": BOT_USER, "ts": self.next_ts()}
+                    return {"ok": True, "channel": channel, "ts": ts, "text": message["text"]}
+        return {"ok": False, "error": "message_not_found"}
 
     def _reactions_add(self, params: dict[str, Any]) -> dict[str, Any]:
         with self.lock:

@@ -5,8 +5,10 @@ they would to api.telegram.org, and it records every call.
 It answers getMe, getUpdates (serving the updates a test pushes, long polling as Telegram
 does, forgetting those below `offset`), setWebhook and deleteWebhook, setMyCommands,
 sendMessage, editMessageText, editMessageReplyMarkup and answerCallbackQuery from in-memory
-chats, and can be told to answer a method's next calls with an error (429 with retry_after
-for flood control, or a 5xx). A call with another token gets 401, as Telegram answers.
+chats (an edit that changes nothing is refused as Telegram refuses it, "message is not
+modified"), and can be told to answer a method's next calls with an error (429 with
+retry_after for flood control, or a 5xx). A call with another token gets 401, as Telegram
+answers.
 
 With a webhook set, an update a test pushes is POSTed to it at once, with the secret token
 in `X-Telegram-Bot-Api-Secret-Token`, as Telegram does (and getUpdates hands out nothing);
@@ -31,6 +33,10 @@ from tests.fake_http import Call, Failure, JsonHandler, serving
 TOKEN = "123456:TEST-token-never-logged"
 BOT_ID, BOT_USERNAME = 123456, "replyloop_test_bot"
 LONG_POLL_CAP_S = 2.0  # a getUpdates waits at most this long here, whatever it asks
+NOT_MODIFIED = (
+    "Bad Request: message is not modified: specified new message content and reply markup "
+    "are exactly the same as a current content and reply markup of the message"
+)
 # python-telegram-bot sends form fields, each JSON-encoded unless it is a string: these
 # are the ones to decode (a `text` of "42" stays a string).
 JSON_FIELDS = frozenset(
@@ -205,19 +211,29 @@ class BotApi:
         return posted
 
     def _editMessageReplyMarkup(self, params: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
-        return self._edit(params, "reply_markup")
+        return self._edit(params, {"reply_markup": params.get("reply_markup")})
 
     def _editMessageText(self, params: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
-        return self._edit(params, "text")
+        # The keyboard is the one given, or none: an edit without one removes it.
+        return self._edit(
+            params, {"text": str(params["text"]), "reply_markup": params.get("reply_markup")}
+        )
 
-    def _edit(self, params: dict[str, Any], what: str) -> dict[str, Any]:
+    def _edit(self, params: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         chat_id, message_id = int(params["chat_id"]), int(params["message_id"])
         with self.lock:
             for posted in self.messages.get(chat_id, []):
                 if posted["message_id"] == message_id:
-                    posted[what] = params.get(what)
+                    if all(posted.get(name) == value for name, value in new.items()):
+                        raise LookupError(NOT_MODIFIED)
+                    for name, value in new.items():
+                        if value is None:
+                            posted.pop(name, None)
+                        else:
+                            posted[name] = value
+                    posted["edit_date"] = int(time.time())
                     return dict(posted)
-        raise LookupError(f"no message {message_id} in chat {chat_id}")
+        raise LookupError("Bad Request: message to edit not found")
 
 
 def chat(chat_id: int) -> dict[str, Any]:

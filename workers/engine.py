@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from core.text import storable
 from core.types import ChatMessage, GenerationSettings
 from workers.continuous import Decoder, Row, result
 
@@ -97,7 +98,10 @@ class Engine:
         return self.generate_batch([messages], settings, seed)[0]
 
     def decode(self, token_ids: Sequence[int]) -> str:
-        return str(self.tokenizer.decode(list(token_ids), skip_special_tokens=True)).strip()
+        """The text of `token_ids`, as it is stored (no NUL: a random model says them), so
+        a reply shown while it grows is a prefix of the stored one."""
+        text = str(self.tokenizer.decode(list(token_ids), skip_special_tokens=True))
+        return storable(text).strip()
 
     def kv_bytes_per_token(self) -> int:
         """Bytes of KV cache one token of one sequence takes (keys and values, all layers)."""

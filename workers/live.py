@@ -10,19 +10,26 @@ once a second). A message whose reply is asked for `live` gets a Redis hash,
 - the platform's delivery task, once the reply is stored: the whole `text`, `done` and
   `turn_id` (or a failure notice as the text, and `done`).
 
+Slack and Telegram show the text so far themselves, by editing a message they posted
+(bots.streaming): their streamer and their delivery task take turns under `lock`, and
+`claim` a field (HSETNX) to settle who posts first and whose reply the stream was.
+
 The hash lives 15 minutes after its last write: long enough for any stream to end.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 import redis
+from redis.lock import Lock
 
 PREFIX = "replyloop:live:"
 TTL_S = 900
 EVERY_S = 0.3  # how often a generating worker writes the text so far
+LOCK_S = 15.0  # a lock whose holder died frees itself after this long
 
 
 class LiveText:
@@ -63,6 +70,30 @@ class LiveText:
         found: dict[Any, Any] = self._redis.hgetall(PREFIX + str(message_id))
         return {str(k): v for k, v in found.items()}
 
+    def read_many(self, message_ids: Sequence[int]) -> list[dict[str, Any]]:
+        """`read` of each, in one round trip."""
+        with self._redis.pipeline(transaction=False) as pipe:
+            for message_id in message_ids:
+                pipe.hgetall(PREFIX + str(message_id))
+            found: list[dict[Any, Any]] = pipe.execute()
+        return [{str(k): v for k, v in each.items()} for each in found]
+
+    def claim(self, message_id: int, field: str, value: str) -> str:
+        """Write `field` unless it is written (HSETNX); the value it holds now: `value`
+        when this claim made it, else the first claimer's."""
+        key = PREFIX + str(message_id)
+        with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hsetnx(key, field, value)
+            pipe.hget(key, field)
+            pipe.expire(key, TTL_S)
+            _made, held, _ttl = pipe.execute()
+        return str(held)
+
+    def lock(self, message_id: int, timeout_s: float = LOCK_S) -> Lock:
+        """A short lock on one live reply (redis-py's Lock, freed after `timeout_s` if its
+        holder dies): who edits what it shows takes it first."""
+        return self._redis.lock(f"{PREFIX}{message_id}:lock", timeout=timeout_s)
+
     def _set(self, message_id: int, fields: Mapping[str, str], fresh: bool = False) -> None:
         key = PREFIX + str(message_id)
         mapping: dict[Any, Any] = dict(fields)
@@ -72,3 +103,39 @@ class LiveText:
             pipe.hset(key, mapping=mapping)
             pipe.expire(key, TTL_S)
             pipe.execute()
+
+
+class MemoryLiveText:
+    """The embedded default's live replies (no broker): the chat and the worker that writes
+    them share one process. The worker's and the chat's parts of LiveText."""
+
+    def __init__(self) -> None:
+        self._texts: dict[int, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def open(self, message_id: int, **fields: str | float) -> None:
+        with self._lock:
+            self._texts[message_id] = {k: str(v) for k, v in fields.items()}
+
+    def write_many(self, texts: Mapping[int, str]) -> None:
+        with self._lock:
+            for message_id, text in texts.items():
+                self._texts.setdefault(message_id, {})["text"] = text
+
+    def read(self, message_id: int) -> dict[str, Any]:
+        with self._lock:
+            return dict(self._texts.get(message_id, {}))
+
+    def close(self, message_id: int) -> None:
+        with self._lock:
+            self._texts.pop(message_id, None)
+
+
+class LiveTexts(Protocol):
+    """Where a worker writes replies so far, and a chat reads them: Redis or memory."""
+
+    def open(self, message_id: int, **fields: str | float) -> None: ...
+
+    def write_many(self, texts: Mapping[int, str]) -> None: ...
+
+    def read(self, message_id: int) -> dict[str, Any]: ...

@@ -40,7 +40,7 @@ from core.types import ChatMessage, Delivery, GenerationSettings, ReplyContext, 
 from workers.celery_app import deliver
 from workers.continuous import Row
 from workers.engine import Generation
-from workers.live import LiveText
+from workers.live import LiveTexts
 from workers.replying import Behind, ReplyRequest, new_turn
 from workers.scheduler import Scheduler
 
@@ -72,7 +72,7 @@ class Replier:
         scheduler: Scheduler,
         settings: GenerationSettings,
         wait_s: float = 0.0,
-        live: LiveText | None = None,
+        live: LiveTexts | None = None,
     ) -> None:
         self._store = store
         self.scheduler = scheduler

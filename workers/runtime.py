@@ -14,7 +14,7 @@ from core.store import Store, open_store
 
 if TYPE_CHECKING:
     from workers.engine import Engine
-    from workers.live import LiveText
+    from workers.live import LiveText, LiveTexts
     from workers.replier import Replier
     from workers.serving import ServedModel
 
@@ -27,6 +27,7 @@ class Runtime:
         self._served: ServedModel | None = None
         self._replies: Replier | None = None
         self._live: LiveText | None = None
+        self._memory_live: LiveTexts | None = None
         self._lock = threading.Lock()
 
     @property
@@ -67,13 +68,28 @@ class Runtime:
             return self._live
 
     @property
+    def live_texts(self) -> LiveTexts:
+        """Where the gpu side writes live replies so far: Redis with a broker, else memory
+        (the embedded chat reads them in this process)."""
+        live = self.live
+        if live is not None:
+            return live
+        with self._lock:
+            if self._memory_live is None:
+                from workers.live import MemoryLiveText
+
+                self._memory_live = MemoryLiveText()
+            return self._memory_live
+
+    @property
     def replies(self) -> Replier:
         """Where generation tasks hand their requests: decoded with every other request
         this process is serving (continuous batching, workers.scheduler)."""
+        from workers.live import EVERY_S
         from workers.replier import Replier
         from workers.scheduler import Scheduler
 
-        live = self.live  # before the lock: it takes the lock too
+        live = self.live_texts  # before the lock: it takes the lock too
         with self._lock:
             if self._replies is None:
                 settings = self.settings
@@ -84,6 +100,9 @@ class Runtime:
                     settings.max_batch,
                     settings.prefill_tokens,
                     settings.kv_cache_mb,
+                    # Text so far goes to memory embedded (cheap: as often as a chat looks),
+                    # else to Redis, about every 0.3 s.
+                    text_every_s=0.05 if settings.embedded else EVERY_S,
                 )
                 # In one process, replies are made one at a time: nothing to wait for.
                 wait_s = 0.0 if settings.embedded else settings.order_wait_s

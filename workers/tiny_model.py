@@ -20,12 +20,21 @@ CORPUS = [
 
 
 def make_tiny_model(
-    out: Path, seed: int = 0, layers: int = 2, hidden: int = 32, init_std: float = 0.02
+    out: Path,
+    seed: int = 0,
+    layers: int = 2,
+    hidden: int = 32,
+    init_std: float = 0.02,
+    endless: bool = False,
 ) -> Path:
     """Write a tokenizer (byte-level BPE, 400 tokens) and a random Llama into `out`.
 
     At the usual init_std the model's greedy choice is mostly its last input token again;
     init_std=0.5 gives varied replies, for tests that compare token sequences.
+    `endless`: the end-of-sequence token's embedding is zero, and with it (tied
+    embeddings) its logit, which greedy decoding never prefers to the best of 399 random
+    ones: at temperature 0 every reply runs to max_new_tokens (tests of replies that take
+    a while, such as streamed ones).
     """
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -64,6 +73,12 @@ def make_tiny_model(
         initializer_range=init_std,
     )
     out.mkdir(parents=True, exist_ok=True)
-    LlamaForCausalLM(config).save_pretrained(out)
+    model = LlamaForCausalLM(config)
+    if endless:
+        embeddings = model.get_input_embeddings()
+        assert isinstance(embeddings, torch.nn.Embedding)
+        with torch.no_grad():
+            embeddings.weight[tokenizer.eos_token_id].zero_()
+    model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out

@@ -10,6 +10,11 @@ Slack refuses for good (the bot left the channel) is logged and the batch's othe
 are still posted. A task that runs again (redelivered after a worker died, or retried)
 first looks in the thread for a reply it posted already, by that metadata, so a thread
 never shows one reply twice.
+
+A reply streamed while it was written (bots.slack.stream) is not posted again: its stream
+is ended (bots.streaming.handover) and the streamed message edited into the reply, with
+the same blocks and metadata a posted one gets. A failure notice ends a stream the same
+way, in place of the partial text.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from slack_sdk.errors import SlackApiError
 from bots.redelivery import runs_again, still_to_deliver
 from bots.slack.translate import posted_as, where
 from bots.slack.web import RETRY, refused_logged, web_client
+from bots.streaming.handover import take_over
 from core.types import Delivery
 from workers import runtime
 from workers.celery_app import app, deliver_task, notice_task
@@ -35,6 +41,8 @@ SECTION_CHARS = 3000  # Block Kit's limit for a section's text
 AFFORDANCES = ("+1", "-1")
 
 UP, DOWN, RETRY_ACTION = "replyloop_up", "replyloop_down", "replyloop_retry"
+# chat.update's errors for a streamed message that can no longer be edited: post instead.
+GONE = frozenset({"message_not_found", "cant_update_message", "edit_window_closed"})
 
 
 def blocks(text: str, turn_id: int, buttons: bool) -> list[dict[str, Any]]:
@@ -105,6 +113,32 @@ def post_reply(web: WebClient, reply: Delivery, buttons: bool, look_first: bool)
     return posted_as(channel, ts)
 
 
+def edit_reply(web: WebClient, reply: Delivery, streamed: str, buttons: bool) -> str | None:
+    """Edit the streamed message into the whole reply; its `channel:ts`, or None when it
+    is gone (deleted meanwhile)."""
+    channel, ts = streamed.split(":", 1)
+    try:
+        web.chat_update(
+            channel=channel,
+            ts=ts,
+            text=reply["text"] or "…",
+            blocks=blocks(reply["text"], reply["turn_id"], buttons),
+            metadata={"event_type": METADATA_TYPE, "event_payload": {"turn_id": reply["turn_id"]}},
+        )
+    except SlackApiError as exc:
+        if exc.response.get("error") not in GONE:
+            raise
+        log.warning("streamed reply %s is gone (%s): posted anew", streamed, exc.response["error"])
+        return None
+    return streamed
+
+
+def streamed_message(message_id: int, owner: str) -> str | None:
+    """The message that showed this reply while it was written, its stream now ended."""
+    live = runtime.current().live
+    return take_over(live, message_id, owner) if live is not None and message_id else None
+
+
 def add_affordances(web: WebClient, posted: str) -> None:
     """The bot's own 👍 and 👎 under a reply (they are never counted as votes)."""
     channel, ts = posted.split(":", 1)
@@ -123,20 +157,32 @@ def deliver(task: Any, replies: list[Delivery]) -> None:
     web = web_client(rt.settings)
     again = runs_again(task)
     replies = still_to_deliver(task, rt.store, replies)
+    buttons = rt.settings.slack_buttons
     for reply in replies:
         with refused_logged(f"reply {reply['turn_id']} to {reply['chat_key']}") as refused:
-            posted = post_reply(web, reply, rt.settings.slack_buttons, again or "repeat" in reply)
+            streamed = streamed_message(reply["message_id"], str(reply["turn_id"]))
+            posted = edit_reply(web, reply, streamed, buttons) if streamed else None
+            if posted is None:
+                posted = post_reply(web, reply, buttons, again or "repeat" in reply)
         if refused:
             continue
         rt.store.mark_delivered(reply["turn_id"], posted)
         add_affordances(web, posted)
 
 
-@app.task(name=notice_task("slack"), **RETRY)
-def notice(chat_key: str, message_id: int, text: str) -> None:
-    """Tell a thread (or DM) something: a failure, a hint, a cut message."""
+@app.task(name=notice_task("slack"), bind=True, **RETRY)
+def notice(task: Any, chat_key: str, message_id: int, text: str) -> None:
+    """Tell a thread (or DM) something: a failure, a hint, a cut message. A failure to
+    reply to a message whose reply was being streamed replaces the partial text."""
     _team, channel, thread = where(chat_key)
+    web = web_client(runtime.current().settings)
     with refused_logged(f"notice to {chat_key}"):
-        web_client(runtime.current().settings).chat_postMessage(
-            channel=channel, thread_ts=thread, text=text
-        )
+        streamed = streamed_message(message_id, f"notice:{task.request.id}")
+        if streamed is not None:
+            try:
+                web.chat_update(channel=channel, ts=streamed.split(":", 1)[1], text=text)
+                return
+            except SlackApiError as exc:
+                if exc.response.get("error") not in GONE:
+                    raise
+        web.chat_postMessage(channel=channel, thread_ts=thread, text=text)

@@ -3,7 +3,7 @@
 Bolt acknowledges each request before its listener runs, so Slack always has its answer
 within 3 seconds; generation and posting happen in the workers. What a listener does:
 - a message the bot answers (every DM; an @mention in a channel; any message in a thread
-  it answered in): stored, and its reply queued;
+  it answered in): stored, and its reply queued (and streamed, bots.slack.stream);
 - a 👍/👎 reaction a person adds or removes on a bot reply, or a rating button: a vote task;
 - "Try again": a sibling reply, queued; `/replyloop` and the DM words `help` and `reset`.
 Events are claimed by `event_id` (Slack's retries) and messages by channel and ts (a
@@ -31,6 +31,7 @@ from bots.slack.translate import (
     rater,
     reaction_vote,
 )
+from bots.streaming.streamer import Streamer
 from core.errors import EmptyMessage, UnknownTurn
 from core.settings import Settings, id_set
 from core.store import Store
@@ -58,8 +59,15 @@ TEXT_ONLY = "I can only read text, not files or images."
 USAGE = "Say something after mentioning me, and I'll answer in the thread."
 
 
-def build(settings: Settings, store: Store, dedupe: Dedupe, client: WebClient) -> App:
-    """The bolt App, its listeners registered (`client` points at SLACK_API_URL)."""
+def build(
+    settings: Settings,
+    store: Store,
+    dedupe: Dedupe,
+    client: WebClient,
+    streamer: Streamer | None = None,
+) -> App:
+    """The bolt App, its listeners registered (`client` points at SLACK_API_URL); replies
+    are shown while they are written when a `streamer` is given."""
     if settings.slack_signing_secret is None and settings.slack_app_token is None:
         raise ValueError("set SLACK_SIGNING_SECRET (HTTP) or SLACK_APP_TOKEN (Socket Mode)")
     secret = settings.slack_signing_secret
@@ -69,15 +77,18 @@ def build(settings: Settings, store: Store, dedupe: Dedupe, client: WebClient) -
         request_verification_enabled=secret is not None,
         logger=logging.getLogger("slack_bolt"),
     )
-    Listeners(settings, store, dedupe).register(app)
+    Listeners(settings, store, dedupe, streamer).register(app)
     return app
 
 
 class Listeners:
-    def __init__(self, settings: Settings, store: Store, dedupe: Dedupe) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, dedupe: Dedupe, streamer: Streamer | None = None
+    ) -> None:
         self.settings = settings
         self.store = store
         self.dedupe = dedupe
+        self.streamer = streamer
         self.teams = id_set(settings.slack_teams)
         self.channels = id_set(settings.slack_channels)
 
@@ -144,6 +155,7 @@ class Listeners:
         accept(
             self.store,
             IncomingMessage(PLATFORM, said.chat_key, said.user, text, None, said.posted_as),
+            self.streamer,
         )
 
     def _answers(self, said: SlackMessage, in_known_thread: bool) -> bool:

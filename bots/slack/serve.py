@@ -17,6 +17,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from bots.dedupe import Dedupe
 from bots.slack import listeners
 from bots.slack.web import web_client
+from bots.streaming.streamer import Streamer
 from core.settings import Settings
 from core.store import Store
 
@@ -28,9 +29,9 @@ HEALTH_PATH = "/healthz"
 StartResponse = Callable[..., Any]
 
 
-def app_for(settings: Settings, store: Store) -> App:
+def app_for(settings: Settings, store: Store, streamer: Streamer | None = None) -> App:
     dedupe = Dedupe(settings.broker_url, settings.dedupe_ttl_s)
-    return listeners.build(settings, store, dedupe, web_client(settings))
+    return listeners.build(settings, store, dedupe, web_client(settings), streamer)
 
 
 def wsgi(bolt: App) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:

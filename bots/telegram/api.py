@@ -76,6 +76,11 @@ class BotApi:
                 time.sleep(wait)
         raise AssertionError("unreachable: the last try returns or raises")
 
+    def once(self, method: str, params: dict[str, Any]) -> Any:
+        """The `result` of one Bot API method, tried once: flood control is raised
+        (BotApiError with `retry_after`), never waited out (a streamed reply's edits)."""
+        return self._post(method, params)
+
     def _post(self, method: str, params: dict[str, Any]) -> Any:
         try:
             response = self._http.post(f"{self._base}/{method}", json=params)
@@ -97,10 +102,23 @@ class BotApi:
         )
 
 
+def unchanged(exc: BotApiError) -> bool:
+    """Telegram refuses an edit that changes nothing ("message is not modified"): for an
+    edit that may be made twice (a task that runs again), that is success."""
+    return exc.status == 400 and "message is not modified" in exc.description
+
+
+def gone(exc: BotApiError) -> bool:
+    """The message to edit is no longer there to edit (deleted meanwhile)."""
+    return exc.status == 400 and any(
+        words in exc.description for words in ("message to edit not found", "can't be edited")
+    )
+
+
 @cache
-def client(token: str, base_url: str) -> BotApi:
-    """A Bot API client per process and token (httpx's pool is thread-safe)."""
-    return BotApi(token, base_url, httpx.Client(timeout=TIMEOUT_S))
+def client(token: str, base_url: str, timeout_s: float = TIMEOUT_S) -> BotApi:
+    """A Bot API client per process, token and timeout (httpx's pool is thread-safe)."""
+    return BotApi(token, base_url, httpx.Client(timeout=timeout_s))
 
 
 def bot_api(settings: Settings) -> BotApi:
@@ -120,4 +138,13 @@ def refused_logged(what: str) -> AbstractContextManager[list[str]]:
     return refusals.refused_logged(what, "Telegram", BotApiError, _judge)
 
 
-__all__ = ["RETRY", "BotApi", "BotApiError", "bot_api", "refused_logged"]
+__all__ = [
+    "RETRY",
+    "BotApi",
+    "BotApiError",
+    "bot_api",
+    "client",
+    "gone",
+    "refused_logged",
+    "unchanged",
+]

@@ -2,8 +2,9 @@
 enqueue, nothing more.
 
 - A message (bots.telegram.translate.decide says which): stored, and its reply queued
-  (bots.intake); a sticker or photo gets "I can only read text"; /start, /help, /reset
-  and /stats are answered through the io queue, like every other notice. A chat or person
+  (bots.intake), and streamed as it is written (bots.telegram.stream); a sticker or
+  photo gets "I can only read text"; /start, /help, /reset and /stats are answered
+  through the io queue, like every other notice. A chat or person
   the allowlists leave out (bots.telegram.access) gets no reply: in a private chat one
   short refusal (once per chat while update ids are remembered), in a group nothing;
   /stats, and /reset in a group, are the admins' when admins are listed.
@@ -40,6 +41,7 @@ from telegram.ext import Application, CallbackQueryHandler, ContextTypes, TypeHa
 
 from bots.dedupe import Dedupe
 from bots.intake import accept, request_reply
+from bots.streaming.streamer import Streamer
 from bots.telegram.access import NOT_ALLOWED, Access, admins_only
 from bots.telegram.keyboard import GONE, QUEUED, RETRYING, VOTES, keyboard, press, toast
 from bots.telegram.reactions import reaction_vote
@@ -94,12 +96,18 @@ class Counted:
 
 class Handlers:
     def __init__(
-        self, settings: Settings, store: Store, dedupe: Dedupe, access: Access | None = None
+        self,
+        settings: Settings,
+        store: Store,
+        dedupe: Dedupe,
+        access: Access | None = None,
+        streamer: Streamer | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.dedupe = dedupe
         self.access = access if access is not None else Access.of(settings)
+        self.streamer = streamer  # replies shown while they are written (bots.telegram.stream)
         self._presses = asyncio.Lock()
 
     def register(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
@@ -161,7 +169,7 @@ class Handlers:
             return
         if checked.notice:
             self.tell(message.chat_key, checked.notice)
-        accept(self.store, replace(message, text=checked.text))
+        accept(self.store, replace(message, text=checked.text), self.streamer)
 
     def command(self, decision: Command) -> None:
         if decision.name == "reset":

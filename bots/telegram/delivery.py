@@ -12,6 +12,12 @@ sent, as Slack's delivery does. Instead each part sent is claimed in Redis
 runs again, and the store's delivered mark skips whole replies (bots.redelivery).
 Flood control (429) is waited out as Telegram's retry_after says: in the call when short
 (bots.telegram.api), else by retrying the task that much later.
+
+A reply streamed while it was written (bots.telegram.stream) is not sent again: its stream
+is ended (bots.streaming.handover) and the streamed message edited into the reply's first
+part (claimed like a sent part); the other parts are sent after it, the last with the
+keyboard. An edit that changes nothing ("message is not modified": the task ran again)
+counts as made. A failure notice ends a stream the same way, in place of the partial text.
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ from typing import Any
 from bots.dedupe import Dedupe
 from bots.redelivery import still_to_deliver
 from bots.refusals import Transient
-from bots.telegram.api import RETRY, BotApi, BotApiError, bot_api, refused_logged
+from bots.streaming.handover import take_over
+from bots.telegram.api import RETRY, BotApi, BotApiError, bot_api, gone, refused_logged, unchanged
 from bots.telegram.keyboard import keyboard
 from bots.telegram.split import split_reply
 from bots.telegram.translate import is_private, message_of, posted_as, send_params, where
@@ -61,8 +68,11 @@ def reply_target(key: str, answered: str | None) -> int | None:
     return message_id if answered_chat == chat_id else None
 
 
-def send_reply(api: BotApi, sent: Dedupe, reply: Delivery, reply_to: int | None) -> str:
-    """Send one reply's parts that are not sent yet; `chat_id:message_id` of its last."""
+def send_reply(
+    api: BotApi, sent: Dedupe, reply: Delivery, reply_to: int | None, streamed: str | None = None
+) -> str:
+    """Send one reply's parts that are not sent yet, the first by editing the `streamed`
+    message when there is one; `chat_id:message_id` of its last."""
     chat_id, _topic = where(reply["chat_key"])
     parts = split_reply(reply["text"].strip() or "…")  # Telegram refuses a blank message
     message_id = 0
@@ -72,16 +82,40 @@ def send_reply(api: BotApi, sent: Dedupe, reply: Delivery, reply_to: int | None)
         if held is not None:
             message_id = int(held)
             continue
-        last = index == len(parts) - 1
-        params = send_params(
-            reply["chat_key"],
-            part,
-            reply_to=reply_to if index == 0 else None,
-            markup=keyboard(reply["turn_id"]) if last else None,
-        )
-        message_id = int(api.call("sendMessage", params)["message_id"])
+        markup = keyboard(reply["turn_id"]) if index == len(parts) - 1 else None
+        if index == 0 and streamed is not None and edit_text(api, streamed, part, markup):
+            message_id = message_of(streamed)[1]
+        else:
+            params = send_params(
+                reply["chat_key"], part, reply_to=reply_to if index == 0 else None, markup=markup
+            )
+            message_id = int(api.call("sendMessage", params)["message_id"])
         sent.claim(claim, str(message_id))
     return posted_as(chat_id, message_id)
+
+
+def edit_text(api: BotApi, posted: str, text: str, markup: dict[str, Any] | None) -> bool:
+    """Show `text` (and `markup`) in a message sent before; False when it is gone."""
+    chat_id, message_id = message_of(posted)
+    params: dict[str, Any] = {"chat_id": chat_id, "message_id": message_id, "text": text}
+    if markup is not None:
+        params["reply_markup"] = markup
+    try:
+        api.call("editMessageText", params)
+    except BotApiError as exc:
+        if unchanged(exc):
+            return True
+        if not gone(exc):
+            raise
+        log.warning("streamed message %s is gone (%s): sent anew", posted, exc.description)
+        return False
+    return True
+
+
+def streamed_message(message_id: int, owner: str) -> str | None:
+    """The message that showed this reply while it was written, its stream now ended."""
+    live = runtime.current().live
+    return take_over(live, message_id, owner) if live is not None and message_id else None
 
 
 @contextmanager
@@ -109,18 +143,24 @@ def deliver(task: Any, replies: list[Delivery]) -> None:
         reply_to = reply_target(reply["chat_key"], answered.get(reply["message_id"]))
         what = f"reply {reply['turn_id']} to {reply['chat_key']}"
         with flood_later(task), refused_logged(what) as refused:
-            posted = send_reply(api, sent, reply, reply_to)
+            streamed = streamed_message(reply["message_id"], str(reply["turn_id"]))
+            posted = send_reply(api, sent, reply, reply_to, streamed)
         if not refused:
             rt.store.mark_delivered(reply["turn_id"], posted)
 
 
 @app.task(name=notice_task("telegram"), bind=True, **RETRY)
 def notice(task: Any, chat_key: str, message_id: int, text: str) -> None:
-    """Tell a chat something: a failure, a hint, a cut message, a command's answer."""
+    """Tell a chat something: a failure, a hint, a cut message, a command's answer. A
+    failure to reply to a message whose reply was being streamed replaces the partial
+    text."""
     rt = runtime.current()
     answered = rt.store.platform_message_ids([message_id]).get(message_id) if message_id else None
     reply_to = reply_target(chat_key, answered)
     api = bot_api(rt.settings)
     with flood_later(task), refused_logged(f"notice to {chat_key}"):
+        streamed = streamed_message(message_id, f"notice:{task.request.id}")
         for index, part in enumerate(split_reply(text)):
+            if index == 0 and streamed is not None and edit_text(api, streamed, part, None):
+                continue
             api.call("sendMessage", send_params(chat_key, part, reply_to if index == 0 else None))

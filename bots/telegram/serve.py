@@ -20,6 +20,7 @@ from telegram import BotCommand, Update
 from telegram.ext import Application, ApplicationBuilder
 
 from bots.dedupe import Dedupe
+from bots.streaming.streamer import Streamer
 from bots.telegram.app import Handlers
 from bots.telegram.webhook import Loop, webhook_path, wsgi
 from core.settings import Settings
@@ -45,9 +46,10 @@ STOP_S = 10.0
 TelegramApp = Application[Any, Any, Any, Any, Any, Any]
 
 
-def build(settings: Settings, store: Store) -> TelegramApp:
-    """The Application, its handlers registered; nothing is called until it runs. Raises
-    ValueError for a missing token or a non-numeric id in the allowlists."""
+def build(settings: Settings, store: Store, streamer: Streamer | None = None) -> TelegramApp:
+    """The Application, its handlers registered; nothing is called until it runs. Replies
+    are shown while they are written when a `streamer` is given. Raises ValueError for a
+    missing token or a non-numeric id in the allowlists."""
     if settings.telegram_bot_token is None:
         raise ValueError("set TELEGRAM_BOT_TOKEN")
     application = (
@@ -58,7 +60,7 @@ def build(settings: Settings, store: Store) -> TelegramApp:
         .build()
     )
     dedupe = Dedupe(settings.broker_url, settings.dedupe_ttl_s)
-    Handlers(settings, store, dedupe).register(application)
+    Handlers(settings, store, dedupe, streamer=streamer).register(application)
     return application
 
 

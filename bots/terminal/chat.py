@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import getpass
+import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,8 +20,10 @@ from core.store import Store
 from core.text import check_text
 from core.types import IncomingMessage, Vote
 from workers.celery_app import VOTE, app
+from workers.live import LiveTexts
 
 PLATFORM = "terminal"
+POLL_S = 0.05  # how often a streamed reply is looked at
 VOTE_WORDS = {Vote.UP: "👍 recorded", Vote.DOWN: "👎 recorded", Vote.RETRACTED: "rating removed"}
 
 
@@ -37,11 +41,16 @@ class TerminalChat:
         outbox: Outbox,
         say: Callable[[str], None] = print,
         user: str | None = None,
+        live: LiveTexts | None = None,
+        write: Callable[[str], None] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.outbox = outbox
         self.say = say
+        # With `live`, replies are printed as they are made, through `write` (no newline).
+        self.live = live if settings.terminal_stream else None
+        self.write = write or _write_out
         self.user = user or getpass.getuser()
         self.chat_key = f"{self.user}"
         self.last: LastReply | None = None
@@ -91,19 +100,38 @@ class TerminalChat:
             self.say(checked.notice)
         incoming = IncomingMessage(PLATFORM, self.chat_key, self.user, checked.text)
         message_id = store_message(self.store, incoming)
-        request_reply(message_id)
-        self._await(message_id)
+        self._ask(message_id)
 
     def _retry(self) -> None:
         if self.last is None:
             self.say("Nothing to retry yet: send a message first.")
             return
-        request_reply(self.last.message_id, retry=True)
-        self._await(self.last.message_id)
+        self._ask(self.last.message_id, retry=True)
 
-    def _await(self, message_id: int) -> None:
+    def _ask(self, message_id: int, retry: bool = False) -> None:
+        if self.live is None:
+            request_reply(message_id, retry=retry)
+            self._await(message_id)
+            return
+        self.live.open(message_id)
+        if self.settings.embedded:  # the reply is made right here, inside request_reply
+            threading.Thread(
+                target=request_reply, args=(message_id, retry), kwargs={"live": True}, daemon=True
+            ).start()
+        else:
+            request_reply(message_id, retry=retry, live=True)
+        self._await(message_id, _Streamed(self.write))
+
+    def _await(self, message_id: int, streamed: _Streamed | None = None) -> None:
+        live = self.live
+        waited, wait_s = 0.0, POLL_S if streamed is not None else self.settings.reply_timeout_s
         while True:
-            item = self.outbox.get(self.chat_key, self.settings.reply_timeout_s)
+            item = self.outbox.get(self.chat_key, wait_s)
+            waited += wait_s
+            still_waiting = waited < self.settings.reply_timeout_s
+            if item is None and streamed is not None and live is not None and still_waiting:
+                streamed.show(live.read(message_id).get("text", ""))
+                continue
             if item is None:
                 self.say(
                     f"No reply within {self.settings.reply_timeout_s:.0f} s. Is a "
@@ -122,7 +150,8 @@ class TerminalChat:
             if item["message_id"] != message_id:
                 self.say(f"bot (late reply)> {text}")
                 continue
-            self.say(f"bot> {text}")
+            if streamed is None or not streamed.end(item["text"]):
+                self.say(f"bot> {text}")
             self.last = LastReply(item["turn_id"], message_id)
             return
 
@@ -139,6 +168,39 @@ class TerminalChat:
             self.say("Vote queued; it is stored when a `replyloop worker io` takes it.")
             return
         self.say(VOTE_WORDS[value] if result["ok"] else f"Not recorded: {result['error']}")
+
+
+class _Streamed:
+    """A reply printed while it grows: each new piece as it comes, on one line."""
+
+    def __init__(self, write: Callable[[str], None]) -> None:
+        self.write = write
+        self.shown: str | None = None  # None: nothing printed yet
+
+    def show(self, text: str) -> None:
+        if not text:
+            return
+        if self.shown is None:
+            self.write("bot> ")
+            self.shown = ""
+        if text.startswith(self.shown):  # text so far only grows, but for a rare re-spelling
+            self.write(text[len(self.shown) :])
+            self.shown = text
+
+    def end(self, text: str) -> bool:
+        """Print the rest of the whole reply; False when it was not streamed (or a stop
+        sequence took back what was shown): then it is printed whole."""
+        if self.shown is None or not text.startswith(self.shown):
+            if self.shown is not None:
+                self.write("\n")
+            return False
+        self.write(text[len(self.shown) :] + "\n")
+        return True
+
+
+def _write_out(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
 
 
 def run(chat: TerminalChat, read: Callable[[str], str] = input) -> None:

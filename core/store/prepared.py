@@ -113,9 +113,7 @@ CONVERSATIONS_OF = _conversations(
 
 # params: message_id
 GIVE_UP = (
-    update(messages)
-    .where(messages.c.id == bindparam("message_id"))
-    .values(awaits_reply=False)
+    update(messages).where(messages.c.id == bindparam("message_id")).values(awaits_reply=False)
 )
 
 TURN_BY_ID = TURNS.where(turns.c.id == bindparam("turn_id"))

@@ -72,6 +72,21 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def endless_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random Llama whose greedy replies (REPLYLOOP_TEMPERATURE=0) never end before
+    max_new_tokens (make_tiny_model's `endless`), big enough to take a while: about 430
+    tokens a second here (2 cores, idle), so a reply of 1,500 tokens grows for 3.5 s or
+    more."""
+    return make_tiny_model(
+        tmp_path_factory.mktemp("model") / "endless-llama",
+        layers=8,
+        hidden=256,
+        init_std=0.5,
+        endless=True,
+    )
+
+
+@pytest.fixture(scope="session")
 def worker_broker(redis_url: str) -> Iterator[str]:
     """The workers' broker: Redis database WORKER_REDIS_DB, this run's alone while it lasts.
 

@@ -15,7 +15,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,14 @@ from core.errors import UnknownTurn
 from core.store import Store
 from core.types import Turn
 from tests.fake_slack import TEAM, Workspace, fake_slack
-from tests.integration.adapters import adapter, free_port, http_ok, platform_stack, wait_for
+from tests.integration.adapters import (
+    WAIT_S,
+    adapter,
+    free_port,
+    http_ok,
+    platform_stack,
+    wait_for,
+)
 from tests.integration.workers import Workers
 
 SECRET = "test-signing-secret"
@@ -87,9 +95,11 @@ class Slack:
         """The stored Turn behind a reply the bot posted in `channel`."""
         return self.store.turn_by_platform_message("slack", f"{channel}:{posted['ts']}")
 
-    def reply(self, channel: str, index: int = 0) -> tuple[dict[str, Any], Turn]:
+    def reply(
+        self, channel: str, index: int = 0, timeout: float = WAIT_S
+    ) -> tuple[dict[str, Any], Turn]:
         """The bot's `index`th reply in `channel` once posted, and its Turn."""
-        posted = wait_for(f"reply {index}", lambda: self.posted(channel)[index:])[0]
+        posted = wait_for(f"reply {index}", lambda: self.posted(channel)[index:], timeout)[0]
         return posted, wait_for("its Turn marked delivered", lambda: self._turn(channel, posted))
 
     def _turn(self, channel: str, posted: dict[str, Any]) -> Turn | None:
@@ -142,6 +152,39 @@ def event_callback(event: dict[str, Any], event_id: str | None = None) -> dict[s
     }
 
 
+@contextmanager
+def served_slack(
+    broker: str, model: Path, pg_admin: Engine, home: Path, **env: str
+) -> Iterator[Slack]:
+    """The fake Slack, workers on `model` and `replyloop serve slack --http`, with `env`
+    (REPLYLOOP_* settings) added to every process's environment."""
+    with fake_slack() as (workspace, api_url):
+        settings = dict(
+            REPLYLOOP_SLACK_TEAMS=TEAM,
+            SLACK_BOT_TOKEN="xoxb-test-token",
+            SLACK_SIGNING_SECRET=SECRET,
+            SLACK_API_URL=api_url,
+            **env,
+        )
+        with platform_stack(pg_admin, broker, model, home, **settings) as stack:
+            slack = Slack(workspace, "", stack.store, stack.workers, stack.env, home)
+            with another_adapter(slack, "serve.log") as served:
+                yield served
+
+
+@contextmanager
+def another_adapter(slack: Slack, log: str, **env: str) -> Iterator[Slack]:
+    """One more `replyloop serve slack --http` for the same workspace and workers, with
+    `env` changed for it alone; `slack` as it talks to that one."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    args = ["serve", "slack", "--http", "--host", "127.0.0.1", "--port", str(port)]
+    with adapter(
+        args, {**slack.env, **env}, slack.home, slack.home / log, lambda: http_ok(f"{base}/healthz")
+    ):
+        yield replace(slack, events_url=f"{base}/slack/events")
+
+
 @pytest.fixture(scope="module")
 def slack(
     worker_broker: str,
@@ -150,27 +193,21 @@ def slack(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Slack]:
     home = tmp_path_factory.mktemp("slack")
-    with fake_slack() as (workspace, api_url):
-        settings = dict(
-            REPLYLOOP_SLACK_TEAMS=TEAM,
-            SLACK_BOT_TOKEN="xoxb-test-token",
-            SLACK_SIGNING_SECRET=SECRET,
-            SLACK_API_URL=api_url,
-        )
-        with platform_stack(pg_admin, worker_broker, tiny_model, home, **settings) as stack:
-            port = free_port()
-            base = f"http://127.0.0.1:{port}"
-            args = ["serve", "slack", "--http", "--host", "127.0.0.1", "--port", str(port)]
-            with adapter(
-                args, stack.env, home, home / "serve.log", lambda: http_ok(f"{base}/healthz")
-            ):
-                yield Slack(
-                    workspace, f"{base}/slack/events", stack.store, stack.workers, stack.env, home
-                )
+    with served_slack(worker_broker, tiny_model, pg_admin, home) as served:
+        yield served
 
 
 def new_channel() -> str:
     return "C" + secrets.token_hex(4).upper()
 
 
-__all__ = ["SECRET", "Slack", "event_callback", "new_channel", "slack", "wait_for"]
+__all__ = [
+    "SECRET",
+    "Slack",
+    "another_adapter",
+    "event_callback",
+    "new_channel",
+    "served_slack",
+    "slack",
+    "wait_for",
+]

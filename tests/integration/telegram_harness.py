@@ -12,7 +12,8 @@ import random
 import secrets
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,14 @@ from core.errors import UnknownTurn
 from core.store import Store
 from core.types import Turn
 from tests.fake_telegram import BOT_USERNAME, TOKEN, BotApi, chat, fake_telegram
-from tests.integration.adapters import adapter, free_port, http_ok, platform_stack, wait_for
+from tests.integration.adapters import (
+    WAIT_S,
+    adapter,
+    free_port,
+    http_ok,
+    platform_stack,
+    wait_for,
+)
 from tests.integration.workers import Workers
 
 ANN = {"id": 7001, "is_bot": False, "first_name": "Ann"}
@@ -132,9 +140,11 @@ class Telegram:
         """What the bot said in a chat other than replies."""
         return [m["text"] for m in self.api.sent(chat_id) if not m.get("reply_markup")]
 
-    def reply(self, chat_id: int, index: int = 0) -> tuple[dict[str, Any], Turn]:
+    def reply(
+        self, chat_id: int, index: int = 0, timeout: float = WAIT_S
+    ) -> tuple[dict[str, Any], Turn]:
         """The bot's `index`th reply in a chat once sent, and its Turn once marked."""
-        posted = wait_for(f"reply {index}", lambda: self.replies(chat_id)[index:])[0]
+        posted = wait_for(f"reply {index}", lambda: self.replies(chat_id)[index:], timeout)[0]
         return posted, wait_for("its Turn marked delivered", lambda: self._turn(posted))
 
     def _turn(self, posted: dict[str, Any]) -> Turn | None:
@@ -175,19 +185,17 @@ def group_chat() -> int:
     return -random.randint(10**12, 10**13)
 
 
-@pytest.fixture(scope="module")
-def telegram(
-    worker_broker: str,
-    tiny_model: Path,
-    pg_admin: Engine,
-    tmp_path_factory: pytest.TempPathFactory,
+@contextmanager
+def served_telegram(
+    broker: str, model: Path, pg_admin: Engine, home: Path, **env: str
 ) -> Iterator[Telegram]:
-    home = tmp_path_factory.mktemp("telegram")
-    forget_telegram_claims(worker_broker)
+    """The fake Bot API, workers on `model` and `replyloop serve telegram` (polling), with
+    `env` (REPLYLOOP_* settings) added to every process's environment."""
+    forget_telegram_claims(broker)
     with fake_telegram() as (api, api_url):
-        settings = dict(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=api_url)
+        settings = dict(TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_URL=api_url, **env)
         with (
-            platform_stack(pg_admin, worker_broker, tiny_model, home, **settings) as stack,
+            platform_stack(pg_admin, broker, model, home, **settings) as stack,
             adapter(
                 ["serve", "telegram"],
                 stack.env,
@@ -197,6 +205,39 @@ def telegram(
             ),
         ):
             yield Telegram(api, stack.store, stack.workers, stack.env, home)
+
+
+@contextmanager
+def webhook_adapter(telegram: Telegram, log: str, **env: str) -> Iterator[Telegram]:
+    """`replyloop serve telegram --webhook` beside the polling one, with `env` changed for
+    it alone: while it runs, the fake posts every update to it (the polling one gets
+    none); after, updates are polled again. `telegram` as it talks to that one."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/telegram/webhook"
+    args = ["serve", "telegram", "--webhook", url, "--host", "127.0.0.1", "--port", str(port)]
+    changed = {**telegram.env, "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET, **env}
+
+    def up() -> bool:
+        return telegram.api.webhook is not None and http_ok(f"http://127.0.0.1:{port}/healthz")
+
+    try:
+        with adapter(args, changed, telegram.home, telegram.home / log, up):
+            yield replace(telegram, webhook_url=url)
+    finally:
+        with telegram.api.lock:
+            telegram.api.webhook = None
+
+
+@pytest.fixture(scope="module")
+def telegram(
+    worker_broker: str,
+    tiny_model: Path,
+    pg_admin: Engine,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Telegram]:
+    home = tmp_path_factory.mktemp("telegram")
+    with served_telegram(worker_broker, tiny_model, pg_admin, home) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
@@ -241,7 +282,9 @@ __all__ = [
     "Telegram",
     "group_chat",
     "private_chat",
+    "served_telegram",
     "telegram",
     "telegram_webhook",
     "wait_for",
+    "webhook_adapter",
 ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import re
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -152,3 +153,45 @@ def test_a_long_line_is_counted_whole(spawn_chat: Spawn) -> None:
     chat.sendline("z" * 5000)
     chat.expect(CUT)
     assert chat.match.group(1) == "5,000"
+
+
+@pytest.mark.parametrize("stream", ["1", "0"])
+def test_a_reply_is_printed_as_it_is_made(
+    tmp_path: Path, endless_model: Path, user: str, stream: str, request: pytest.FixtureRequest
+) -> None:
+    """A reply of 1,500 tokens grows for seconds: streamed, its first words show long
+    before its end; not streamed, it shows whole at once. Either way the line is the
+    stored reply."""
+    env = clean_env(
+        data_dir=str(tmp_path / "data"),
+        cache_dir=str(tmp_path / "cache"),
+        model=str(endless_model),
+        max_new_tokens="1500",
+        temperature="0",
+        terminal_stream=stream,
+    )
+    env.update(USER=user, LOGNAME=user)
+    command, *args = replyloop_command()
+    chat = pexpect.spawn(
+        command, [*args, "chat"], env=env, cwd=str(tmp_path), encoding="utf-8", timeout=60
+    )
+    chat.logfile_read = io.StringIO()
+    try:
+        chat.expect_exact("you> ")
+        chat.sendline("tell me a long story")
+        chat.expect_exact("bot> ")
+        first_shown = time.monotonic()
+        chat.expect_exact("\r\nyou> ")  # the reply's line ends (it may hold line breaks)
+        line_done = time.monotonic()
+        shown = chat.before.replace("\r\n", "\n")
+    finally:
+        chat.close(force=True)
+        if failed(request):
+            print(chat.logfile_read.getvalue())
+    with store_of(tmp_path).engine.connect() as conn:
+        completion = conn.execute(select(turns.c.completion)).scalar_one()
+    assert shown.strip() == completion.strip() and len(completion) > 500
+    if stream == "1":
+        assert line_done - first_shown > 1.0  # the reply grew on screen
+    else:
+        assert line_done - first_shown < 0.5  # printed whole

@@ -88,6 +88,8 @@ def test_variables_without_the_prefix_are_ignored(monkeypatch: pytest.MonkeyPatc
         ("MAX_MESSAGE_CHARS", "15"),
         ("REPLY_TIMEOUT_S", "0"),
         ("VISIBILITY_TIMEOUT_S", "29"),
+        ("SLACK_STREAM_EVERY_S", "0"),
+        ("TELEGRAM_STREAM_GROUP_EVERY_S", "0.1"),
     ],
 )
 def test_bad_values_are_rejected(
@@ -97,6 +99,24 @@ def test_bad_values_are_rejected(
     with pytest.raises(ValidationError) as raised:
         load()
     assert [error["loc"] for error in raised.value.errors()] == [(variable.lower(),)]
+
+
+def test_streaming_is_on_by_default_and_paced_per_platform(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = load()
+    assert (settings.slack_stream, settings.telegram_stream) == (True, True)
+    assert (
+        settings.slack_stream_every_s,
+        settings.telegram_stream_every_s,
+        settings.telegram_stream_group_every_s,
+    ) == (1.0, 1.0, 3.0)
+    monkeypatch.setenv("REPLYLOOP_SLACK_STREAM", "false")
+    monkeypatch.setenv("REPLYLOOP_TELEGRAM_STREAM", "0")
+    monkeypatch.setenv("REPLYLOOP_TELEGRAM_STREAM_GROUP_EVERY_S", "5")
+    settings = load()
+    assert (settings.slack_stream, settings.telegram_stream) == (False, False)
+    assert settings.telegram_stream_group_every_s == 5.0
 
 
 def test_dotenv_file_is_honoured_and_the_environment_wins(

@@ -1,0 +1,153 @@
+"""Slack replies shown while they are written: `replyloop serve slack --http` with
+REPLYLOOP_SLACK_STREAM on, real gpu and io workers on a tiny model whose greedy replies run
+to REPLYLOOP_MAX_NEW_TOKENS (tests/integration/conftest.py's `endless_model`: 3.5 s and
+more each), and the fake Slack recording every post and edit with its time.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from bots.streaming.pacing import MARK
+from core.types import Turn
+from tests.fake_http import Call
+from tests.fake_slack import BOT_USER
+from tests.integration.slack_harness import (
+    Slack,
+    another_adapter,
+    new_channel,
+    served_slack,
+    wait_for,
+)
+
+EVERY_S = 1.0
+JITTER_S = 0.1  # leeway for times read in two processes (both time.monotonic)
+RETRY_AFTER_S = 2
+# 1,500 tokens take 3.5 s here when the machine is idle; much longer when it is not.
+REPLY_WAIT_S = 180.0
+STREAMING = dict(
+    REPLYLOOP_MAX_NEW_TOKENS="1500",
+    REPLYLOOP_TEMPERATURE="0",
+    REPLYLOOP_SLACK_STREAM_EVERY_S=str(EVERY_S),
+)
+
+
+@pytest.fixture(scope="module")
+def slack(
+    worker_broker: str,
+    endless_model: Path,
+    pg_admin: Engine,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Slack]:
+    home = tmp_path_factory.mktemp("slack-streaming")
+    with served_slack(worker_broker, endless_model, pg_admin, home, **STREAMING) as served:
+        yield served
+
+
+def stream_of(slack: Slack, channel: str) -> tuple[Call, list[Call]]:
+    """The first message the bot posted in `channel` (the streamed one: no metadata yet),
+    and every chat.update of it, in order."""
+    post = next(
+        c
+        for c in slack.workspace.called("chat.postMessage")
+        if c.params["channel"] == channel and not c.params.get("metadata")
+    )
+    ts = next(m["ts"] for m in slack.workspace.messages[channel] if m.get("user") == BOT_USER)
+    updates = [
+        c
+        for c in slack.workspace.called("chat.update")
+        if c.params["channel"] == channel and c.params["ts"] == ts
+    ]
+    return post, updates
+
+
+def previews(post: Call, updates: list[Call]) -> list[Call]:
+    """The streamer's calls: the post, and the edits before the final one."""
+    return [post, *[u for u in updates if not u.params.get("blocks")]]
+
+
+def assert_grows_into(shown: list[Call], turn: Turn) -> None:
+    """Each preview is the reply so far with the mark, and says more than the one before."""
+    texts = [str(c.params["text"]) for c in shown]
+    assert all(t.endswith(MARK) for t in texts), texts
+    so_far = [t.removesuffix(MARK) for t in texts]
+    assert all(turn.completion.startswith(t) for t in so_far)
+    assert all(len(a) < len(b) for a, b in zip(so_far, so_far[1:], strict=False))
+
+
+def test_a_mention_is_answered_by_one_message_that_grows_into_the_rated_reply(
+    slack: Slack,
+) -> None:
+    channel = new_channel()
+    said = slack.say(channel, f"<@{BOT_USER}> tell me all about it")
+    posted, turn = slack.reply(channel, timeout=REPLY_WAIT_S)
+    post, updates = stream_of(slack, channel)
+    assert post.params["thread_ts"] == said["ts"]  # in the thread, as the reply would be
+    shown = previews(post, updates)
+    assert len(shown) >= 2, "no edit while the reply was written"
+    assert_grows_into(shown, turn)
+    for before, after in zip(shown, shown[1:], strict=False):
+        assert after.at - before.at >= EVERY_S - JITTER_S
+    final = updates[-1]
+    assert final.params["text"] == turn.completion
+    actions = final.params["blocks"][-1]
+    assert [e["action_id"] for e in actions["elements"]] == [
+        "replyloop_up",
+        "replyloop_down",
+        "replyloop_retry",
+    ]
+    assert final.params["metadata"]["event_payload"] == {"turn_id": turn.id}
+    assert turn.platform_message_id == f"{channel}:{posted['ts']}"
+    assert posted["text"] == turn.completion  # the message as it stands
+    assert wait_for("the reactions", lambda: posted.get("reactions") == ["+1", "-1"])
+    assert (
+        len(
+            [
+                c
+                for c in slack.workspace.called("chat.postMessage")
+                if c.params["channel"] == channel
+            ]
+        )
+        == 1
+    )
+
+
+def test_a_rate_limited_edit_waits_for_retry_after(slack: Slack) -> None:
+    channel = "D" + secrets.token_hex(4).upper()
+    slack.say(channel, "and what else?")
+    post = wait_for(
+        "the streamed message",
+        lambda: [
+            c for c in slack.workspace.called("chat.postMessage") if c.params["channel"] == channel
+        ],
+        REPLY_WAIT_S,
+    )[0]
+    limited_at = time.monotonic()
+    slack.workspace.fail("chat.update", 429, retry_after=RETRY_AFTER_S)
+    _posted, turn = slack.reply(channel, timeout=REPLY_WAIT_S)
+    _post, updates = stream_of(slack, channel)
+    refused = next(u for u in updates if u.at >= limited_at)  # the 429's
+    after = [u for u in previews(post, updates) if u.at > refused.at]
+    assert all(u.at - refused.at >= RETRY_AFTER_S - JITTER_S for u in after)
+    assert updates[-1].params["text"] == turn.completion  # the reply came whole all the same
+    assert_grows_into(previews(post, [u for u in updates if u is not refused]), turn)
+
+
+def test_with_streaming_off_the_reply_is_posted_once_whole(slack: Slack) -> None:
+    with another_adapter(slack, "serve-off.log", REPLYLOOP_SLACK_STREAM="false") as unstreamed:
+        channel = "D" + secrets.token_hex(4).upper()
+        unstreamed.say(channel, "no streaming here")
+        posted, turn = unstreamed.reply(channel, timeout=REPLY_WAIT_S)
+    posts = [
+        c for c in slack.workspace.called("chat.postMessage") if c.params["channel"] == channel
+    ]
+    assert [p.params["text"] for p in posts] == [turn.completion]
+    assert posts[0].params["metadata"]["event_payload"] == {"turn_id": turn.id}
+    assert not [c for c in slack.workspace.called("chat.update") if c.params["channel"] == channel]
+    assert turn.platform_message_id == f"{channel}:{posted['ts']}"
