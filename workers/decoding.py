@@ -104,6 +104,7 @@ class RunningBatch:
         self._last_logits = {"logits_to_keep": 1} if "logits_to_keep" in takes else {}
         # Packing prompts needs logits at chosen positions (a tensor logits_to_keep).
         self._packs = "logits_to_keep" in takes
+        self._token_flops, self._pair_flops = _flops(model)
 
     @property
     def rows(self) -> int:
@@ -121,7 +122,8 @@ class RunningBatch:
         """Prefill `prompts` and add them as the last rows; their next-token logits (n, V)."""
         assert prompts and all(prompts), "every prompt needs at least one token"
         width = max(len(ids) for ids in prompts)
-        if len(prompts) > 1 and self._packs:
+        uneven = any(len(ids) < width for ids in prompts)
+        if uneven and self._packs and self._packing_pays(prompts):
             logits, cache = self._prefill_packed(prompts)
         else:
             logits, cache = self._prefill_padded(prompts)
@@ -129,10 +131,19 @@ class RunningBatch:
         for row, ids in enumerate(prompts):
             mask[row, width - len(ids) :] = 1
         lengths = torch.tensor([len(ids) for ids in prompts], device=self.device)
-        uneven = any(len(ids) < width for ids in prompts)
         self.padded = uneven or (self.rows > 0 and (self.padded or self.width != width))
         self._stack(cache, mask.to(self.device), lengths)
         return logits
+
+    def _packing_pays(self, prompts: Sequence[Sequence[int]]) -> bool:
+        """Packed, no padding is computed, but attention runs over all the prompts at once
+        (a dense mask: without varlen kernels the block-diagonal pairs still cost), which on
+        a small model or many prompts costs more than the padding saves."""
+        lengths = [len(ids) for ids in prompts]
+        total, width = sum(lengths), max(lengths)
+        padded = len(lengths) * (width * self._token_flops + width * width * self._pair_flops)
+        packed = total * self._token_flops + total * total * self._pair_flops
+        return packed < 0.9 * padded
 
     def _prefill_padded(
         self, prompts: Sequence[Sequence[int]]
@@ -178,14 +189,18 @@ class RunningBatch:
             logits_to_keep=ends,
         )
         cache = new_cache()
-        spans = [(int(e) - n + 1, n) for e, n in zip(ends.tolist(), lengths, strict=True)]
+        # Where each row's column comes from in the packed sequence: its padding points at
+        # position L, a column of zeros appended; one gather a layer cuts all rows out.
+        source = torch.full((len(prompts), width), total, dtype=torch.long)  # (n, P)
+        start = 0
+        for row, n in enumerate(lengths):
+            source[row, width - n :] = torch.arange(start, start + n)
+            start += n
+        source = source.to(device).flatten()  # (n * P,)
         for layer in _layers(packed):
             keys, values = layer.states()  # (1, H, L, D)
             row_layer = GrowingLayer()
-            row_layer.set(  # (n, H, P, D)
-                torch.cat([_left_pad(keys[:, :, a : a + n], width) for a, n in spans]),
-                torch.cat([_left_pad(values[:, :, a : a + n], width) for a, n in spans]),
-            )
+            row_layer.set(_rows_of(keys, source, width), _rows_of(values, source, width))
             cache.layers.append(row_layer)
         return out.logits[0], cache  # (n, V)
 
@@ -264,6 +279,28 @@ def _layers(cache: DynamicCache) -> list[GrowingLayer]:
     layers = list(cache.layers)
     assert all(isinstance(layer, GrowingLayer) for layer in layers)
     return layers  # type: ignore[return-value]
+
+
+def _flops(model: Any) -> tuple[float, float]:
+    """About what a layer costs: multiply-adds a token (its weights, twice), and a query-key
+    pair (scores and weighted values, over all heads)."""
+    config = model.config
+    config = getattr(config, "text_config", None) or config
+    layers = config.num_hidden_layers
+    embedded = sum(p.numel() for p in model.get_input_embeddings().parameters())
+    per_layer = (sum(p.numel() for p in model.parameters()) - embedded) / layers
+    heads = config.num_attention_heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+    return 2.0 * per_layer, 4.0 * heads * head_dim
+
+
+def _rows_of(packed: torch.Tensor, source: torch.Tensor, width: int) -> torch.Tensor:
+    """(1, H, L, D) packed states -> (n, H, width, D) left-padded rows; `source` (n * width,)
+    holds each row column's packed position, L for padding."""
+    heads, dim = packed.shape[1], packed.shape[3]
+    zeros = packed.new_zeros((1, heads, 1, dim))
+    rows = torch.cat([packed, zeros], dim=2)[0].index_select(1, source)  # (H, n * P, D)
+    return rows.view(heads, -1, width, dim).transpose(0, 1)  # (n, H, P, D)
 
 
 def _left_pad(states: torch.Tensor, width: int) -> torch.Tensor:

@@ -100,8 +100,9 @@ class LiveText:
         with self._redis.pipeline(transaction=fresh) as pipe:
             if fresh:
                 pipe.delete(key)
-            pipe.hset(key, mapping=mapping)
-            pipe.expire(key, TTL_S)
+            if mapping:  # a live reply opened with nothing to say yet has no hash until then
+                pipe.hset(key, mapping=mapping)
+                pipe.expire(key, TTL_S)
             pipe.execute()
 
 

@@ -188,3 +188,33 @@ def test_a_nul_byte_is_no_lost_message(chat: Chat) -> None:
     turn = chat.turn()
     assert turn.message_id == message_id
     assert chat.store.message(message_id).text == "a NUL  byte"
+
+
+def test_the_terminal_chat_streams_through_redis(chat: Chat) -> None:
+    """`replyloop chat` with a broker asks for its replies live and reads the text so far
+    from Redis: the line it prints is the stored reply."""
+    from bots.terminal.chat import TerminalChat
+    from workers.live import LiveText
+
+    settings = Settings(
+        _env_file=None,
+        broker_url=chat.workers.broker_url,
+        database_url=chat.workers.database_url,
+        terminal_stream=True,
+    )
+    said: list[str] = []
+    written: list[str] = []
+    terminal = TerminalChat(
+        settings,
+        chat.store,
+        chat.outbox,
+        say=said.append,
+        user=chat.key,
+        live=LiveText(chat.workers.broker_url),
+        write=written.append,
+    )
+    assert terminal.handle("hello there")
+    assert terminal.last is not None
+    reply = chat.store.turn(terminal.last.turn_id).completion
+    printed = "".join(written) if written else said[-1] + "\n"
+    assert printed == f"bot> {reply}\n"

@@ -30,21 +30,40 @@ def alone(engine: Engine, ids: list[int], then: list[int]) -> torch.Tensor:
     return logits
 
 
+def packing(engine: Engine, packs: bool) -> RunningBatch:
+    """A batch that packs joining prompts whenever it can, or never (on its own it packs
+    only where that costs fewer FLOPs: never on the tiny model)."""
+    batch = RunningBatch(engine.model, engine.pad_id)
+    batch._packing_pays = lambda prompts: packs  # type: ignore[method-assign]
+    return batch
+
+
 @torch.inference_mode()
-def test_packed_and_padded_prefill_give_each_prompt_its_own_scores(engine: Engine) -> None:
-    packed = RunningBatch(engine.model, engine.pad_id).join(PROMPTS)
-    padded_batch = RunningBatch(engine.model, engine.pad_id)
-    padded_batch._packs = False
-    padded = padded_batch.join(PROMPTS)
+@pytest.mark.parametrize("packs", [True, False])
+def test_packed_and_padded_prefill_give_each_prompt_its_own_scores(
+    engine: Engine, packs: bool
+) -> None:
+    batch = packing(engine, packs)
+    logits = batch.join(PROMPTS)
+    following = batch.step([4, 6, 8])
     for row, ids in enumerate(PROMPTS):
-        own = alone(engine, ids, [])
-        torch.testing.assert_close(packed[row], own, atol=1e-4, rtol=1e-4)
-        torch.testing.assert_close(padded[row], own, atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(logits[row], alone(engine, ids, []), atol=1e-4, rtol=1e-4)
+        then = alone(engine, ids, [[4, 6, 8][row]])
+        torch.testing.assert_close(following[row], then, atol=1e-4, rtol=1e-4)
+
+
+def test_packing_is_chosen_where_it_saves_work(engine: Engine) -> None:
+    batch = RunningBatch(engine.model, engine.pad_id)
+    many = [[1] * (25 + (7 * i) % 35) for i in range(16)]
+    assert not batch._packing_pays(many)  # a tiny model: attention over all costs more
+    batch._token_flops = 1e9  # a model whose weights dominate
+    assert batch._packing_pays([[1] * 10, [1] * 100, [1] * 10])
+    assert not batch._packing_pays([[1] * 99, [1] * 100])  # little padding to save
 
 
 @torch.inference_mode()
 def test_rows_that_join_and_leave_keep_their_own_scores(engine: Engine) -> None:
-    batch = RunningBatch(engine.model, engine.pad_id)
+    batch = packing(engine, True)
     batch.join([PROMPTS[0]])
     batch.step([4])
     batch.join(PROMPTS[1:])  # two prompts join a row two tokens along
