@@ -113,14 +113,30 @@ class TerminalChat:
             request_reply(message_id, retry=retry)
             self._await(message_id)
             return
-        self.live.open(message_id)
-        if self.settings.embedded:  # the reply is made right here, inside request_reply
-            threading.Thread(
-                target=request_reply, args=(message_id, retry), kwargs={"live": True}, daemon=True
-            ).start()
-        else:
+        live, streamed = self.live, _Streamed(self.write)
+        live.open(message_id)
+        if not self.settings.embedded:
             request_reply(message_id, retry=retry, live=True)
-        self._await(message_id, _Streamed(self.write))
+            self._await(message_id, streamed)
+            return
+        # Embedded, the reply is made right here, inside request_reply (an eager task): a
+        # printer thread shows it meanwhile. The task stays on this thread, because Celery
+        # marks "inside a task" process-wide while one runs: a vote's result.get() on this
+        # thread would be refused while a reply's task was still ending on another one.
+        done = threading.Event()
+
+        def print_live() -> None:
+            while not done.wait(POLL_S):
+                streamed.show(live.read(message_id).get("text", ""))
+
+        printer = threading.Thread(target=print_live, name="live-printer", daemon=True)
+        printer.start()
+        try:
+            request_reply(message_id, retry=retry, live=True)
+        finally:
+            done.set()
+            printer.join()
+        self._await(message_id, streamed)
 
     def _await(self, message_id: int, streamed: _Streamed | None = None) -> None:
         live = self.live

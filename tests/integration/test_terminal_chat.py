@@ -195,3 +195,16 @@ def test_a_reply_is_printed_as_it_is_made(
         assert line_done - first_shown > 1.0  # the reply grew on screen
     else:
         assert line_done - first_shown < 0.5  # printed whole
+
+
+def test_a_vote_typed_ahead_of_a_streamed_reply_is_recorded(spawn_chat: Spawn) -> None:
+    """Lines typed (or pasted) while a reply streams are read the moment it ends. A piped
+    session of the default model once had its vote refused there (Celery's result.get()
+    "within a task": the reply's task was ending on another thread); the tiny model's
+    timing seldom meets that race, so this guards the path, not the race."""
+    chat = spawn_chat()
+    chat.expect_exact("you> ")
+    chat.sendline("hello")
+    chat.sendline("/good")
+    chat.expect_exact("👍 recorded")
+    chat.expect_exact("you> ")
