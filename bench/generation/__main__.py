@@ -32,6 +32,8 @@ from bench.generation.hardware import bandwidth, engine_for, weight_bytes
 from core.types import ChatMessage
 from workers.engine import Engine
 
+BATCH1_MESSAGES = 4  # one chat's messages for the batch-1 decode figure
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.generation")
@@ -55,7 +57,7 @@ def main() -> int:
     counts = [int(c) for c in args.chats.split(",")]
     fixed = not args.natural
     engine = engine_for(args.model, args.device, dtype, args.threads)
-    every = prompts(max(counts) * args.turns)
+    every = prompts(max(max(counts) * args.turns, BATCH1_MESSAGES))
     say(f"model {engine.version} on {args.device} ({dtype}), {args.new_tokens} new tokens")
     plain.serve(engine, every, 1, 1, 4)  # warm both up: first calls pay one-off costs
     served.serve(engine, every, 1, 1, 4, args.max_batch)
@@ -112,7 +114,7 @@ def batch1_decode(
 ) -> dict[str, float]:
     """One chat alone: decode tokens a second (after the first token) against the limit
     that reading every weight once a step sets."""
-    timings, _ = served.serve(engine, every, 1, 4, max(new_tokens, 64), max_batch)
+    timings, _ = served.serve(engine, every, 1, BATCH1_MESSAGES, max(new_tokens, 64), max_batch)
     rates = [(t.new_tokens - 1) / (t.done - t.first_token) for t in timings if t.new_tokens > 8]
     tps = sorted(rates)[len(rates) // 2] if rates else 0.0
     moved = bandwidth(engine.device)
