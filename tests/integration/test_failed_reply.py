@@ -72,6 +72,40 @@ def test_a_failed_generation_tells_the_chat_and_keeps_the_message(
     store.engine.dispose()
 
 
+def test_a_reply_too_big_for_the_memory_budget_is_refused_in_words(
+    tiny_model: Path, tmp_path: Path
+) -> None:
+    """A reply that could not fit in the KV cache budget (here 1 MiB: 4,096 tokens of the
+    tiny model, less than the prompt plus 4,096 new tokens) is refused with a reply that
+    says why, at once, and the message is kept; no out-of-memory crash."""
+    env = clean_env(
+        data_dir=str(tmp_path / "data"),
+        model=str(tiny_model),
+        kv_cache_mb="1",
+        max_new_tokens="4096",
+        reply_timeout_s="30",
+    )
+    chat = subprocess.run(
+        [*replyloop_command(), "chat"],
+        input="hello there\n",
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert chat.returncode == 0, chat.stderr
+    assert "This conversation is too long for the model's memory on this worker" in chat.stdout
+    assert "at most 4096)" in chat.stdout
+    assert "Traceback" not in chat.stdout + chat.stderr
+    store = open_store(f"sqlite:///{tmp_path / 'data' / 'replyloop.sqlite3'}")
+    with store.engine.connect() as conn:
+        assert conn.execute(select(messages.c.text)).scalars().all() == ["hello there"]
+        assert conn.execute(select(turns.c.id)).first() is None
+    store.engine.dispose()
+
+
 @pytest.mark.parametrize("pool", ["threads", "prefork"])
 def test_a_gpu_worker_refuses_a_model_without_a_chat_template(
     tiny_model: Path, tmp_path: Path, redis_url: str, pool: str
