@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -97,7 +98,9 @@ class RunningBatch:
         self.cache: DynamicCache | None = None
         self.mask = torch.zeros((0, 0), dtype=torch.long, device=self.device)  # (B, W)
         self.positions = torch.zeros((0,), dtype=torch.long, device=self.device)  # (B,) next
-        self.padded = False  # some row has padding: the mask must be passed (known on host)
+        # Each row's tokens (its next position), kept on the host: how much is padding, and
+        # where, is known without reading the mask back from the device.
+        self.lengths: list[int] = []
         # Only the last position's logits are used: a model that can skip the others saves a
         # (prompt length x vocabulary) matrix on every prompt.
         takes = inspect.signature(model.forward).parameters
@@ -116,7 +119,12 @@ class RunningBatch:
 
     def padding(self) -> int:
         """Cache columns that hold no token, summed over rows (the price of left padding)."""
-        return int(self.mask.numel() - self.mask.sum())
+        return self.rows * self.width - sum(self.lengths)
+
+    @property
+    def padded(self) -> bool:
+        """Some row has padding: the mask and positions must be passed."""
+        return any(n < self.width for n in self.lengths)
 
     def join(self, prompts: Sequence[Sequence[int]]) -> torch.Tensor:
         """Prefill `prompts` and add them as the last rows; their next-token logits (n, V)."""
@@ -131,8 +139,8 @@ class RunningBatch:
         for row, ids in enumerate(prompts):
             mask[row, width - len(ids) :] = 1
         lengths = torch.tensor([len(ids) for ids in prompts], device=self.device)
-        self.padded = uneven or (self.rows > 0 and (self.padded or self.width != width))
         self._stack(cache, mask.to(self.device), lengths)
+        self.lengths.extend(len(ids) for ids in prompts)
         return logits
 
     def _packing_pays(self, prompts: Sequence[Sequence[int]]) -> bool:
@@ -212,6 +220,7 @@ class RunningBatch:
         self.mask = torch.cat([self.mask, ones], dim=1)  # (B, W + 1)
         out = self._forward(step_ids, self.mask, self.positions[:, None], self.cache, self.padded)
         self.positions = self.positions + 1
+        self.lengths = [n + 1 for n in self.lengths]
         return out.logits[:, -1]  # (B, V)
 
     def keep(self, rows: Sequence[int]) -> None:
@@ -222,15 +231,13 @@ class RunningBatch:
             self.cache = None
             self.mask = self.mask[:0, :0]
             self.positions = self.positions[:0]
-            self.padded = False
+            self.lengths = []
             return
         index = torch.tensor(list(rows), dtype=torch.long, device=self.device)
-        mask = self.mask.index_select(0, index)
-        used = mask.any(dim=0).nonzero()
-        cut = int(used[0]) if used.numel() else mask.shape[1]  # leading all-padding columns
-        self.mask = mask[:, cut:]
+        self.lengths = [self.lengths[i] for i in rows]
+        cut = self.width - max(self.lengths)  # leading columns that are padding in every row
+        self.mask = self.mask.index_select(0, index)[:, cut:]
         self.positions = self.positions.index_select(0, index)
-        self.padded = not bool(self.mask.all())
         assert self.cache is not None
         for layer in _layers(self.cache):
             keys, values = layer.states()
@@ -281,17 +288,35 @@ def _layers(cache: DynamicCache) -> list[GrowingLayer]:
     return layers  # type: ignore[return-value]
 
 
+@dataclass(frozen=True)
+class Shape:
+    """What a model's attention looks like, as its config says."""
+
+    layers: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+
+    @classmethod
+    def of(cls, model: Any) -> Shape:
+        config = model.config
+        config = getattr(config, "text_config", None) or config
+        heads = config.num_attention_heads
+        return cls(
+            config.num_hidden_layers,
+            heads,
+            getattr(config, "num_key_value_heads", None) or heads,
+            getattr(config, "head_dim", None) or config.hidden_size // heads,
+        )
+
+
 def _flops(model: Any) -> tuple[float, float]:
     """About what a layer costs: multiply-adds a token (its weights, twice), and a query-key
     pair (scores and weighted values, over all heads)."""
-    config = model.config
-    config = getattr(config, "text_config", None) or config
-    layers = config.num_hidden_layers
+    shape = Shape.of(model)
     embedded = sum(p.numel() for p in model.get_input_embeddings().parameters())
-    per_layer = (sum(p.numel() for p in model.parameters()) - embedded) / layers
-    heads = config.num_attention_heads
-    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
-    return 2.0 * per_layer, 4.0 * heads * head_dim
+    per_layer = (sum(p.numel() for p in model.parameters()) - embedded) / shape.layers
+    return 2.0 * per_layer, 4.0 * shape.heads * shape.head_dim
 
 
 def _rows_of(packed: torch.Tensor, source: torch.Tensor, width: int) -> torch.Tensor:

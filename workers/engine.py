@@ -16,6 +16,7 @@ import torch
 from core.text import storable
 from core.types import ChatMessage, GenerationSettings
 from workers.continuous import Decoder, Row, result
+from workers.decoding import Shape
 
 
 @dataclass(frozen=True)
@@ -105,13 +106,9 @@ class Engine:
 
     def kv_bytes_per_token(self) -> int:
         """Bytes of KV cache one token of one sequence takes (keys and values, all layers)."""
-        config = self.model.config
-        config = getattr(config, "text_config", None) or config
-        heads = config.num_attention_heads
-        kv_heads = getattr(config, "num_key_value_heads", None) or heads
-        head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+        shape = Shape.of(self.model)
         size = next(self.model.parameters()).element_size()
-        return int(2 * config.num_hidden_layers * kv_heads * head_dim * size)
+        return 2 * shape.layers * shape.kv_heads * shape.head_dim * size
 
     def row(
         self,

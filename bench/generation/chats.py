@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.types import ChatMessage
+from core.types import ChatMessage, GenerationSettings
 from training.data import chitchat
 
-SYSTEM = "You are a helpful assistant in a team chat. Answer briefly and kindly."
+SYSTEM = GenerationSettings().system_prompt  # the prompt every chat's reply starts from
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,29 @@ def with_chat_template(model: Path, out: Path, template: str | None) -> Path:
     return out
 
 
+def chat_once(env: dict[str, str], cwd: Path, lines: str) -> subprocess.CompletedProcess[str]:
+    """`replyloop chat` fed `lines`, to its end."""
+    return subprocess.run(
+        [*replyloop_command(), "chat"],
+        input=lines,
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def assert_kept_unanswered(tmp_path: Path, text: str) -> None:
+    """The chat's store holds the message `text` alone, and no reply to it."""
+    store = open_store(f"sqlite:///{tmp_path / 'data' / 'replyloop.sqlite3'}")
+    with store.engine.connect() as conn:
+        assert conn.execute(select(messages.c.text)).scalars().all() == [text]
+        assert conn.execute(select(turns.c.id)).first() is None
+    store.engine.dispose()
+
+
 def test_a_model_without_a_chat_template_is_refused_at_start(
     tiny_model: Path, tmp_path: Path
 ) -> None:
@@ -49,27 +72,14 @@ def test_a_failed_generation_tells_the_chat_and_keeps_the_message(
     traceback to the chat's log file, not to the screen, and keeps the message."""
     model = with_chat_template(tiny_model, tmp_path / "refusing-model", REFUSING_TEMPLATE)
     env = clean_env(data_dir=str(tmp_path / "data"), model=str(model), reply_timeout_s="30")
-    chat = subprocess.run(
-        [*replyloop_command(), "chat"],
-        input="hello there\n/good\n",
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    chat = chat_once(env, tmp_path, "hello there\n/good\n")
     assert chat.returncode == 0, chat.stderr
     assert "Sorry, no reply could be made (TemplateError)" in chat.stdout
     assert "No reply to rate yet." in chat.stdout  # no Turn was made to rate
     assert "Traceback" not in chat.stdout + chat.stderr
     log = (tmp_path / "data" / "chat.log").read_text()
     assert "refuses every conversation" in log and "Traceback" in log
-    store = open_store(f"sqlite:///{tmp_path / 'data' / 'replyloop.sqlite3'}")
-    with store.engine.connect() as conn:
-        assert conn.execute(select(messages.c.text)).scalars().all() == ["hello there"]
-        assert conn.execute(select(turns.c.id)).first() is None
-    store.engine.dispose()
+    assert_kept_unanswered(tmp_path, "hello there")
 
 
 def test_a_reply_too_big_for_the_memory_budget_is_refused_in_words(
@@ -85,25 +95,12 @@ def test_a_reply_too_big_for_the_memory_budget_is_refused_in_words(
         max_new_tokens="4096",
         reply_timeout_s="30",
     )
-    chat = subprocess.run(
-        [*replyloop_command(), "chat"],
-        input="hello there\n",
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    chat = chat_once(env, tmp_path, "hello there\n")
     assert chat.returncode == 0, chat.stderr
     assert "This conversation is too long for the model's memory on this worker" in chat.stdout
     assert "at most 4096)" in chat.stdout
     assert "Traceback" not in chat.stdout + chat.stderr
-    store = open_store(f"sqlite:///{tmp_path / 'data' / 'replyloop.sqlite3'}")
-    with store.engine.connect() as conn:
-        assert conn.execute(select(messages.c.text)).scalars().all() == ["hello there"]
-        assert conn.execute(select(turns.c.id)).first() is None
-    store.engine.dispose()
+    assert_kept_unanswered(tmp_path, "hello there")
 
 
 @pytest.mark.parametrize("pool", ["threads", "prefork"])
