@@ -9,7 +9,6 @@ module, once per database backend; each test isolates itself with a chat key of 
 from __future__ import annotations
 
 import secrets
-import tempfile
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,10 +31,9 @@ from tests.integration.telegram_harness import (  # noqa: F401 - fixtures too
     telegram_webhook,
 )
 from tests.integration.workers import (
-    WORKER_REDIS_DB,
     Workers,
+    claim_database,
     delete_celery_keys,
-    exclusive,
     start_workers,
     worker_env,
     worker_redis_url,
@@ -88,13 +86,13 @@ def endless_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def worker_broker(redis_url: str) -> Iterator[str]:
-    """The workers' broker: Redis database WORKER_REDIS_DB, this run's alone while it lasts.
+    """The workers' broker: a Redis database of this run's alone while it lasts (the first
+    free one of WORKER_REDIS_DBS: a second run on the machine takes another).
 
     Celery's keys there are deleted before (an interrupted run may have left some) and after.
     """
-    url = worker_redis_url(redis_url)
-    lock = Path(tempfile.gettempdir()) / f"replyloop-tests-redis-db{WORKER_REDIS_DB}.lock"
-    with exclusive(lock):
+    with claim_database() as db:
+        url = worker_redis_url(redis_url, db)
         delete_celery_keys(url)
         yield url
         delete_celery_keys(url)

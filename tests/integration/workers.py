@@ -1,10 +1,11 @@
 """Real `replyloop worker gpu` and `replyloop worker io` processes, and the `replyloop`
 command line, for integration tests.
 
-Workers get a Redis database number of their own (WORKER_REDIS_DB), held under a file lock
-so two test runs on one machine never take each other's tasks; the Celery keys made there
-are deleted afterwards. Every process runs with a clean REPLYLOOP_* environment, in a
-temporary folder (Settings reads a `.env` from the working directory).
+Workers get a Redis database number of their own, one of WORKER_REDIS_DBS, held under a
+file lock while a test run lasts: a second run on the same machine takes the next free number
+instead of waiting for the first (`claim_database`), so two runs never take each other's
+tasks. The Celery keys made there are deleted afterwards. Every process runs with a clean
+REPLYLOOP_* environment, in a temporary folder (Settings reads a `.env` from the working directory).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -24,7 +26,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
-WORKER_REDIS_DB = 14  # tests.services uses 13; a developer's workers, usually 0
+# tests.services uses 13; a developer's workers, usually 0. Six runs at once on one machine.
+WORKER_REDIS_DBS = (14, 12, 11, 10, 9, 8)
 # What Celery, kombu and the terminal outbox write into the worker database.
 CELERY_KEYS = (
     "gpu",
@@ -38,7 +41,7 @@ CELERY_KEYS = (
 )
 READY_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 10.0
-LOCK_TIMEOUT_S = 300.0
+LOCK_TIMEOUT_S = 600.0  # only when every number is taken: wait for one to come free
 
 
 def replyloop_command() -> list[str]:
@@ -85,9 +88,9 @@ def replyloop(
     )
 
 
-def worker_redis_url(base: str) -> str:
-    """The Redis of `base` (the tests' Redis URL) on the worker tests' database number."""
-    return urlunsplit(urlsplit(base)._replace(path=f"/{WORKER_REDIS_DB}"))
+def worker_redis_url(base: str, db: int) -> str:
+    """The Redis of `base` (the tests' Redis URL) on database number `db`."""
+    return urlunsplit(urlsplit(base)._replace(path=f"/{db}"))
 
 
 def delete_celery_keys(url: str) -> int:
@@ -100,23 +103,38 @@ def delete_celery_keys(url: str) -> int:
         client.close()
 
 
+def _lock_path(db: int) -> Path:
+    return Path(tempfile.gettempdir()) / f"replyloop-tests-redis-db{db}.lock"
+
+
 @contextmanager
-def exclusive(path: Path, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
-    """Hold an exclusive lock on `path`, waiting at most `timeout` seconds for it."""
-    with path.open("a") as handle:
-        deadline = time.monotonic() + timeout
-        while True:
+def claim_database(
+    numbers: Sequence[int] = WORKER_REDIS_DBS, timeout: float = LOCK_TIMEOUT_S
+) -> Iterator[int]:
+    """Hold the lock of the first free database number in `numbers` and yield it.
+
+    Each number has a lock file; a run holds one for as long as it lasts (flock: the lock
+    goes with the process, so a killed run frees its number at once). When all are taken,
+    wait for any to come free, at most `timeout` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        for db in numbers:
+            handle = _lock_path(db).open("a")
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
             except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"another test run holds {path}") from None
-                time.sleep(0.2)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+                handle.close()
+                continue
+            try:
+                yield db
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+                handle.close()
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"other test runs hold every worker Redis database {numbers}")
+        time.sleep(0.5)
 
 
 @dataclass
