@@ -53,13 +53,23 @@ def bootstrap(
     return rt
 
 
+# Shorter values are left alone: masked wherever they occur, a one-letter WECOM_SECRET
+# turned "assume" into "a******ume" on every line. Every real token is far longer (Slack's
+# xoxb-/xapp- 50+, Telegram's about 46, WeCom's secret and EncodingAESKey 43, a signing
+# secret 32), and a value this short is no secret from anyone who can guess it.
+MIN_HIDDEN_CHARS = 8
+
+
 class HiddenSecrets(logging.Filter):
-    """Replaces secrets in a record's message and traceback by `***`. On the handlers, so
-    it covers every logger's records (a logger's own filters see only its records)."""
+    """Replaces secrets (of MIN_HIDDEN_CHARS or more) in a record's message and traceback
+    by `***`, wherever they occur, inside URLs too. On the handlers, so it covers every
+    logger's records (a logger's own filters see only its records)."""
 
     def __init__(self, secrets: set[str]) -> None:
         super().__init__()
-        self.secrets = secrets
+        # Longest first: a secret that holds another is hidden whole.
+        hidden = (secret for secret in secrets if len(secret) >= MIN_HIDDEN_CHARS)
+        self.secrets = sorted(hidden, key=len, reverse=True)
 
     def hide(self, text: str) -> str:
         for secret in self.secrets:

@@ -43,3 +43,22 @@ def test_other_records_are_untouched() -> None:
     logger, out = logged(TOKEN)
     logger.info("%d replies", 3)
     assert out.getvalue() == "3 replies\n"
+
+
+def test_a_short_secret_leaves_ordinary_words_alone() -> None:
+    # WECOM_SECRET=s once turned "assume" into "a******ume" on every line.
+    logger, out = logged("s", "sact")
+    logger.info("Will assume non-transactional DDL.")
+    assert out.getvalue() == "Will assume non-transactional DDL.\n"
+
+
+def test_a_real_token_is_hidden_beside_a_short_secret() -> None:
+    slack = "xoxb-1234567890-0987654321-AbCdEfGhIjKlMnOpQrStUvWx"
+    wecom = "Tz3kq0b6N1mYp8a2Vw5cXs9dRf4gHj7kLe1oIu2yTr3"  # a 43-character WeCom secret
+    logger, out = logged("s", slack, wecom)
+    logger.info("GET https://qyapi.weixin.qq.com/cgi-bin/gettoken?corpsecret=%s&x=1", wecom)
+    logger.info("auth.test with %s: sure", slack)
+    assert out.getvalue() == (
+        "GET https://qyapi.weixin.qq.com/cgi-bin/gettoken?corpsecret=***&x=1\n"
+        "auth.test with ***: sure\n"
+    )
