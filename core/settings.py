@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from platformdirs import user_cache_dir, user_data_dir
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from core.types import GenerationSettings
-from core.urls import mask_url
+from core.urls import database_url, mask_url
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 
@@ -28,6 +30,38 @@ def id_set(listed: str) -> frozenset[str]:
     ['T1', 'T2']
     """
     return frozenset(part.strip() for part in listed.split(",") if part.strip())
+
+
+_ESCAPES = {"n": "\n", "t": "\t", "\\": "\\"}
+
+
+def stop_texts(given: str) -> list[str]:
+    r"""REPLYLOOP_STOP: a JSON list of texts, or one text in which \n and \t stand for a
+    newline and a tab (as they do in the JSON form; a shell's single quotes keep them as
+    typed, and a stop text with a backslash-n in it is never what was meant).
+
+    >>> stop_texts('["\\nUser:", "\\nBot:"]')
+    ['\nUser:', '\nBot:']
+    >>> stop_texts(r"\nUser:")
+    ['\nUser:']
+    >>> stop_texts("END")
+    ['END']
+    >>> stop_texts("")
+    []
+    """
+    if not given:
+        return []
+    if given.lstrip().startswith("["):
+        try:
+            texts = json.loads(given)
+        except ValueError:
+            texts = None
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            raise ValueError(
+                'a JSON list of texts (["\\nUser:", "\\nBot:"]) or one text is expected'
+            )
+        return texts
+    return [re.sub(r"\\([nt\\])", lambda m: _ESCAPES[m.group(1)], given)]
 
 
 class Settings(BaseSettings):
@@ -51,8 +85,11 @@ class Settings(BaseSettings):
     top_p: float = Field(0.9, gt=0.0, le=1.0)
     context_token_budget: int = Field(1024, ge=64)
     system_prompt: str = "You are a helpful assistant in a team chat. Answer briefly and kindly."
-    stop: list[str] = Field(
-        [], description='the reply ends before any of these texts (JSON list: ["\\nUser:"])'
+    # NoDecode: a plain text is one stop text, not a JSON error (stop_texts reads both).
+    stop: Annotated[list[str], NoDecode] = Field(
+        [],
+        description="the reply ends before any of these texts: one text (\\nUser:) or a JSON "
+        'list (["\\nUser:", "\\nBot:"]); \\n and \\t stand for a newline and a tab',
     )
     max_reply_s: float = Field(
         120.0, gt=0, description="a reply still being generated after this long ends as it is"
@@ -218,6 +255,16 @@ class Settings(BaseSettings):
     dedupe_ttl_s: int = Field(
         3600, ge=60, description="how long a platform's event id is remembered against retries"
     )
+
+    @field_validator("stop", mode="before")
+    @classmethod
+    def _stop_texts(cls, value: Any) -> Any:
+        return stop_texts(value) if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        return database_url(value) if value else value
 
     def generation(self) -> GenerationSettings:
         return GenerationSettings(

@@ -6,9 +6,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
+
 from core.errors import RegistryError, ServiceUnavailable
+from core.settings import Settings
 from replyloop import commands, model_commands, train_commands
 from replyloop.model_refs import ModelRefError
+from replyloop.setting_errors import explain
 from training.data.chitchat import DataError
 from training.runs import RunMismatch
 from workers.models import ModelError
@@ -76,7 +81,15 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        return commands.dispatch(args)
+        settings = Settings()
+    except ValidationError as exc:  # every field's refusal, said the same way
+        print(f"replyloop: {explain(exc, Settings)}", file=sys.stderr)
+        return 2
+    except SettingsError as exc:  # a value pydantic-settings could not even decode
+        print(f"replyloop: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return commands.dispatch(args, settings)
     except ServiceUnavailable as exc:
         print(f"replyloop: {exc}", file=sys.stderr)
         return 2

@@ -22,8 +22,7 @@ class UsageError(Exception):
     """Arguments that parse but make no sense; said in one line."""
 
 
-def dispatch(args: argparse.Namespace) -> int:
-    settings = Settings()
+def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "chat":
         return chat(settings)
     if args.command == "worker":

@@ -11,7 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from core.errors import ServiceUnavailable
 from core.store.migrate import sqlite_open_lock, upgrade
 from core.store.store import Store
-from core.urls import mask_url
+from core.urls import database_url, mask_url
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -27,6 +27,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def make_engine(url: str) -> Engine:
+    """An engine on `url` (postgres:// and postgresql:// mean psycopg 3); ValueError for a
+    database replyloop does not support."""
+    url = database_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database:
@@ -46,6 +49,10 @@ def open_store(url: str, migrate: bool = True) -> Store:
 
     Raises ServiceUnavailable with one line naming the (masked) URL and the fix.
     """
+    try:
+        database_url(url)
+    except ValueError as exc:  # a database replyloop cannot use at all
+        raise ServiceUnavailable(f"REPLYLOOP_DATABASE_URL={mask_url(url)}: {exc}") from None
     try:
         engine = make_engine(url)
         with sqlite_open_lock(engine):

@@ -9,6 +9,7 @@ from multiprocessing.synchronize import Barrier
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, inspect
 
 from tests.integration.workers import clean_env, replyloop
 
@@ -75,6 +76,86 @@ def test_worker_io_without_a_broker_is_one_line(tmp_path: Path) -> None:
     env = clean_env(data_dir=str(tmp_path / "data"))
     line = one_line(replyloop("worker", "io", env=env, cwd=tmp_path))
     assert "a worker needs a broker: set REPLYLOOP_BROKER_URL" in line
+
+
+SETTINGS_COMMANDS = [
+    ("chat",),
+    ("worker", "gpu"),
+    ("serve", "slack"),
+    ("feedback", "stats"),
+    ("feedback", "export", "--out", "out.jsonl"),
+    ("model", "list"),
+    ("train", "sft", "--out", "run"),
+    ("config",),
+    ("db", "current"),
+]
+
+
+@pytest.mark.parametrize("command", SETTINGS_COMMANDS, ids=" ".join)
+def test_a_bad_setting_is_one_line_for_every_command(
+    command: tuple[str, ...], tmp_path: Path
+) -> None:
+    env = clean_env(temperature="hot", data_dir=str(tmp_path / "data"))
+    line = one_line(replyloop(*command, env=env, cwd=tmp_path))
+    assert (
+        line
+        == "replyloop: REPLYLOOP_TEMPERATURE='hot' is not valid: a number from 0 to 5 is expected"
+    )
+    assert sorted(path.name for path in tmp_path.iterdir()) == []  # nothing made
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("REPLYLOOP_MAX_BATCH", "0", "a whole number from 1 to 512 is expected"),
+        ("REPLYLOOP_TOP_P", "1.5", "a number > 0 and <= 1 is expected"),
+        ("REPLYLOOP_TERMINAL_STREAM", "maybe", "true or false is expected"),
+        ("REPLYLOOP_STOP", '["\\nUser:"', "a JSON list of texts"),
+        ("WECOM_AGENT_ID", "one", "a whole number is expected"),
+        ("REPLYLOOP_WECOM_AGENT_ID", "one", "a whole number is expected"),
+        ("REPLYLOOP_DATABASE_URL", "mysql://bot:pw@127.0.0.1/rl", "sqlite (sqlite:///"),
+    ],
+)
+def test_a_bad_setting_names_the_variable_its_value_and_what_is_allowed(
+    variable: str, value: str, expected: str, tmp_path: Path
+) -> None:
+    env = {**clean_env(data_dir=str(tmp_path / "data")), variable: value}
+    line = one_line(replyloop("feedback", "stats", env=env, cwd=tmp_path))
+    shown = value.replace(":pw@", ":***@")  # a URL's password is never printed
+    assert line.startswith(f"replyloop: {variable}={shown!r} is not valid: "), line
+    assert expected in line
+
+
+def test_a_bad_setting_in_dotenv_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("REPLYLOOP_MAX_NEW_TOKENS=lots\n")
+    done = replyloop("config", env=clean_env(data_dir=str(tmp_path / "data")), cwd=tmp_path)
+    assert one_line(done) == (
+        "replyloop: REPLYLOOP_MAX_NEW_TOKENS='lots' is not valid: a whole number from 1 to "
+        "4096 is expected"
+    )
+
+
+def test_plain_text_stop_is_one_stop_sequence(tmp_path: Path) -> None:
+    env = clean_env(stop="\\nUser:", data_dir=str(tmp_path / "data"))
+    done = replyloop("config", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["stop"] == ["\nUser:"]
+
+
+@pytest.mark.parametrize("scheme", ["postgres", "postgresql"])
+def test_postgres_urls_as_hosts_hand_them_out(
+    scheme: str, fresh_pg_url: str, tmp_path: Path
+) -> None:
+    given = fresh_pg_url.replace("postgresql+psycopg://", f"{scheme}://")
+    env = clean_env(database_url=given, data_dir=str(tmp_path / "data"))
+    done = replyloop("feedback", "stats", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "(no replies stored yet)"
+    engine = create_engine(fresh_pg_url)  # the command made the schema in that database
+    try:
+        assert "turns" in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
 
 
 def test_export_since_not_a_date_is_one_line(tmp_path: Path) -> None:

@@ -184,3 +184,52 @@ def test_configured_database_url_is_used_as_given(monkeypatch: pytest.MonkeyPatc
     url = "postgresql+psycopg://bot:pw@db:5432/rl"
     monkeypatch.setenv("REPLYLOOP_DATABASE_URL", url)
     assert load().effective_database_url() == url
+
+
+@pytest.mark.parametrize(
+    ("given", "stops"),
+    [
+        ("\nUser:", ["\nUser:"]),
+        ("\\nUser:", ["\nUser:"]),  # as typed in single quotes: the JSON form's escape
+        ("END", ["END"]),
+        ('["\\nUser:", "\\nBot:"]', ["\nUser:", "\nBot:"]),
+        ("", []),
+    ],
+)
+def test_stop_is_one_text_or_a_json_list(
+    monkeypatch: pytest.MonkeyPatch, given: str, stops: list[str]
+) -> None:
+    monkeypatch.setenv("REPLYLOOP_STOP", given)
+    settings = load()
+    assert settings.stop == stops
+    assert settings.generation().stop == tuple(stops)
+
+
+def test_stop_that_looks_like_a_list_must_be_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REPLYLOOP_STOP", '["\\nUser:", 3]')
+    with pytest.raises(ValidationError) as raised:
+        load()
+    assert [error["loc"] for error in raised.value.errors()] == [("stop",)]
+
+
+@pytest.mark.parametrize(
+    ("given", "used"),
+    [
+        ("postgres://bot:pw@db:5432/rl", "postgresql+psycopg://bot:pw@db:5432/rl"),
+        ("postgresql://bot@db/rl", "postgresql+psycopg://bot@db/rl"),
+        ("postgresql+psycopg://bot@db/rl", "postgresql+psycopg://bot@db/rl"),
+        ("sqlite:////srv/rl.sqlite3", "sqlite:////srv/rl.sqlite3"),
+    ],
+)
+def test_database_urls_as_hosts_hand_them_out(
+    monkeypatch: pytest.MonkeyPatch, given: str, used: str
+) -> None:
+    monkeypatch.setenv("REPLYLOOP_DATABASE_URL", given)
+    assert load().effective_database_url() == used
+
+
+@pytest.mark.parametrize("url", ["mysql://bot@db/rl", "mssql+pyodbc://db/rl", "db.sqlite3"])
+def test_unsupported_databases_are_refused(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("REPLYLOOP_DATABASE_URL", url)
+    with pytest.raises(ValidationError, match="sqlite .* and postgresql .*"):
+        load()
