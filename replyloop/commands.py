@@ -131,7 +131,8 @@ def serve_slack(settings: Settings, http: bool, host: str, port: int) -> int:
     try:
         bolt = serve.app_for(settings, rt.store, streamer)
     except SlackApiError as exc:
-        raise UsageError(f"Slack refused the bot token: {exc.response.get('error')}") from None
+        refused = exc.response.get("error")
+        raise UsageError(f"Slack refused SLACK_BOT_TOKEN (auth.test: {refused})") from None
     except OSError as exc:
         raise UsageError(f"cannot reach the Slack API at {settings.slack_api_url}: {exc}") from None
     with running(streamer):

@@ -3,10 +3,11 @@
 
 It answers auth.test, chat.postMessage, chat.update (the message edited in place),
 reactions.add, conversations.replies and conversations.history from an in-memory
-workspace, and
+workspace, users.info from its people, and
 apps.connections.open with `socket_url` (a tests/fake_socket_mode.py server), and can be
 told to answer a method's next calls with an HTTP error (429 with Retry-After, or 5xx) or
-with one of Slack's errors (HTTP 200, `ok: false`).
+with one of Slack's errors (HTTP 200, `ok: false`). A call with a token it does not know
+gets `invalid_auth`, as Slack answers.
 """
 
 from __future__ import annotations
@@ -23,6 +24,14 @@ from urllib.parse import parse_qsl, urlsplit
 from tests.fake_http import Call, Failure, JsonHandler, serving
 
 BOT_USER, BOT_ID, TEAM = "UBOT", "BBOT", "T1"
+BOT_TOKEN, APP_TOKEN = "xoxb-test-token", "xapp-test-token"
+# users.info: id -> (display name, real name); an empty display name falls back, as in Slack.
+PEOPLE = {
+    "U1": ("Ann", "Ann Lee"),
+    "U7": ("Kai", "Kai Sato"),
+    "U8": ("", "Ben Ode"),
+    "U9": ("Zoë", "Zoë Ruiz"),
+}
 
 
 @dataclass
@@ -33,6 +42,8 @@ class Workspace:
     messages: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # channel -> list
     failures: dict[str, Failure] = field(default_factory=dict)
     socket_url: str | None = None  # what apps.connections.open hands out
+    tokens: set[str] = field(default_factory=lambda: {BOT_TOKEN, APP_TOKEN})
+    people: dict[str, tuple[str, str]] = field(default_factory=lambda: dict(PEOPLE))
     lock: threading.Lock = field(default_factory=threading.Lock)
     _clock: float = 1_700_000_000.0
 
@@ -64,10 +75,14 @@ class Workspace:
         with self.lock:
             return [call for call in self.calls if call.method == method]
 
-    def answer(self, method: str, params: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
-        """(HTTP status, headers, JSON body) for one call."""
+    def answer(
+        self, method: str, params: dict[str, Any], token: str | None = None
+    ) -> tuple[int, dict[str, str], Any]:
+        """(HTTP status, headers, JSON body) for one call made with `token`."""
         with self.lock:
             self.calls.append(Call(method, params, time.monotonic()))
+            if token not in self.tokens:
+                return 200, {}, {"ok": False, "error": "invalid_auth"}
             failure = self.failures.get(method)
             if failure is not None and failure.times > 0:
                 failure.times -= 1
@@ -90,6 +105,14 @@ class Workspace:
             "team": "Test",
             "url": "https://test.slack.com/",
         }
+
+    def _users_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        user = str(params.get("user"))
+        if user not in self.people:
+            return {"ok": False, "error": "user_not_found"}
+        display, real = self.people[user]
+        profile = {"display_name": display, "real_name": real}
+        return {"ok": True, "user": {"id": user, "name": user.lower(), "profile": profile}}
 
     def _apps_connections_open(self, params: dict[str, Any]) -> dict[str, Any]:
         if self.socket_url is None:
@@ -168,7 +191,9 @@ class _Handler(JsonHandler):
 
     def _handle(self, params: dict[str, Any]) -> None:
         method = urlsplit(self.path).path.rsplit("/", 1)[-1]
-        status, headers, body = self.workspace.answer(method, params)
+        bearer = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+        token = bearer or params.get("token")
+        status, headers, body = self.workspace.answer(method, params, token)
         self.reply_json(body, status, headers)
 
 

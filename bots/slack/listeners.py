@@ -13,10 +13,15 @@ mention arrives as both `app_mention` and `message`) in Redis, shared by every r
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from slack_bolt import App, BoltResponse
+from slack_bolt.error import BoltError
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bots.dedupe import Dedupe
 from bots.intake import accept, request_reply
@@ -67,18 +72,43 @@ def build(
     streamer: Streamer | None = None,
 ) -> App:
     """The bolt App, its listeners registered (`client` points at SLACK_API_URL); replies
-    are shown while they are written when a `streamer` is given."""
+    are shown while they are written when a `streamer` is given. Bolt checks the token
+    with auth.test here: Slack's refusal is raised as the SlackApiError it is."""
     if settings.slack_signing_secret is None and settings.slack_app_token is None:
         raise ValueError("set SLACK_SIGNING_SECRET (HTTP) or SLACK_APP_TOKEN (Socket Mode)")
     secret = settings.slack_signing_secret
-    app = App(
-        client=client,
-        signing_secret=secret.get_secret_value() if secret else None,
-        request_verification_enabled=secret is not None,
-        logger=logging.getLogger("slack_bolt"),
-    )
+    try:
+        with _token_only_in(client):
+            app = App(
+                client=client,
+                signing_secret=secret.get_secret_value() if secret else None,
+                request_verification_enabled=secret is not None,
+                logger=logging.getLogger("slack_bolt"),
+            )
+    except BoltError as exc:
+        # Bolt wraps auth.test's SlackApiError in a BoltError whose text is the whole
+        # response; the caller knows how to say Slack's error code in a line.
+        if isinstance(exc.__context__, SlackApiError):
+            raise exc.__context__ from None
+        raise
     Listeners(settings, store, dedupe, streamer).register(app)
     return app
+
+
+@contextmanager
+def _token_only_in(client: WebClient) -> Iterator[None]:
+    """While Bolt's App is made, SLACK_BOT_TOKEN is not in the environment. Bolt reads that
+    variable itself when it is given no token, even beside a client that holds one, and
+    then warns on every start that "`token` will be unused" (slack_bolt App.__init__).
+    The token it needs is the client's: the one Settings read (from SLACK_BOT_TOKEN,
+    REPLYLOOP_SLACK_BOT_TOKEN or .env, which Bolt would not see)."""
+    assert client.token, "the client carries the bot token"
+    saved = os.environ.pop("SLACK_BOT_TOKEN", None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ["SLACK_BOT_TOKEN"] = saved
 
 
 class Listeners:
