@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 
 from core.anonymize import load_or_create_secret
 from core.settings import Settings
+from core.store import Store
 from core.urls import mask_url
 from replyloop import model_commands, train_commands
 from replyloop.bootstrap import bootstrap
@@ -276,7 +277,10 @@ def export(
     from core.export import export as write_export
 
     where = ExportFilter(_date(since), model_version)
-    engine = bootstrap(settings).store.engine
+    store = bootstrap(settings).store
+    engine = store.engine
+    if model_version is not None:
+        _check_known(store, model_version)
     secret = (
         settings.rater_secret.get_secret_value().encode()
         if settings.rater_secret
@@ -293,6 +297,34 @@ def export(
         written = write_export(engine, fmt, handle, secret, where, progress=bar.update)
     print(f"wrote {written} {fmt} rows from {total} rated replies to {out}", file=sys.stderr)
     return 0
+
+
+# At most this many known versions are named when --model-version names none of them.
+NAMED_VERSIONS = 8
+
+
+def _check_known(store: Store, version: str) -> None:
+    """A version is known if a model of it is registered or any reply was made by it (the
+    built-in model serves without being registered); an unknown one would export nothing."""
+    from core.store import registry
+    from core.store.reports import feedback_stats
+
+    if registry.find(store, version) is not None or feedback_stats(store.engine, version):
+        return
+    known = sorted(
+        {row.model_version for row in feedback_stats(store.engine)}
+        | {record.version for record in registry.list_models(store)}
+    )
+    if not known:
+        hint = "none is yet: no replies are stored and no model is registered"
+    elif len(known) <= NAMED_VERSIONS:
+        hint = f"known: {', '.join(known)}"
+    else:
+        hint = "`replyloop feedback stats` and `replyloop model list` show the known ones"
+    raise UsageError(
+        f"--model-version {version!r} is unknown: no reply was made by it and no model of "
+        f"that version is registered ({hint})"
+    )
 
 
 def db(settings: Settings, action: str) -> int:

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, inspect
 
+from core.store import open_store, registry
+from core.types import ChatMessage, Vote
 from tests.integration.workers import clean_env, replyloop
 
 DEAD_BROKER = "redis://:pw@127.0.0.1:1/0"
@@ -165,6 +167,49 @@ def test_export_since_not_a_date_is_one_line(tmp_path: Path) -> None:
         "feedback", "export", "--since", "notadate", "--out", str(out), env=env, cwd=tmp_path
     )
     assert "--since 'notadate' is not a date" in one_line(done)
+    assert not out.exists()
+
+
+BUILT_IN = "smollm2-135m-instruct-q4_1"  # serves replies without being registered
+
+
+def test_export_of_an_unknown_model_version_is_one_line(sqlite_url: str, tmp_path: Path) -> None:
+    store = open_store(sqlite_url)
+    conversation = store.open_conversation("slack", "C1")
+    asked = store.add_message(conversation, "U_alice", "hello")
+    prompt: list[ChatMessage] = [{"role": "user", "content": "hello"}]
+    turn = store.add_turn(conversation, asked, "k1", prompt, "hi!", BUILT_IN, {}, {})
+    store.vote(turn.id, "U_alice", Vote.UP, "reaction")
+    registry.register(store, version="sft-1234", kind="sft", path=tmp_path / "sft")
+    store.engine.dispose()
+    env = clean_env(database_url=sqlite_url, data_dir=str(tmp_path / "data"))
+    out = tmp_path / "out.jsonl"
+
+    def export(version: str) -> subprocess.CompletedProcess[str]:
+        return replyloop(
+            "feedback", "export", "--model-version", version, "--out", str(out),
+            env=env, cwd=tmp_path,
+        )  # fmt: skip
+
+    line = one_line(export("nope"))
+    assert line.startswith("replyloop: --model-version 'nope' is unknown"), line
+    assert line.endswith(f"(known: sft-1234, {BUILT_IN})"), line
+    assert not out.exists()
+    served = export(BUILT_IN)  # known from its replies alone
+    assert served.returncode == 0, served.stderr
+    assert len(out.read_text().splitlines()) == 1
+    registered = export("sft-1234")  # known, though nothing it said was rated yet
+    assert registered.returncode == 0, registered.stderr
+    assert out.read_text() == ""
+
+
+def test_export_of_a_model_version_in_an_empty_store_is_one_line(tmp_path: Path) -> None:
+    env = clean_env(data_dir=str(tmp_path / "data"))
+    out = tmp_path / "out.jsonl"
+    done = replyloop(
+        "feedback", "export", "--model-version", "v1", "--out", str(out), env=env, cwd=tmp_path
+    )
+    assert "'v1' is unknown" in one_line(done) and "no replies are stored" in one_line(done)
     assert not out.exists()
 
 
