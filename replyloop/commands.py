@@ -149,6 +149,11 @@ def serve_telegram(settings: Settings, webhook: str | None, host: str, port: int
     served on host:port."""
     if settings.telegram_bot_token is None:
         raise UsageError("set TELEGRAM_BOT_TOKEN, the token @BotFather gave your bot")
+    from bots.telegram.bot_token import token_problem
+
+    problem = token_problem(settings.telegram_bot_token.get_secret_value())
+    if problem is not None:
+        raise UsageError(problem)
     secret = settings.telegram_webhook_secret
     if webhook is not None and secret is None:
         raise UsageError(

@@ -30,7 +30,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from tests.fake_http import Call, Failure, JsonHandler, serving
 
-TOKEN = "123456:TEST-token-never-logged"
+# Shaped like @BotFather's (id, colon, 35 characters): serve checks the shape first.
+TOKEN = "123456:AAH-TEST-token-never-logged-0123456"
 BOT_ID, BOT_USERNAME = 123456, "replyloop_test_bot"
 LONG_POLL_CAP_S = 2.0  # a getUpdates waits at most this long here, whatever it asks
 NOT_MODIFIED = (
@@ -70,6 +71,7 @@ class BotApi:
     next_update_id: int = 1000
     next_message_id: int = 500
     webhook: dict[str, Any] | None = None  # setWebhook's parameters while one is set
+    refused: int = 0  # calls made with another token (answered 401)
 
     def push(self, update: dict[str, Any]) -> int:
         """Queue an update (its update_id given here) for getUpdates, or POST it to the
@@ -263,6 +265,8 @@ class _Handler(JsonHandler):
         # /bot<token>/<method>
         _, bot, method = urlsplit(self.path).path.rsplit("/", 2)
         if bot != f"bot{self.token}":
+            with self.api.lock:
+                self.api.refused += 1
             self.reply_json({"ok": False, "error_code": 401, "description": "Unauthorized"}, 401)
             return
         try:

@@ -12,6 +12,7 @@ Telegram's menu. Only the update types handled are asked for (ALLOWED_UPDATES): 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -71,7 +72,15 @@ async def _announce(application: TelegramApp) -> None:
 
 
 def serve_polling(application: TelegramApp) -> None:
-    """Long polling until SIGINT or SIGTERM (python-telegram-bot handles both)."""
+    """Long polling until SIGINT or SIGTERM (python-telegram-bot handles both). A token
+    Telegram refuses raises InvalidToken here, and nothing is logged."""
+    # getMe first, on the loop run_polling goes on to use (its current one): inside
+    # run_polling, initialize runs in python-telegram-bot's retry loop, which logs a
+    # refused token as an ERROR with a 40-line traceback before raising it. Initialized
+    # here, run_polling finds it done and skips straight on.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    loop.run_until_complete(application.initialize())
     application.run_polling(allowed_updates=ALLOWED_UPDATES)
 
 

@@ -4,8 +4,6 @@ it need not."""
 
 from __future__ import annotations
 
-import re
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,10 +11,9 @@ import pytest
 
 from tests.fake_slack import BOT_TOKEN, Workspace, fake_slack
 from tests.integration.adapters import adapter, free_port, http_ok
+from tests.integration.start_up import refusal
 from tests.integration.workers import clean_env, replyloop
 
-# A log record as bootstrap formats it: "2026-12-04 02:04:17,834 INFO name message".
-LOG_RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (\w+) ")
 # slack-bolt's words when it is given a client and also finds SLACK_BOT_TOKEN itself.
 BOLT_WARNING = "`token` will be unused"
 
@@ -32,18 +29,6 @@ def serve_env(worker_broker: str, api_url: str, home: Path, token: str) -> dict[
     env = clean_env(broker_url=worker_broker, data_dir=str(home / "data"))
     env.update(SLACK_BOT_TOKEN=token, SLACK_SIGNING_SECRET="s3cret-signing", SLACK_API_URL=api_url)
     return env
-
-
-def refusal(done: subprocess.CompletedProcess[str]) -> str:
-    """The one line a refused start says: exit 2, no traceback, and nothing on stderr
-    before it but the INFO records of start-up (the database being opened)."""
-    assert done.returncode == 2, (done.returncode, done.stdout, done.stderr)
-    assert "Traceback" not in done.stdout + done.stderr
-    *before, last = done.stderr.strip().splitlines()
-    levels = [LOG_RECORD.match(line) for line in before]
-    assert all(m and m.group(1) == "INFO" for m in levels), done.stderr
-    assert last.startswith("replyloop: "), done.stderr
-    return last
 
 
 def test_a_token_slack_refuses_is_one_line(
