@@ -7,6 +7,20 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh dev || exit 1
 . .venv/bin/activate
 
+# Where setup.sh chose PyTorch's CPU index (Linux without a GPU, or REPLYLOOP_TORCH_INDEX=cpu),
+# a CUDA build is a several-GB install nobody asked for: say so rather than test on it.
+case "$(scripts/torch-index.sh)" in
+  */whl/cpu)
+    python -c '
+import sys, torch
+if torch.version.cuda is not None:
+    sys.exit(f"test.sh: torch {torch.__version__} is a CUDA build where the CPU build was chosen "
+             "(no GPU here); install the CPU build: .venv/bin/pip install --force-reinstall "
+             "torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu")
+' || exit 1
+    ;;
+esac
+
 if ! python -m tests.services; then
   cat >&2 <<'HELP'
 Redis and PostgreSQL must be running for the tests. On Debian/Ubuntu, as root:
