@@ -19,11 +19,11 @@ SETUP_TIMEOUT_S = 900.0  # pip builds and installs; generous, the machine may be
 
 
 def project_copy(tmp_path: Path) -> Path:
-    """The project's files (those git does not ignore) in a new folder, with a .venv that sees our packages."""
+    """The project's files (all that git does not ignore) in a new folder, with a .venv
+    that sees our packages."""
     copy = tmp_path / "project"
-    files = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT, capture_output=True, check=True
-    ).stdout.decode()
+    listed = ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"]
+    files = subprocess.run(listed, cwd=ROOT, capture_output=True, check=True).stdout.decode()
     for name in filter(None, files.split("\0")):
         source, target = ROOT / name, copy / name
         if source.is_file():
