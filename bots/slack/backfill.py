@@ -1,9 +1,10 @@
 """A mention in a thread the bot never saw: people talked before they asked it.
 
 On the io queue (it calls Slack): the thread's messages before the mention are read with
-`conversations.replies` and stored, as user turns with their authors, ahead of the
-mention; then the mention is stored and its reply queued, so the reply's context holds
-the thread (as much as the token budget allows, newest first).
+`conversations.replies` and stored, as user turns with their authors' names (and the
+people they mention named too, bots.slack.names), ahead of the mention; then the mention
+is stored and its reply queued, so the reply's context holds the thread (as much as the
+token budget allows, newest first).
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from bots.intake import request_reply
-from bots.slack.translate import PLATFORM, SlackMessage, posted_as, where
+from bots.slack.names import names
+from bots.slack.translate import PLATFORM, SlackMessage, posted_as, said_by, where, with_names
 from bots.slack.web import RETRY, refused_logged, web_client
 from workers import runtime
 from workers.celery_app import app, enqueue
@@ -32,16 +34,18 @@ def join_thread(chat_key: str, ts: str, user: str, text: str) -> None:
     rt = runtime.current()
     _team, channel, thread = where(chat_key)
     earlier: list[dict[str, Any]] = []
+    client = web_client(rt.settings)
     # Unreadable (no channels:history scope, say): the mention is still answered, alone.
     with refused_logged(f"reading thread {chat_key} before {ts}"):
-        earlier = _earlier(web_client(rt.settings).conversations_replies, channel, thread, ts)
+        earlier = _earlier(client.conversations_replies, channel, thread, ts)
+    name = names(client)
     store = rt.store
     for said in earlier:
         store.add_chat_message(
             PLATFORM,
             chat_key,
             said["user"],
-            f"<@{said['user']}>: {said['text']}",
+            said_by(name(said["user"]), with_names(said["text"], name)),
             posted_as(channel, said["ts"]),
             awaits_reply=False,  # read for context, never answered
         )

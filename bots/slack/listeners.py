@@ -27,6 +27,7 @@ from bots.dedupe import Dedupe
 from bots.intake import accept, request_reply
 from bots.slack import backfill
 from bots.slack.delivery import DOWN, RETRY_ACTION, UP
+from bots.slack.names import Names, names
 from bots.slack.translate import (
     PLATFORM,
     SlackMessage,
@@ -35,6 +36,8 @@ from bots.slack.translate import (
     posted_as,
     rater,
     reaction_vote,
+    said_by,
+    with_names,
 )
 from bots.streaming.streamer import Streamer
 from core.errors import EmptyMessage, UnknownTurn
@@ -91,7 +94,7 @@ def build(
         if isinstance(exc.__context__, SlackApiError):
             raise exc.__context__ from None
         raise
-    Listeners(settings, store, dedupe, streamer).register(app)
+    Listeners(settings, store, dedupe, names(client), streamer).register(app)
     return app
 
 
@@ -113,11 +116,17 @@ def _token_only_in(client: WebClient) -> Iterator[None]:
 
 class Listeners:
     def __init__(
-        self, settings: Settings, store: Store, dedupe: Dedupe, streamer: Streamer | None = None
+        self,
+        settings: Settings,
+        store: Store,
+        dedupe: Dedupe,
+        names: Names,
+        streamer: Streamer | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.dedupe = dedupe
+        self.names = names
         self.streamer = streamer
         self.teams = id_set(settings.slack_teams)
         self.channels = id_set(settings.slack_channels)
@@ -177,7 +186,11 @@ class Listeners:
             self._tell(said, checked.notice)
         if said.files:
             self._tell(said, TEXT_ONLY + " I read the words of your message.")
-        text = checked.text if said.direct else f"<@{said.user}>: {checked.text}"
+        # The model reads people's names: who speaks (in a channel, where several do) and
+        # whom they mention.
+        text = with_names(checked.text, self.names)
+        if not said.direct:
+            text = said_by(self.names(said.user), text)
         if in_thread and not known:
             # Mentioned in a thread it never saw: the thread's earlier messages come first.
             backfill.queue(said, text)

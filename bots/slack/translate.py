@@ -9,6 +9,7 @@ reply is known by `channel:ts`, the key reactions and buttons find its Turn by.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -105,6 +106,39 @@ def message(event: dict[str, Any], team: str, bot_user: str | None) -> SlackMess
         mentioned=mentioned,
         files=bool(event.get("files")),
     )
+
+
+def with_names(text: str, name: Callable[[str], str]) -> str:
+    """`text` with each person's mention (`<@U123>`, `<@U123|label>`) as `@` and their
+    name: the model reads names, not Slack's ids.
+
+    >>> with_names("ask <@U7> or <@U8|ben>", {"U7": "Kai", "U8": "Ben Ode"}.__getitem__)
+    'ask @Kai or @Ben Ode'
+    """
+    return _MENTION.sub(lambda mention: "@" + name(mention.group(1)), text)
+
+
+def said_by(name: str, text: str) -> str:
+    """A channel message as the model reads it: who said it, then what.
+
+    >>> said_by("Kai", "lunch at noon?")
+    'Kai: lunch at noon?'
+    """
+    return f"{name}: {text}"
+
+
+def display_name(user: dict[str, Any]) -> str | None:
+    """The name Slack shows for a users.info `user`: the display name a person chose, else
+    their full name, else the account's name.
+
+    >>> display_name({"name": "ben", "profile": {"display_name": "", "real_name": "Ben Ode"}})
+    'Ben Ode'
+    """
+    profile = user.get("profile") or {}
+    for name in (profile.get("display_name"), profile.get("real_name"), user.get("real_name")):
+        if name and str(name).strip():
+            return str(name).strip()
+    return str(user["name"]) if user.get("name") else None
 
 
 def reaction_vote(name: str, removed: bool) -> Vote | None:

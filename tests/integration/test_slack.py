@@ -37,7 +37,7 @@ def test_a_mention_gets_a_threaded_reply_with_the_rating_reactions(slack: Slack)
     posted, turn = slack.reply(channel)
     assert wait_for("the reactions", lambda: posted.get("reactions") == ["+1", "-1"])
     assert turn.completion == reply.params["text"]
-    assert turn.prompt[-1] == {"role": "user", "content": "<@U1>: hello there"}
+    assert turn.prompt[-1] == {"role": "user", "content": "Ann: hello there"}  # users.info
 
 
 def test_a_channel_message_without_a_mention_is_not_answered(slack: Slack) -> None:
@@ -188,7 +188,7 @@ def test_a_thread_the_bot_cannot_read_is_answered_from_the_mention(slack: Slack)
         _posted, turn = slack.reply(channel)
     finally:
         slack.workspace.fail("conversations.replies", 200, times=0)  # for the tests after
-    assert [m["content"] for m in turn.prompt[1:]] == ["<@U9>: summarise?"]
+    assert [m["content"] for m in turn.prompt[1:]] == ["Zoë: summarise?"]
     read = slack.workspace.called("conversations.replies")
     assert [c.params["channel"] for c in read].count(channel) == 1  # asked once, not retried
 
@@ -196,16 +196,25 @@ def test_a_thread_the_bot_cannot_read_is_answered_from_the_mention(slack: Slack)
 def test_a_mention_in_a_thread_reads_what_was_said_before_it(slack: Slack) -> None:
     channel = new_channel()
     root = slack.workspace.add(channel, {"user": "U7", "text": "lunch at noon?"})
-    slack.workspace.add(channel, {"user": "U8", "text": "noon works", "thread_ts": root["ts"]})
-    said = slack.say(channel, f"<@{BOT_USER}> what did we agree?", user="U9", thread_ts=root["ts"])
+    slack.workspace.add(
+        channel, {"user": "U8", "text": "<@U7> noon works", "thread_ts": root["ts"]}
+    )
+    said = slack.say(
+        channel, f"<@{BOT_USER}> what did <@U8|ben> and I agree?", user="U9", thread_ts=root["ts"]
+    )
     posted, turn = slack.reply(channel)
     assert posted["thread_ts"] == root["ts"]
+    # People's names, as the README says, not Slack's ids (U8 has no display name: their
+    # full name stands in, as in Slack).
     assert [m["content"] for m in turn.prompt[1:]] == [
-        "<@U7>: lunch at noon?",
-        "<@U8>: noon works",
-        "<@U9>: what did we agree?",
+        "Kai: lunch at noon?",
+        "Ben Ode: @Kai noon works",
+        "Zoë: what did @Ben Ode and I agree?",
     ]
     assert said["ts"] > root["ts"]
+    asked = [c.params["user"] for c in slack.workspace.called("users.info")]
+    assert {"U7", "U8", "U9"} <= set(asked)
+    assert asked.count("U7") <= 2  # once per process (the adapter's, the io worker's)
 
 
 def test_health_and_help(slack: Slack) -> None:
@@ -276,7 +285,7 @@ def test_reset_in_a_thread_starts_it_afresh(slack: Slack) -> None:
     )
     slack.say(channel, "what fruit?", thread_ts=root["ts"])
     _posted, latest = slack.reply(channel, 1)
-    assert [m["content"] for m in latest.prompt[1:]] == ["<@U1>: what fruit?"]
+    assert [m["content"] for m in latest.prompt[1:]] == ["Ann: what fruit?"]
 
 
 def test_a_delivery_that_runs_again_finds_its_reply_and_does_not_post_twice(slack: Slack) -> None:

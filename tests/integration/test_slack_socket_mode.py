@@ -49,7 +49,7 @@ def test_a_mention_over_socket_mode_is_acknowledged_and_answered(socket_mode: So
     assert server.ack(envelope, timeout=3) == {"envelope_id": envelope}
     posted, turn = slack.reply(channel)
     assert posted["thread_ts"] == said["ts"]
-    assert turn.prompt[-1] == {"role": "user", "content": "<@U1>: hello over the socket"}
+    assert turn.prompt[-1] == {"role": "user", "content": "Ann: hello over the socket"}
     assert wait_for("the reactions", lambda: posted.get("reactions") == ["+1", "-1"])
 
 

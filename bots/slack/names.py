@@ -1,0 +1,56 @@
+"""People's names, looked up once per process: the text the model reads says "Kai: lunch at
+noon?" rather than Slack's "<@U07ABC>: ...".
+
+users.info (the `users:read` scope) gives a person's display name; it is asked once per
+person and process, then remembered for the process's life (a renamed person keeps the old
+name until a restart). Where Slack will not say (no `users:read`, a deleted account), the
+id stands in, and is remembered too: one refused call per person, not one per message.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from functools import cache
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bots.slack.translate import display_name
+
+log = logging.getLogger(__name__)
+
+
+class Names:
+    """user id -> display name, through one Web API client."""
+
+    def __init__(self, client: WebClient) -> None:
+        self.client = client
+        self.known: dict[str, str] = {}
+        self.lock = threading.Lock()  # Bolt runs listeners on a thread pool
+
+    def __call__(self, user: str) -> str:
+        with self.lock:
+            if user in self.known:
+                return self.known[user]
+        name = self._look_up(user)
+        with self.lock:
+            return self.known.setdefault(user, name)
+
+    def _look_up(self, user: str) -> str:
+        try:
+            found = self.client.users_info(user=user).get("user") or {}
+        except SlackApiError as exc:
+            log.warning(
+                "users.info %s refused (%s): the id stands for the name (is users:read granted?)",
+                user,
+                exc.response.get("error"),
+            )
+            return user
+        return display_name(found) or user
+
+
+@cache
+def names(client: WebClient) -> Names:
+    """The process's names for this client (bots.slack.web keeps one client per token)."""
+    return Names(client)
