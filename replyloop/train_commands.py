@@ -24,7 +24,7 @@ from training.evaluate_config import EvalConfig
 from training.kto_config import KtoConfig
 from training.ppo.ppo_config import PpoConfig
 from training.reward.rm_config import RmConfig
-from training.runs import RunFolder
+from training.runs import RunFolder, removed_if_failed_before_training
 from training.sft_config import SftConfig
 
 
@@ -148,9 +148,10 @@ def evaluate(settings: Settings, args: argparse.Namespace) -> int:
     )
     held_out = [row["prompt"] for row in found.held_out][: args.limit]
     names = {"policy": policy.version, "baseline": baseline.version, "reward": reward.version}
-    summary = judge(
-        policy.path, baseline.path, reward.path, held_out, RunFolder(out), config, names
-    )
+    with removed_if_failed_before_training(out):
+        summary = judge(
+            policy.path, baseline.path, reward.path, held_out, RunFolder(out), config, names
+        )
     for key, value in summary.items():
         shown = f"{value:.4g}" if isinstance(value, float) else value
         print(f"{key:>16}: {shown}")
@@ -160,15 +161,25 @@ def evaluate(settings: Settings, args: argparse.Namespace) -> int:
 
 def train(settings: Settings, args: argparse.Namespace) -> int:
     rt = bootstrap(settings)  # the registry lives in the store the workers read
+    with removed_if_failed_before_training(args.out):
+        run = RunFolder(args.out)
+        metrics, base = _train(settings, rt.store, args, run)
+    _register(rt.store, run, args.train_command, base, metrics)
+    return 0
+
+
+def _train(
+    settings: Settings, store: Store, args: argparse.Namespace, run: RunFolder
+) -> tuple[dict[str, float], ModelRef]:
+    """The trainer `args` names, run into `run`: its metrics and the model it started from."""
     shape = Shape(context_turns=args.context_turns)
-    run = RunFolder(args.out)
     command = args.train_command
     percent, limit = args.held_out_percent, args.limit or None
     if command == "sft":
         from training.data.sources import sft_data
         from training.sft_trainer import train_sft
 
-        base = model_ref(args.base, settings, rt.store)
+        base = model_ref(args.base, settings, store)
         split = sft_data(args.data or [CHITCHAT], limit, percent, shape, _seed(args))
         sft_config = config_from_args(args, SftConfig)
         metrics = train_sft(
@@ -178,7 +189,7 @@ def train(settings: Settings, args: argparse.Namespace) -> int:
         from training.data.sources import rm_pairs, votes
         from training.reward.rm_trainer import train_rm
 
-        base = model_ref(args.base, settings, rt.store)
+        base = model_ref(args.base, settings, store)
         pair_names = args.pairs if args.pairs is not None else ([] if args.votes else [CHITCHAT])
         pairs = rm_pairs(pair_names, limit, percent, shape, _seed(args))
         voted = votes(args.votes, percent)
@@ -197,8 +208,8 @@ def train(settings: Settings, args: argparse.Namespace) -> int:
         from training.data.sources import prompts, sft_data
         from training.ppo.ppo_trainer import train_ppo
 
-        base = model_ref(args.policy, settings, rt.store)
-        reward = model_ref(args.reward, settings, rt.store)
+        base = model_ref(args.policy, settings, store)
+        reward = model_ref(args.reward, settings, store)
         found = prompts(args.prompts or [CHITCHAT], limit, percent, shape, _seed(args))
         config = config_from_args(args, PpoConfig)
         ptx = None
@@ -218,7 +229,7 @@ def train(settings: Settings, args: argparse.Namespace) -> int:
         from training.data.sources import votes
         from training.kto_trainer import train_kto
 
-        base = model_ref(args.policy, settings, rt.store)
+        base = model_ref(args.policy, settings, store)
         voted = votes(args.votes, percent)
         metrics = train_kto(
             base.path,
@@ -229,8 +240,7 @@ def train(settings: Settings, args: argparse.Namespace) -> int:
             voted.sources,
             base.version,
         )
-    _register(rt.store, run, command, base, metrics)
-    return 0
+    return metrics, base
 
 
 def _seed(args: argparse.Namespace) -> int:

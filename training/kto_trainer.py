@@ -25,6 +25,7 @@ from typing import Any
 from datasets import Dataset
 from trl import KTOConfig, KTOTrainer
 
+from training.data.chitchat import DataError
 from training.data.exports import check_vote
 from training.kto_config import KtoConfig
 from training.models import load_policy, load_tokenizer
@@ -147,7 +148,7 @@ def train_kto(
     liked, disliked = count_labels(rows, "training")
     count_labels(eval_rows, "held-out")
     if liked == 0 or disliked == 0:
-        raise ValueError(
+        raise DataError(
             f"KTO needs both 👍 and 👎 votes; the training rows hold {liked} 👍 and "
             f"{disliked} 👎 (with one kind only, train sft on the liked replies instead)"
         )

@@ -14,7 +14,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, is_dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -132,6 +135,40 @@ class RunFolder:
             if path.is_dir() and path.name.split("-")[-1].isdigit()
         ]
         return max(found)[1] if found else None
+
+
+# What a run writes before its first step: nothing a person would want kept.
+BEFORE_TRAINING = {"run.json", "run.json.partial"}
+
+
+@contextmanager
+def removed_if_failed_before_training(root: Path) -> Iterator[None]:
+    """Around a command that makes the run folder `root` (and any missing folders above
+    it): if the command fails before the run wrote anything but its run.json (a bad or
+    empty data file, a model that does not load), the folders it made are removed, so a
+    failed first try leaves no empty --out behind. A folder that was there before is
+    never removed, nor one holding metrics, a checkpoint or a model."""
+    made = _first_missing(root.absolute())
+    try:
+        yield
+    except BaseException:
+        if made is not None and made.is_dir() and not _holds_work(made):
+            shutil.rmtree(made)
+        raise
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The topmost folder of `path` (itself included) that does not exist yet."""
+    missing = None
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing = folder
+    return missing
+
+
+def _holds_work(folder: Path) -> bool:
+    return any(p.is_file() and p.name not in BEFORE_TRAINING for p in folder.rglob("*"))
 
 
 class RunMismatch(Exception):

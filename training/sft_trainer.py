@@ -22,6 +22,7 @@ from typing import Any
 from datasets import Dataset
 from trl import SFTConfig, SFTTrainer
 
+from training.data.chitchat import DataError
 from training.models import load_policy, load_tokenizer
 from training.run_callbacks import (
     Offline,
@@ -72,7 +73,7 @@ def make_trainer(
 ) -> SftTrainer:
     """The SFTTrainer for this run, its data tokenised and labelled, before any step."""
     if not rows:
-        raise ValueError("SFT needs at least one training row")
+        raise DataError("SFT needs at least one training row")
     check_rows(rows, "training")
     check_rows(eval_rows, "held-out")
     args = SFTConfig(

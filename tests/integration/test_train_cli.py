@@ -119,6 +119,7 @@ def test_refusals_are_one_line(env: dict[str, str], tiny_model: Path, tmp_path: 
         env=env, cwd=tmp_path, timeout=TIMEOUT_S,
     )  # fmt: skip
     assert "is not 'smollm2-135m-instruct', a registered version" in one_line(missing)
+    assert not (tmp_path / "rm").exists()  # it made that folder: gone with the failure
 
     bad = tmp_path / "bad.kto.jsonl"
     bad.write_text('{"prompt": [], "completion": [], "label": true}\n')
@@ -127,3 +128,64 @@ def test_refusals_are_one_line(env: dict[str, str], tiny_model: Path, tmp_path: 
         "--out", str(tmp_path / "kto"), env=env, cwd=tmp_path, timeout=TIMEOUT_S,
     )  # fmt: skip
     assert f"{bad}:1: not a kto (vote) row" in one_line(refused)
+    assert not (tmp_path / "kto").exists()
+
+
+UP_ONLY = '{"prompt": [{"role": "user", "content": "hi"}], "completion": [{"role": "assistant", "content": "hello"}], "label": true}\n'  # noqa: E501
+
+
+@pytest.mark.parametrize(
+    ("command", "data", "said"),
+    [
+        (("sft", "--base", "{model}", "--data", "{data}"), "", "{data} has no votes"),
+        (("sft", "--base", "{model}", "--data", "{data}"), "down", "{data} has no 👍 replies"),
+        (("rm", "--base", "{model}", "--votes", "{data}"), "", "{data} has no votes"),
+        (("rm", "--base", "{model}", "--pairs", "{data}"), "", "{data} has no pairs"),
+        (("kto", "--policy", "{model}", "--votes", "{data}"), "", "{data} has no votes"),
+        (("kto", "--policy", "{model}", "--votes", "{data}"), "up", "needs both 👍 and 👎"),
+        (
+            ("ppo", "--policy", "{model}", "--reward", "{model}", "--prompts", "{data}"),
+            "",
+            "{data} has no prompts",
+        ),
+    ],
+    ids=["sft-empty", "sft-no-likes", "rm-votes", "rm-pairs", "kto-empty", "kto-up-only", "ppo"],
+)
+def test_data_it_cannot_train_on_is_one_line_and_leaves_no_out_folder(
+    command: tuple[str, ...],
+    data: str,
+    said: str,
+    env: dict[str, str],
+    tiny_model: Path,
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "votes.jsonl"
+    path.write_text({"": "", "up": UP_ONLY, "down": UP_ONLY.replace("true", "false")}[data])
+    out = tmp_path / "runs" / "first"  # neither folder is there yet
+    args = [arg.format(model=tiny_model, data=path) for arg in command]
+    done = replyloop("train", *args, "--out", str(out), env=env, cwd=tmp_path, timeout=TIMEOUT_S)
+    assert said.format(data=path) in one_line(done)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_failed_train_keeps_an_out_folder_that_was_there(
+    env: dict[str, str], tiny_model: Path, tmp_path: Path
+) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    out = tmp_path / "run"
+    (out / "checkpoints" / "checkpoint-2").mkdir(parents=True)
+    done = replyloop(
+        "train", "kto", "--policy", str(tiny_model), "--votes", str(empty), "--out", str(out),
+        env=env, cwd=tmp_path, timeout=TIMEOUT_S,
+    )  # fmt: skip
+    assert f"{empty} has no votes" in one_line(done)
+    assert (out / "checkpoints" / "checkpoint-2").is_dir()
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    done = replyloop(
+        "train", "rm", "--base", str(tiny_model), "--votes", str(empty), "--out", str(bare),
+        env=env, cwd=tmp_path, timeout=TIMEOUT_S,
+    )  # fmt: skip
+    assert f"{empty} has no votes" in one_line(done)
+    assert bare.is_dir()

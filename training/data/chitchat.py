@@ -16,8 +16,9 @@ DIST = "chitchat-dataset"
 NAME = "chitchat"  # what --data and --prompts call the packaged set
 
 
-class DataError(Exception):
-    """A data file or source that cannot be read as training data; says where and why."""
+class DataError(ValueError):
+    """Data that cannot be trained on (a file that cannot be read as training data, or
+    none of the rows a trainer needs); says where and why, in one line."""
 
 
 @dataclass(frozen=True)

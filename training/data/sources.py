@@ -15,6 +15,7 @@ from pathlib import Path
 
 from training.data import chitchat, exports
 from training.data.builders import Row, Shape, liked_rows, selection_pairs, sft_rows, unique_prompts
+from training.data.chitchat import DataError
 from training.data.split import held_out
 from training.runs import DataSource
 
@@ -60,8 +61,11 @@ def from_chitchat(
     return Split(train, kept, [DataSource(chitchat.version(), len(train) + len(kept))])
 
 
-def from_file(path: Path, read: Callable[[Path], list[Row]], percent: float) -> Split:
+def from_file(path: Path, read: Callable[[Path], list[Row]], percent: float, what: str) -> Split:
+    """A file's rows split; DataError if it holds none (`what` names them: "votes")."""
     rows = read(path)
+    if not rows:
+        raise DataError(f"{path} has no {what}")
     train, kept = split_rows(rows, percent)
     return Split(train, kept, [DataSource.of_file(path, len(rows))])
 
@@ -75,8 +79,10 @@ def sft_data(
         if name == chitchat.NAME:
             split.add(from_chitchat(sft_rows, limit, percent, shape, seed))
         else:
-            part = from_file(Path(name), exports.read_votes, percent)
+            part = from_file(Path(name), exports.read_votes, percent, "votes")
             part.train, part.held_out = liked_rows(part.train), liked_rows(part.held_out)
+            if not part.train and not part.held_out:
+                raise DataError(f"{name} has no 👍 replies (SFT learns from liked ones only)")
             split.add(part)
     return split
 
@@ -90,7 +96,7 @@ def rm_pairs(
         if name == chitchat.NAME:
             split.add(from_chitchat(selection_pairs, limit, percent, shape, seed))
         else:
-            split.add(from_file(Path(name), exports.read_pairs, percent))
+            split.add(from_file(Path(name), exports.read_pairs, percent, "pairs"))
     return split
 
 
@@ -98,7 +104,7 @@ def votes(names: Sequence[str], percent: float) -> Split:
     """`--votes`: `kto` export files."""
     split = Split()
     for name in names:
-        split.add(from_file(Path(name), exports.read_votes, percent))
+        split.add(from_file(Path(name), exports.read_votes, percent, "votes"))
     return split
 
 
@@ -112,7 +118,7 @@ def prompts(
         if name == chitchat.NAME:
             part = from_chitchat(sft_rows, limit, percent, shape, seed)
         else:
-            part = from_file(Path(name), exports.read_prompts, percent)
+            part = from_file(Path(name), exports.read_prompts, percent, "prompts")
         part.train = [{"prompt": p} for p in unique_prompts(part.train)]
         part.held_out = [{"prompt": p} for p in unique_prompts(part.held_out)]
         split.add(part)

@@ -31,6 +31,7 @@ import torch
 from tqdm.auto import tqdm
 
 from core.types import ChatMessage
+from training.data.chitchat import DataError
 from training.models import (
     freeze_lower,
     load_policy,
@@ -64,9 +65,9 @@ def train_ppo(
     from the run folder's newest checkpoint. The new model goes to run.model_dir, the value
     model to run.root/"value". Returns the last step's metrics."""
     if not prompts:
-        raise ValueError("PPO needs prompts to reply to")
+        raise DataError("PPO needs prompts to reply to")
     if config.ptx_coef > 0 and not ptx_rows:
-        raise ValueError("ptx_coef > 0 needs ptx rows (SFT prompt-completion rows)")
+        raise DataError("ptx_coef > 0 needs ptx rows (SFT prompt-completion rows)")
     # `steps` is left out of the recorded settings: running longer continues the same run.
     # How long to go on is not what the run is: a resumed run may ask for more.
     settings = {

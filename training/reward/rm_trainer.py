@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from training.data.chitchat import DataError
 from training.models import freeze_lower, load_scorer, load_tokenizer
 from training.reward.metrics import evaluate
 from training.reward.pairwise import train_pairwise
@@ -75,7 +76,7 @@ def train_rm(
 ) -> dict[str, float]:
     """Train, evaluate and save a reward model into `run`; returns the final metrics."""
     if not pairs and not votes:
-        raise ValueError("a reward model needs pairs or votes to train on; both are empty")
+        raise DataError("a reward model needs pairs or votes to train on; both are empty")
     # A resume may change how long it trains (vote_epochs too), not what it trains.
     settings = {k: v for k, v in recorded_settings(config).items() if k != "vote_epochs"}
     run.start(KIND, parent, data, settings, config.seed)
