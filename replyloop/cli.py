@@ -21,12 +21,16 @@ from workers.models import ModelError
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="replyloop", description=__doc__)
-    sub = top.add_subparsers(dest="command", required=True)
+    sub = top.add_subparsers(dest="command", required=True, help="what to do")
 
     sub.add_parser("chat", help="chat with the bot in this terminal")
 
     worker = sub.add_parser("worker", help="run a Celery worker (needs REPLYLOOP_BROKER_URL)")
-    worker.add_argument("queue", choices=["gpu", "io"])
+    worker.add_argument(
+        "queue",
+        choices=["gpu", "io"],
+        help="gpu: generate replies (loads the model); io: deliver them to the platforms",
+    )
     worker.add_argument(
         "--concurrency",
         type=int,
@@ -40,13 +44,26 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="Celery pool (default threads: on gpu, waiting tasks are generated as one batch)",
     )
-    worker.add_argument("--loglevel", default="INFO")
+    worker.add_argument(
+        "--loglevel",
+        default="INFO",
+        help="Celery's log level: DEBUG, INFO, WARNING, ERROR (default INFO; DEBUG also "
+        "logs every task received and done)",
+    )
 
     feedback = sub.add_parser("feedback", help="votes: stats and export")
-    fsub = feedback.add_subparsers(dest="feedback_command", required=True)
+    fsub = feedback.add_subparsers(dest="feedback_command", required=True, help="what to do")
     fsub.add_parser("stats", help="turns, votes and approval per model version")
     export = fsub.add_parser("export", help="rated replies as JSON Lines training data")
-    export.add_argument("--format", choices=["raw", "kto", "pairs"], default="raw")
+    export.add_argument(
+        "--format",
+        choices=["raw", "kto", "pairs"],
+        default="raw",
+        help="raw: each rated reply with its prompt, model version and votes (raters "
+        "hashed); kto: a rated reply labelled 👍 or 👎, ties left out (train kto, train rm "
+        "--votes); pairs: two replies to one message, the better voted chosen (train rm "
+        "--pairs). Default raw",
+    )
     export.add_argument("--out", required=True, help="file to write (.jsonl)")
     export.add_argument("--since", help="only replies made on or after this date (YYYY-MM-DD)")
     export.add_argument("--model-version", help="only replies of this model version")
@@ -55,7 +72,9 @@ def parser() -> argparse.ArgumentParser:
     train_commands.add_parsers(sub)
 
     serve = sub.add_parser("serve", help="run a platform adapter")
-    serve.add_argument("platform", choices=["slack", "telegram", "wecom"])
+    serve.add_argument(
+        "platform", choices=["slack", "telegram", "wecom"], help="the chat platform to serve"
+    )
     serve.add_argument(
         "--http",
         action="store_true",
@@ -73,8 +92,17 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=3000, help="HTTP: port to listen on")
 
     sub.add_parser("config", help="print the effective settings, secrets masked")
-    db = sub.add_parser("db", help="database schema")
-    db.add_argument("action", choices=["upgrade", "current"])
+    db = sub.add_parser(
+        "db",
+        help="database schema: upgrade it, or show its revision",
+        description="Every command upgrades the schema when it opens the store; this does "
+        "only that.",
+    )
+    db.add_argument(
+        "action",
+        choices=["upgrade", "current"],
+        help="upgrade: to the newest revision; current: print the revision (both upgrade)",
+    )
     return top
 
 

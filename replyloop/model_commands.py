@@ -22,20 +22,26 @@ SHOWN_METRICS = 3
 def add_parser(sub: Any) -> None:
     """The `model` subcommand, on the top-level subparsers."""
     model = sub.add_parser("model", help="registered models: list, show, promote, roll back")
-    msub = model.add_subparsers(dest="model_command", required=True)
+    msub = model.add_subparsers(dest="model_command", required=True, help="what to do")
     msub.add_parser("list", help="every registered model; * marks the promoted one")
     show = msub.add_parser("show", help="one model's record as JSON, with its replies and votes")
-    show.add_argument("version")
+    show.add_argument("version", help="a registered version (`replyloop model list`)")
     promote = msub.add_parser(
         "promote", help="make running gpu workers serve this version from their next message"
     )
-    promote.add_argument("version")
+    promote.add_argument("version", help="a registered version (`replyloop model list`)")
     msub.add_parser(
         "rollback", help="serve the version promoted before the current one (or REPLYLOOP_MODEL)"
     )
     register = msub.add_parser("register", help="register a local model folder")
     register.add_argument("path", type=Path, help="a folder with config.json (from_pretrained)")
-    register.add_argument("--kind", choices=registry.KINDS, default="local")
+    register.add_argument(
+        "--kind",
+        choices=registry.KINDS,
+        default="local",
+        help="how it was made (default local: made elsewhere); an rm scores replies and "
+        "cannot be promoted",
+    )
     register.add_argument("--parent", help="the version it was trained from")
     register.add_argument(
         "--version", help="the name its replies are recorded under (default: folder name+digest)"

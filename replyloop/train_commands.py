@@ -52,7 +52,7 @@ def _data_options(parser: argparse.ArgumentParser, limit: int) -> None:
 def add_parsers(sub: Any) -> None:
     """`train` and `eval` on the top-level parser's subcommands."""
     train = sub.add_parser("train", help="train the next model: sft, rm, ppo or kto")
-    tsub = train.add_subparsers(dest="train_command", required=True)
+    tsub = train.add_subparsers(dest="train_command", required=True, help="what to train")
 
     sft = tsub.add_parser("sft", help="supervised fine-tuning (TRL SFTTrainer)")
     sft.add_argument("--base", default="smollm2-135m-instruct", help="model to start from")
