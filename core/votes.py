@@ -41,3 +41,15 @@ def pressed(standing: Vote, button: Vote) -> Vote:
     (<Vote.UP: 1>, <Vote.RETRACTED: 0>, <Vote.DOWN: -1>)
     """
     return Vote.RETRACTED if standing == button else button
+
+
+def retracts_nothing(standing: Vote, value: Vote) -> bool:
+    """Whether a vote action takes back a vote that is not there (an /unrate of a reply
+    never rated, or rated and taken back already): it changes nothing.
+
+    >>> retracts_nothing(Vote.RETRACTED, Vote.RETRACTED), retracts_nothing(Vote.UP, Vote.RETRACTED)
+    (True, False)
+    >>> retracts_nothing(Vote.RETRACTED, Vote.UP)
+    False
+    """
+    return value == Vote.RETRACTED and standing == Vote.RETRACTED

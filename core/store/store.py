@@ -27,6 +27,7 @@ from core.types import (
     Vote,
     VoteResult,
 )
+from core.votes import retracts_nothing
 
 # A message finds its chat's conversation ended (a /reset) between starting one and joining
 # it at most this many times before the store gives up.
@@ -314,6 +315,11 @@ class Store:
                 )
             ).first()
             previous = Vote(previous_row.value) if previous_row else Vote.RETRACTED
+            if at is None and retracts_nothing(previous, value):
+                # Nothing to take back: no event. With a platform's event time it is kept,
+                # for it may have overtaken the vote it takes back (that vote, arriving
+                # later but older, must not stand).
+                return VoteResult(turn_id, rater, previous, previous, changed=False)
             stale = previous_row is not None and as_utc(previous_row.updated_at) > now
             conn.execute(
                 vote_events.insert().values(

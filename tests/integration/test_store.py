@@ -199,6 +199,28 @@ def test_a_vote_older_than_the_standing_one_is_kept_but_does_not_stand(store: St
     assert store.knows_chat("slack", "C1") and not store.knows_chat("slack", "C2")
 
 
+def test_taking_back_a_vote_that_is_not_there_writes_nothing(store: Store) -> None:
+    """An /unrate of a reply never rated (or rated and taken back already) changes
+    nothing; a platform's removal with an event time is kept: it may have overtaken the
+    vote it takes back, which must not stand when it comes."""
+    message_id = store.add_message(store.open_conversation("terminal", "me"), "me", "q")
+    turn = reply(store, message_id, "k", "a")
+    nothing = VoteResult(turn.id, "me", Vote.RETRACTED, Vote.RETRACTED, changed=False)
+    assert store.vote(turn.id, "me", Vote.RETRACTED, "terminal") == nothing
+    assert (count(store, "vote_events"), count(store, "votes")) == (0, 0)
+    store.vote(turn.id, "me", Vote.UP, "terminal")
+    store.vote(turn.id, "me", Vote.RETRACTED, "terminal")
+    assert store.vote(turn.id, "me", Vote.RETRACTED, "terminal") == nothing
+    assert store.vote_history(turn.id, "me") == [Vote.UP, Vote.RETRACTED]
+
+    added = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    removed = added + timedelta(minutes=1)
+    store.vote(turn.id, "U9", Vote.RETRACTED, "reaction", at=removed)  # overtook its 👍
+    store.vote(turn.id, "U9", Vote.UP, "reaction", at=added)
+    assert store.standing_votes(turn.id)["U9"] == Vote.RETRACTED
+    assert store.vote_history(turn.id, "U9") == [Vote.UP, Vote.RETRACTED]
+
+
 def test_vote_on_an_unknown_turn_raises_and_writes_nothing(store: Store) -> None:
     with pytest.raises(UnknownTurn) as raised:
         store.vote(404, "U1", Vote.UP, "reaction")
