@@ -7,10 +7,20 @@ its converted folder before training starts. Nothing is downloaded.
 
 from __future__ import annotations
 
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
+
+# What transformers may find missing or unexpected when a causal LM's folder is loaded as a
+# sequence classifier: the classifier's head is new, and the LM head is not used.
+NEW_HEAD = "score."
+UNUSED_HEAD = "lm_head."
+SHOWN_KEYS = 5
 
 
 def load_tokenizer(path: Path) -> Any:
@@ -37,12 +47,62 @@ def load_scorer(path: Path, device: str | torch.device = "cpu") -> Any:
     from transformers import AutoModelForSequenceClassification
 
     tokenizer = load_tokenizer(path)
-    model: Any = AutoModelForSequenceClassification.from_pretrained(
-        path, num_labels=1, dtype=torch.float32
-    )
+    with _without_load_report():
+        model, info = AutoModelForSequenceClassification.from_pretrained(
+            path, num_labels=1, dtype=torch.float32, output_loading_info=True
+        )
+    said = loading_said(path, info)
+    if said:
+        print(said, file=sys.stderr)
     # The classifier scores the last token that is not padding: it must know which that is.
     model.config.pad_token_id = tokenizer.pad_token_id
     return model.to(device)
+
+
+def loading_said(path: Path, info: dict[str, Any]) -> str | None:
+    """One plain line about what loading `path` as a scorer did not find, or None.
+
+    >>> loading_said(Path("runs/sft/model"), {"missing_keys": {"score.weight"}})
+    'the reward head (score.weight) is new: initialised at random over runs/sft/model'
+    >>> print(loading_said(Path("runs/rm/model"), {"missing_keys": set()}))
+    None
+    >>> loading_said(Path("m"), {"missing_keys": {"model.norm.weight", "score.weight"},
+    ...     "unexpected_keys": {"lm_head.weight", "extra.bias"}})
+    'loading m as a scorer: missing model.norm.weight, score.weight; unexpected extra.bias'
+    """
+    missing = sorted(info.get("missing_keys", ()))
+    unexpected = sorted(k for k in info.get("unexpected_keys", ()) if not k.startswith(UNUSED_HEAD))
+    mismatched = sorted(k[0] for k in info.get("mismatched_keys", ()))
+    if not (unexpected or mismatched) and missing and all(k.startswith(NEW_HEAD) for k in missing):
+        return f"the reward head ({', '.join(missing)}) is new: initialised at random over {path}"
+    problems = [
+        f"{what} {', '.join(keys[:SHOWN_KEYS])}{' ...' if len(keys) > SHOWN_KEYS else ''}"
+        for what, keys in (
+            ("missing", missing),
+            ("unexpected", unexpected),
+            ("mismatched", mismatched),
+        )
+        if keys
+    ]
+    return f"loading {path} as a scorer: {'; '.join(problems)}" if problems else None
+
+
+class _NoLoadReport(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "LOAD REPORT" not in record.getMessage()
+
+
+@contextmanager
+def _without_load_report() -> Iterator[None]:
+    """transformers logs a table with terminal colour codes whenever a key is missing (always,
+    for a classifier made from a causal LM); loading_said says the same in one line."""
+    logger = logging.getLogger("transformers.modeling_utils")
+    report = _NoLoadReport()
+    logger.addFilter(report)
+    try:
+        yield
+    finally:
+        logger.removeFilter(report)
 
 
 def backbone(model: Any) -> Any:

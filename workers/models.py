@@ -14,6 +14,8 @@ import json
 import logging
 import shutil
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,6 +121,21 @@ def check_tokenizer(source: ModelSource) -> Any:
     return tokenizer
 
 
+@contextmanager
+def no_progress_bar() -> Iterator[None]:
+    """Hides transformers' "Loading weights" bar: loading a converted model takes well under a
+    second, so on every start it is only noise (the one-time conversion keeps its bars)."""
+    from transformers.utils import logging as hf_logging
+
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()
+
+
 def load(source: ModelSource, device: str | None = None, threads: int = 0) -> tuple[Any, Any]:
     """(model, tokenizer) in eval mode on the best device available.
 
@@ -133,7 +150,8 @@ def load(source: ModelSource, device: str | None = None, threads: int = 0) -> tu
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     tokenizer = check_tokenizer(source)
-    model: Any = AutoModelForCausalLM.from_pretrained(source.path, dtype=dtype)
+    with no_progress_bar():
+        model: Any = AutoModelForCausalLM.from_pretrained(source.path, dtype=dtype)
     model = model.to(device)
     model.eval()
     log.info("loaded %s (%s) on %s", source.version, source.path, device)
