@@ -58,7 +58,9 @@ def chat(settings: Settings) -> int:
     if settings.embedded:
         rt.engine  # noqa: B018 - convert/load the model before the first prompt
         log_tasks_to_file(settings.data_dir / "chat.log")
-    run(TerminalChat(settings, rt.store, outbox(settings.broker_url), live=rt.live_texts))
+    replies = rt.replies if settings.embedded else None  # Ctrl-C stops a reply made here
+    box = outbox(settings.broker_url)
+    run(TerminalChat(settings, rt.store, box, live=rt.live_texts, replies=replies))
     return 0
 
 

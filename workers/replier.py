@@ -84,6 +84,9 @@ class Replier:
         self._done: queue.SimpleQueue[_Making | tuple[int, str]] = queue.SimpleQueue()
         self._in_making: set[int] = set()  # conversations with a reply in the making here
         self._parked: dict[int, list[_Asked]] = {}  # conversation -> requests behind it
+        self._rows: dict[int, Row] = {}  # message id -> the row making its reply
+        self._asked: dict[int, int] = {}  # message id -> its requests not yet answered
+        self._cancel: set[int] = set()  # of those, the ones to stop as they start
         self._pid: int | None = None
 
     def submit(self, request: ReplyRequest, timeout: float | None = None) -> Turn:
@@ -97,8 +100,46 @@ class Replier:
         with self._ready:
             self._start()
             self._waiting.append(asked)
+            self._asked[request.message_id] = self._asked.get(request.message_id, 0) + 1
             self._ready.notify()
+        asked.future.add_done_callback(partial(self._answered, request.message_id))
         return asked.future
+
+    def _answered(self, message_id: int, _: Future[Turn]) -> None:
+        with self._ready:
+            left = self._asked.pop(message_id, 1) - 1
+            if left:
+                self._asked[message_id] = left
+            else:
+                self._cancel.discard(message_id)
+
+    def cancel(self, message_id: int) -> None:
+        """Stop making the reply to `message_id` (a person pressed Ctrl-C): it ends at the
+        next step with the text it has, which is stored and delivered as any reply. Holds
+        only this object's re-entrant lock, so a signal handler may call it."""
+        with self._ready:
+            row = self._rows.get(message_id)
+            if row is None:
+                if message_id in self._asked:
+                    self._cancel.add(message_id)  # not started yet: stopped as it starts
+                return
+        self.scheduler.cancel(row)
+
+    def stop(self, timeout: float) -> bool:
+        """Cancel every reply in the making and wait (at most `timeout` s) until none is
+        left: a process must not exit while its decoding thread is inside torch (that
+        aborts, "terminate called without an active exception"). Whether all ended."""
+        with self._ready:
+            rows = list(self._rows.values())
+            self._waiting.clear()
+            self._parked.clear()
+        for row in rows:
+            self.scheduler.cancel(row)
+        deadline = time.monotonic() + timeout
+        with self._ready:
+            while self._rows and (left := deadline - time.monotonic()) > 0:
+                self._ready.wait(left)
+            return not self._rows
 
     def _start(self) -> None:
         # Threads do not survive fork: a prefork child starts its own.
@@ -107,6 +148,9 @@ class Replier:
             self._waiting.clear()
             self._in_making.clear()
             self._parked.clear()
+            self._rows.clear()
+            self._asked.clear()
+            self._cancel.clear()
             threading.Thread(target=self._intake, name="intake", daemon=True).start()
             threading.Thread(target=self._finishing, name="finishing", daemon=True).start()
 
@@ -177,6 +221,10 @@ class Replier:
                     continue
                 making = _Making(asked, context, prompt, row, context_s, taken_at)
                 self._in_making.add(conversation)
+                self._rows[request.message_id] = row
+                if request.message_id in self._cancel:
+                    self._cancel.discard(request.message_id)
+                    self.scheduler.cancel(row)
                 row.future.add_done_callback(partial(self._made, making))
             self._release_idle()
         deliver(redelivered)
@@ -239,10 +287,10 @@ class Replier:
                 for making in made:
                     conversation = making.context.message.conversation_id
                     self._in_making.discard(conversation)
+                    self._rows.pop(making.asked.request.message_id, None)
                     parked = self._parked.pop(conversation, [])
                     self._waiting.extendleft(reversed(parked))
-                if self._waiting:
-                    self._ready.notify()
+                self._ready.notify_all()  # intake, and whoever waits in stop()
 
     def _store_turns(self, ok: list[tuple[_Making, Generation]]) -> None:
         """One insert, one delivery task a platform, and only then the futures (whose

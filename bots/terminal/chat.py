@@ -3,28 +3,51 @@
 from __future__ import annotations
 
 import getpass
+import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from types import FrameType, TracebackType
+from typing import Any, Protocol
 
 from celery.exceptions import TimeoutError as CeleryTimeout
 
 from bots.intake import request_reply, store_message
 from bots.terminal.commands import HELP, Command, UnknownCommand, parse
+from bots.terminal.listening import QueueListeners
 from bots.terminal.outbox import Outbox
 from core.errors import EmptyMessage
 from core.settings import Settings
 from core.store import Store
 from core.text import check_text
 from core.types import IncomingMessage, Vote
-from workers.celery_app import VOTE, app
+from workers.celery_app import GPU_QUEUE, VOTE, app
 from workers.live import LiveTexts
 
 PLATFORM = "terminal"
 POLL_S = 0.05  # how often a streamed reply is looked at
 VOTE_WORDS = {Vote.UP: "👍 recorded", Vote.DOWN: "👎 recorded", Vote.RETRACTED: "rating removed"}
+NOTHING_TO_UNRATE = "No rating to remove: you have not rated this reply."
+STOPPED = "(reply stopped; what it said so far is kept: /retry asks again, /bad rates it)"
+STOPPED_WAITING = (
+    "Stopped waiting. The reply is shown here when it comes (Ctrl-C again, or Ctrl-D, leaves)."
+)
+NO_GPU_WORKER = (
+    "No gpu worker is listening on the gpu queue: start one with `replyloop worker gpu`. "
+    "Your message is kept and is answered when one starts (Ctrl-C stops waiting)."
+)
+STOP_S = 30.0  # leaving: how long replies in the making get to end (one decode step each)
+
+
+class Replies(Protocol):
+    """The replies made in this process (embedded: workers.replier.Replier)."""
+
+    def cancel(self, message_id: int) -> None: ...
+
+    def stop(self, timeout: float) -> bool: ...
 
 
 @dataclass
@@ -43,6 +66,7 @@ class TerminalChat:
         user: str | None = None,
         live: LiveTexts | None = None,
         write: Callable[[str], None] | None = None,
+        replies: Replies | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -55,6 +79,10 @@ class TerminalChat:
         self.chat_key = f"{self.user}"
         self.last: LastReply | None = None
         self.shown: set[int] = set()
+        # Embedded, Ctrl-C stops the reply being made here; with a broker, the chat only
+        # stops waiting for it, and first asks whether a gpu worker is there to make it.
+        self.replies = replies if settings.embedded else None
+        self.gpu = None if settings.embedded else QueueListeners(app, GPU_QUEUE)
 
     def greet(self) -> None:
         conversation = self.store.open_conversation(PLATFORM, self.chat_key)
@@ -62,7 +90,7 @@ class TerminalChat:
         self.say(f"replyloop chat, model {self.settings.model}. /help for commands.")
         if earlier:
             self.say(
-                f"Continuing your conversation ({len(earlier)} earlier messages); "
+                f"Continuing your conversation ({_count(len(earlier), 'earlier message')}); "
                 "/reset starts a new one."
             )
 
@@ -108,16 +136,26 @@ class TerminalChat:
             return
         self._ask(self.last.message_id, retry=True)
 
+    def close(self) -> None:
+        """Before the process leaves: a reply still being made here is stopped first."""
+        if self.replies is not None:
+            self.replies.stop(STOP_S)
+
     def _ask(self, message_id: int, retry: bool = False) -> None:
+        replies = self.replies
+        with _CtrlC(lambda: replies.cancel(message_id) if replies else None) as ctrl_c:
+            self._make(message_id, retry, ctrl_c)
+
+    def _make(self, message_id: int, retry: bool, ctrl_c: _CtrlC) -> None:
         if self.live is None:
             request_reply(message_id, retry=retry)
-            self._await(message_id)
+            self._await(message_id, ctrl_c)
             return
         live, streamed = self.live, _Streamed(self.write)
         live.open(message_id)
         if not self.settings.embedded:
             request_reply(message_id, retry=retry, live=True)
-            self._await(message_id, streamed)
+            self._await(message_id, ctrl_c, streamed)
             return
         # Embedded, the reply is made right here, inside request_reply (an eager task): a
         # printer thread shows it meanwhile. The task stays on this thread, because Celery
@@ -136,17 +174,27 @@ class TerminalChat:
         finally:
             done.set()
             printer.join()
-        self._await(message_id, streamed)
+        self._await(message_id, ctrl_c, streamed)
 
-    def _await(self, message_id: int, streamed: _Streamed | None = None) -> None:
+    def _await(self, message_id: int, ctrl_c: _CtrlC, streamed: _Streamed | None = None) -> None:
         live = self.live
-        waited, wait_s = 0.0, POLL_S if streamed is not None else self.settings.reply_timeout_s
+        # Waited for in short slices, so that Ctrl-C (a flag its handler sets) is seen.
+        deadline = time.monotonic() + self.settings.reply_timeout_s
+        listening: Future[bool] | None = self.gpu.ask() if self.gpu is not None else None
         while True:
-            item = self.outbox.get(self.chat_key, wait_s)
-            waited += wait_s
-            still_waiting = waited < self.settings.reply_timeout_s
-            if item is None and streamed is not None and live is not None and still_waiting:
-                streamed.show(live.read(message_id).get("text", ""))
+            item = self.outbox.get(self.chat_key, POLL_S)
+            if item is None and ctrl_c.pressed and self.replies is None:
+                if streamed is not None:
+                    streamed.end(streamed.shown or "")
+                self.say(STOPPED_WAITING)
+                return
+            if item is None and listening is not None and listening.done():
+                if not listening.result() and (streamed is None or streamed.shown is None):
+                    self.say(NO_GPU_WORKER)
+                listening = None
+            if item is None and time.monotonic() < deadline:
+                if streamed is not None and live is not None:
+                    streamed.show(live.read(message_id).get("text", ""))
                 continue
             if item is None:
                 self.say(
@@ -168,6 +216,8 @@ class TerminalChat:
                 continue
             if streamed is None or not streamed.end(item["text"]):
                 self.say(f"bot> {text}")
+            if ctrl_c.pressed:
+                self.say(STOPPED)
             self.last = LastReply(item["turn_id"], message_id)
             return
 
@@ -183,7 +233,46 @@ class TerminalChat:
         except CeleryTimeout:
             self.say("Vote queued; it is stored when a `replyloop worker io` takes it.")
             return
-        self.say(VOTE_WORDS[value] if result["ok"] else f"Not recorded: {result['error']}")
+        if not result["ok"]:
+            self.say(f"Not recorded: {result['error']}")
+        elif value == Vote.RETRACTED and result["previous"] == Vote.RETRACTED:
+            self.say(NOTHING_TO_UNRATE)
+        else:
+            self.say(VOTE_WORDS[value])
+
+
+class _CtrlC:
+    """While a reply is awaited, Ctrl-C stops it rather than raising KeyboardInterrupt
+    wherever the chat happens to be (inside torch, a SQLite write, Celery's eager task:
+    the process aborted, "terminate called without an active exception"). The handler only
+    sets a flag and calls `first` (which must not block); pressed again, it raises
+    KeyboardInterrupt: the person leaves. Only the main thread can own a signal."""
+
+    def __init__(self, first: Callable[[], None]) -> None:
+        self.first = first
+        self.pressed = False
+        self._previous: Any = None
+        self._owned = threading.current_thread() is threading.main_thread()
+
+    def __enter__(self) -> _CtrlC:
+        if self._owned:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if self._owned:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.pressed:
+            raise KeyboardInterrupt
+        self.pressed = True
+        self.first()
 
 
 class _Streamed:
@@ -214,6 +303,15 @@ class _Streamed:
         return True
 
 
+def _count(n: int, thing: str) -> str:
+    """`n` things, in the singular for one.
+
+    >>> _count(1, "earlier message"), _count(2, "earlier message")
+    ('1 earlier message', '2 earlier messages')
+    """
+    return f"{n} {thing}" if n == 1 else f"{n} {thing}s"
+
+
 def _write_out(text: str) -> None:
     sys.stdout.write(text)
     sys.stdout.flush()
@@ -224,12 +322,15 @@ def run(chat: TerminalChat, read: Callable[[str], str] = input) -> None:
     # first 4,095 characters of a line; readline also gives line editing and history.
     import readline  # noqa: F401
 
-    chat.greet()
-    while True:
-        try:
-            line = read("you> ")
-        except (EOFError, KeyboardInterrupt):
-            chat.say("")
-            return
-        if not chat.handle(line):
-            return
+    try:
+        chat.greet()
+        while True:
+            try:
+                line = read("you> ")
+                if not chat.handle(line):
+                    return
+            except (EOFError, KeyboardInterrupt):  # Ctrl-D, or Ctrl-C outside a reply
+                chat.say("")
+                return
+    finally:
+        chat.close()
