@@ -65,7 +65,10 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 def list_models(settings: Settings, store: Store) -> int:
     records = registry.list_models(store)
     if not records:
-        print("(no models registered yet: `replyloop model register PATH`, or train one)")
+        print(
+            "(no models registered yet: REPLYLOOP_MODEL is registered when a gpu worker or "
+            "`replyloop chat` first loads it; `replyloop model register PATH`, or train one)"
+        )
         return 0
     current = registry.promoted(store)
     width = max(len("version"), *(len(r.version) for r in records))

@@ -27,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from core.settings import Settings
 from core.store import Store, registry
-from workers.models import ModelSource, load, resolve
+from workers.models import BUILTIN, ModelSource, load, resolve
 
 if TYPE_CHECKING:
     from workers.engine import Engine
@@ -139,7 +139,18 @@ class ServedModel:
         from workers.engine import Engine
 
         model, tokenizer = load(source, threads=self._settings.torch_threads)
+        if source == self._default:
+            self._register(source)
         return Engine(model, tokenizer, source.version)
+
+    def _register(self, source: ModelSource) -> None:
+        """REPLYLOOP_MODEL joins the registry when it first serves: every reply's version is
+        then one that `replyloop model list`, `show` and `promote` know."""
+        kind = "builtin" if self._settings.model == BUILTIN else "local"
+        try:
+            registry.ensure(self._store(), version=source.version, kind=kind, path=source.path)
+        except SQLAlchemyError as exc:  # the replies matter more than the record
+            log.warning("cannot register %s in the model registry (%s)", source.version, exc)
 
 
 def _collect() -> None:

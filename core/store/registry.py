@@ -132,6 +132,22 @@ def register(
     return record
 
 
+def ensure(db: Engine | Store, *, version: str, kind: str, path: str | Path) -> ModelRecord:
+    """Register a model that serves without being trained or registered by hand (the
+    built-in model, a REPLYLOOP_MODEL folder) unless `version` is registered already, with
+    whatever folder: the built-in model sits in each machine's own cache folder, and the
+    first machine to serve it records where. Never raises ModelConflict."""
+    if kind not in KINDS:
+        raise InvalidModel(f"kind {kind!r} is not one of {', '.join(KINDS)}")
+    record = find(db, version)
+    if record is not None:  # every start of every worker: one read, no write
+        return record
+    try:
+        return register(db, version=version, kind=kind, path=path)
+    except ModelConflict:  # another machine registered it at its own path just now
+        return get(db, version)
+
+
 def find(db: Engine | Store, version: str) -> ModelRecord | None:
     """The record of `version`, or None if no model is registered under it."""
     with _reader(db).connect() as conn:

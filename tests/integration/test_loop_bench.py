@@ -31,7 +31,8 @@ def test_the_loop_closes_on_a_tiny_model(
     ppo = registry.promoted(store)
     assert ppo is not None and ppo.kind == "ppo" and ppo.version == report["promoted"]
     models = {record.kind: record for record in registry.list_models(store)}
-    assert sorted(models) == ["ppo", "rm"]
+    assert sorted(models) == ["local", "ppo", "rm"]  # local: the model round 0 served
+    assert models["local"].version == ppo.parent
     assert models["rm"].parent == ppo.parent  # both start from the model round 0 served
     assert report["round0"]["model_versions"] != [ppo.version]
     assert report["round1"]["model_versions"] == [ppo.version]  # served without a restart
