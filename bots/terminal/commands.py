@@ -9,7 +9,7 @@ HELP = """Commands:
   /unrate  take your rating back
   /retry   another reply to the same message (both are kept; rate either)
   /reset   start a new conversation        /help    this text
-  /quit    leave (Ctrl-D works too)
+  /quit    leave (Ctrl-D works too)        Ctrl-C stops a reply being made
 Anything else is a message to the bot."""
 
 
