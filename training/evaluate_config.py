@@ -12,6 +12,6 @@ class EvalConfig:
         default=0.7, metadata={"help": "sampling temperature (the workers' default)"}
     )
     top_p: float = field(default=0.9, metadata={"help": "nucleus sampling (the workers' default)"})
-    batch_size: int = field(default=16, metadata={"help": "prompts generated together"})
+    batch_size: int = field(default=16, metadata={"help": "prompts generated together", "min": 1})
     max_prompt_tokens: int = field(default=256, metadata={"help": "a longer prompt keeps its end"})
     seed: int = field(default=0, metadata={"help": "sampling seed"})

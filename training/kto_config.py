@@ -28,7 +28,10 @@ class KtoConfig:
     )
     batch_size: int = field(
         default=8,
-        metadata={"help": "votes per device per forward pass; at least 2 (KTO's KL estimate)"},
+        metadata={
+            "help": "votes per device per forward pass; at least 2 (KTO's KL estimate)",
+            "min": 2,
+        },
     )
     grad_accum: int = field(
         default=1, metadata={"help": "forward passes summed into one optimizer step"}

@@ -14,7 +14,9 @@ class SftConfig:
     max_steps: int = field(
         default=-1, metadata={"help": "optimizer steps to train for; -1: by epochs"}
     )
-    batch_size: int = field(default=8, metadata={"help": "rows per device per forward pass"})
+    batch_size: int = field(
+        default=8, metadata={"help": "rows per device per forward pass", "min": 1}
+    )
     grad_accum: int = field(
         default=1, metadata={"help": "forward passes summed into one optimizer step"}
     )

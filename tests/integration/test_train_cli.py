@@ -189,3 +189,20 @@ def test_a_failed_train_keeps_an_out_folder_that_was_there(
     )  # fmt: skip
     assert f"{empty} has no votes" in one_line(done)
     assert bare.is_dir()
+
+
+def test_an_option_below_its_bound_is_argparses_usage_error(
+    env: dict[str, str], tiny_model: Path, tmp_path: Path
+) -> None:
+    """KTO's KL estimate needs two votes a batch: --batch-size 1 was a ValueError from deep
+    inside the trainer, after the data was read; now argparse refuses it before anything."""
+    votes = votes_file(tmp_path / "v.kto.jsonl")
+    refused = replyloop(
+        "train", "kto", "--policy", str(tiny_model), "--votes", str(votes),
+        "--out", str(tmp_path / "kto"), "--batch-size", "1", env=env, cwd=tmp_path,
+        timeout=TIMEOUT_S,
+    )  # fmt: skip
+    assert refused.returncode == 2
+    assert "argument --batch-size: 1 is too small: at least 2" in refused.stderr
+    assert "Traceback" not in refused.stderr + refused.stdout
+    assert not (tmp_path / "kto").exists()

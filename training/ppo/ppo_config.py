@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 @dataclass(frozen=True)
 class PpoConfig:
     steps: int = field(default=200, metadata={"help": "PPO iterations (rollout + update)"})
-    rollout_batch: int = field(default=16, metadata={"help": "prompts sampled per iteration"})
-    minibatch: int = field(default=8, metadata={"help": "rollouts per gradient step"})
+    rollout_batch: int = field(
+        default=16, metadata={"help": "prompts sampled per iteration", "min": 1}
+    )
+    minibatch: int = field(default=8, metadata={"help": "rollouts per gradient step", "min": 1})
     ppo_epochs: int = field(default=4, metadata={"help": "passes over each batch of rollouts"})
     learning_rate: float = field(default=1e-5, metadata={"help": "policy AdamW learning rate"})
     value_learning_rate: float = field(
