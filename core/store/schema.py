@@ -123,3 +123,15 @@ promotions = Table(
     Column("action", String(16), nullable=False),  # promote | rollback
     Column("promoted_at", DateTime(timezone=True), nullable=False),
 )
+
+# The names people are shown by in stored text (migration 0005): what an export replaces
+# with pseudonyms. Every name a person was ever seen with stays, so an export made after a
+# rename still finds the old one in older messages.
+person_names = Table(
+    "person_names",
+    metadata,
+    Column("platform", String(32), primary_key=True),
+    Column("person", String(255), primary_key=True),  # the platform's user id
+    Column("name", Text, primary_key=True),
+    Column("seen_at", DateTime(timezone=True), nullable=False),
+)

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from core.store import Store, open_store, registry
 from core.store.engine import make_engine
 from core.store.migrate import current_revision, upgrade
+from core.store.people import known_names, remember_name
 from core.store.schema import conversations, messages, turns
 
 
@@ -34,7 +35,7 @@ def test_upgrade_from_0001_keeps_data_and_closes_duplicate_open_conversations(
     engine.dispose()
 
     store = open_store(db_url)  # upgrades to head
-    assert current_revision(store.engine) == "0004"
+    assert current_revision(store.engine) == "0005"
     with store.engine.connect() as conn:
         rows = conn.execute(
             select(conversations.c.id, conversations.c.closed_at).order_by(conversations.c.id)
@@ -86,7 +87,7 @@ def test_upgrade_from_0003_keeps_replies_and_starts_with_nothing_promoted(db_url
     engine.dispose()
 
     store = open_store(db_url)  # upgrades to head
-    assert current_revision(store.engine) == "0004"
+    assert current_revision(store.engine) == "0005"
     assert store.turn(1).model_version == "tiny-llama-0123abcd"
     assert store.message(1).text == "hi"
     with store.engine.connect() as conn:
@@ -94,4 +95,30 @@ def test_upgrade_from_0003_keeps_replies_and_starts_with_nothing_promoted(db_url
     assert registry.list_models(store) == [] and registry.promoted(store) is None
     registry.register(store, version="tiny-llama-0123abcd", kind="local", path="/m/tiny")
     assert registry.promote(store, "tiny-llama-0123abcd").after == "tiny-llama-0123abcd"
+    store.engine.dispose()
+
+
+def test_upgrade_from_0004_keeps_turns_and_starts_with_no_names_known(db_url: str) -> None:
+    engine = make_engine(db_url)
+    upgrade(engine, "0004")
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            conversations.insert().values(id=1, platform="slack", chat_key="C1", created_at=now)
+        )
+        conn.execute(
+            messages.insert().values(
+                id=1, conversation_id=1, author="U7", text="Kai: hi", created_at=now
+            )
+        )
+    engine.dispose()
+
+    store = open_store(db_url)  # upgrades to head
+    assert current_revision(store.engine) == "0005"
+    assert store.message(1).text == "Kai: hi"
+    assert known_names(store.engine) == {}
+    remember_name(store, "slack", "U7", "Kai")
+    remember_name(store, "slack", "U7", "Kai")  # known already: kept once
+    remember_name(store, "slack", "U8", "Kai")  # two people, one name: the first id's
+    assert known_names(store.engine) == {"slack": {"Kai": "U7"}}
     store.engine.dispose()
