@@ -1,4 +1,5 @@
-"""Rater ids never leave the store in clear: exports carry an HMAC of them."""
+"""Rater ids never leave the store in clear: exports carry an HMAC of them. People's names
+in the exported text become an HMAC of who they are, under the same key."""
 
 from __future__ import annotations
 
@@ -18,6 +19,20 @@ def rater_hash(secret: bytes, platform: str, rater: str) -> str:
     """
     digest = hmac.new(secret, f"{platform}:{rater}".encode(), hashlib.sha256).hexdigest()
     return digest[:24]
+
+
+def person_pseudonym(secret: bytes, platform: str, person: str) -> str:
+    """What an export writes for a person's name: stable per person (so a conversation
+    stays coherent across rows, and a renamed person keeps one pseudonym), unrelated to
+    their rater hash (a vote is not tied to what its rater wrote).
+
+    >>> person_pseudonym(b"k", "slack", "U7") == person_pseudonym(b"k", "slack", "U7")
+    True
+    >>> person_pseudonym(b"k", "slack", "U7").startswith("person-")
+    True
+    """
+    message = f"person:{platform}:{person}".encode()
+    return "person-" + hmac.new(secret, message, hashlib.sha256).hexdigest()[:8]
 
 
 def load_or_create_secret(path: Path) -> bytes:

@@ -9,8 +9,10 @@ from typing import Any, TextIO
 
 from sqlalchemy import Engine
 
+from core.export.pseudonyms import Pseudonyms
 from core.export.query import ExportFilter, iter_rated
 from core.export.rows import RatedTurn, kto_row, pair_rows, raw_row
+from core.store.people import known_names
 
 FORMATS = ("raw", "kto", "pairs")
 Progress = Callable[[int], None]
@@ -42,10 +44,15 @@ def export(
 ) -> int:
     """Write one JSON object a line; returns the number of rows written.
 
-    `progress` is called with the number of rated replies read since the last call.
+    People's names in the text become pseudonyms under `secret`, the raters' key
+    (core.export.pseudonyms). `progress` is called with the number of rated replies read
+    since the last call.
     """
     where = where or ExportFilter()
-    turns = iter_rated(engine, where, by_message=fmt == "pairs")
+    pseudonyms = Pseudonyms(known_names(engine), secret)
+    turns: Iterator[RatedTurn] = map(
+        pseudonyms.turn, iter_rated(engine, where, by_message=fmt == "pairs")
+    )
     if progress is not None:
         turns = _counting(turns, progress)
     written = 0

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from core.anonymize import rater_hash
+from core.anonymize import person_pseudonym, rater_hash
 from core.export import ExportFilter, count_rated, export
 from core.store import Store
+from core.store.people import remember_name
 from core.store.schema import turns, votes
 from core.types import ChatMessage, Turn, Vote
 
@@ -196,3 +197,39 @@ def test_progress_is_reported_every_500_rated_replies(store: Store) -> None:
 def test_unknown_format_is_refused(store: Store) -> None:
     with pytest.raises(ValueError, match="raw, kto, pairs"):
         export(store.engine, "csv", io.StringIO(), SECRET)
+
+
+def test_every_format_carries_pseudonyms_for_the_names_the_store_knows(store: Store) -> None:
+    remember_name(store, "slack", "U7", "Kai")
+    remember_name(store, "slack", "U7", "Kai")  # a second process resolving them: no error
+    remember_name(store, "slack", "U7", "Kai S")  # renamed: the old name stays known
+    remember_name(store, "slack", "U8", "Ben Ode")
+    conversation = store.open_conversation("slack", "C9")
+    said = store.add_message(conversation, "U8", "Ben Ode: @Kai S or @Kai, noon?")
+    prompt = prompt_of("Ben Ode: @Kai S or @Kai, noon?")
+    liked = store.add_turn(conversation, said, "n1", prompt, "Yes @Ben Ode.", "v1", {}, {})
+    disliked = store.add_turn(conversation, said, "n2", prompt, "No.", "v1", {}, {})
+    store.vote(liked.id, "U7", Vote.UP, "reaction")
+    store.vote(disliked.id, "U7", Vote.DOWN, "reaction")
+
+    kai, ben = (person_pseudonym(SECRET, "slack", p) for p in ("U7", "U8"))
+    exported = prompt_of(f"{ben}: @{kai} or @{kai}, noon?")
+    raw, _ = run_export(store, "raw")
+    assert [(r["prompt"], r["completion"]) for r in raw] == [
+        (exported, f"Yes @{ben}."),
+        (exported, "No."),
+    ]
+    kto, _ = run_export(store, "kto")
+    assert [(r["prompt"], r["completion"][0]["content"]) for r in kto] == [
+        (exported, f"Yes @{ben}."),
+        (exported, "No."),
+    ]
+    pairs, _ = run_export(store, "pairs")
+    assert pairs == [
+        {
+            "prompt": exported,
+            "chosen": [{"role": "assistant", "content": f"Yes @{ben}."}],
+            "rejected": [{"role": "assistant", "content": "No."}],
+        }
+    ]
+    assert store.turn(liked.id).prompt == prompt  # what the model saw keeps the names

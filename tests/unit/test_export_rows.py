@@ -6,6 +6,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from core.anonymize import person_pseudonym
+from core.export.pseudonyms import Pseudonyms, Renamer
 from core.export.rows import CastVote, RatedTurn, kto_row, pair_rows, raw_row
 from core.types import ChatMessage
 
@@ -148,3 +150,62 @@ def test_no_pairs_from_ties_or_a_single_reply() -> None:
     assert list(pair_rows([rated(51, "a", ("U_alice", 1)), rated(52, "b", ("U_bob", 1))])) == []
     assert list(pair_rows([rated(53, "only", ("U_alice", -1))])) == []
     assert list(pair_rows([])) == []
+
+
+# -- people's names become pseudonyms (core.export.pseudonyms) --------------------------------
+
+NAMED: list[ChatMessage] = [
+    {"role": "system", "content": "Be kind. Will you help?"},
+    {"role": "user", "content": "Kai: lunch at noon?"},
+    {"role": "assistant", "content": "Sure, @Kai."},
+    {"role": "user", "content": "Ben Ode: @Kai noon works, will @Ben join?"},
+]
+KNOWN = {"slack": {"Kai": "U7", "Ben Ode": "U8", "Ben": "U5", "Will": "U6"}}
+
+
+def pseudonym(person: str) -> str:
+    return person_pseudonym(SECRET, "slack", person)
+
+
+def test_renamer_replaces_only_the_stored_forms_longest_name_first() -> None:
+    rename = Renamer({"Kai": "P7", "Ben": "P5", "Ben Ode": "P8", "Will": "P6"})
+    assert rename("Ben Ode: @Ben Ode and @Ben, not Ben, not @Benji; @Kai.") == (
+        "P8: @P8 and @P5, not Ben, not @Benji; @P7."
+    )
+    assert rename("Will: I will see Will") == "P6: I will see Will"  # a word, not a name
+    assert rename("said Kai: no") == "said Kai: no"  # "Kai: " opens no message here
+    assert rename("Kai:no") == "Kai:no"  # the stored form has a space
+    assert rename("mail kai@example.com or @kai") == "mail kai@example.com or @kai"  # case
+
+
+def test_renamer_takes_names_as_text_not_as_patterns() -> None:
+    rename = Renamer({"J.R. (Bob)": "P1", "a+": "P2"})
+    assert rename("J.R. (Bob): @a+ @aa JxR (Bob)") == "P1: @P2 @aa JxR (Bob)"
+
+
+def test_every_text_of_a_turn_is_renamed_and_each_person_keeps_one_pseudonym() -> None:
+    kai, ben = pseudonym("U7"), pseudonym("U8")
+    assert len({kai, ben, pseudonym("U5")}) == 3 and kai.startswith("person-")
+    turn = rated(1, "@Ben Ode, @Kai said noon.", ("U2", 1), prompt=NAMED)
+    renamed = Pseudonyms(KNOWN, SECRET).turn(turn)
+    assert [m["content"] for m in renamed.prompt] == [
+        "Be kind. Will you help?",
+        f"{kai}: lunch at noon?",
+        f"Sure, @{kai}.",
+        f"{ben}: @{kai} noon works, will @{pseudonym('U5')} join?",
+    ]
+    assert [m["role"] for m in renamed.prompt] == [m["role"] for m in NAMED]
+    assert renamed.completion == f"@{ben}, @{kai} said noon."
+    assert turn.prompt == NAMED  # the stored turn is not changed
+    row = kto_row(renamed)
+    assert row is not None and "Kai" not in json.dumps(row) and "Ben" not in json.dumps(row)
+
+
+def test_names_are_replaced_only_on_their_own_platform() -> None:
+    turn = rated(1, "hi @Kai", ("U2", 1), platform="telegram", prompt=NAMED)
+    assert Pseudonyms(KNOWN, SECRET).turn(turn) == turn
+
+
+def test_another_key_gives_other_pseudonyms() -> None:
+    assert pseudonym("U7") != person_pseudonym(b"another key", "slack", "U7")
+    assert pseudonym("U7") != person_pseudonym(SECRET, "telegram", "U7")
