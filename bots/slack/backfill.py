@@ -38,8 +38,8 @@ def join_thread(chat_key: str, ts: str, user: str, text: str) -> None:
     # Unreadable (no channels:history scope, say): the mention is still answered, alone.
     with refused_logged(f"reading thread {chat_key} before {ts}"):
         earlier = _earlier(client.conversations_replies, channel, thread, ts)
-    name = names(client)
     store = rt.store
+    name = names(client, store)
     for said in earlier:
         store.add_chat_message(
             PLATFORM,

@@ -94,7 +94,7 @@ def build(
         if isinstance(exc.__context__, SlackApiError):
             raise exc.__context__ from None
         raise
-    Listeners(settings, store, dedupe, names(client), streamer).register(app)
+    Listeners(settings, store, dedupe, names(client, store), streamer).register(app)
     return app
 
 

@@ -13,6 +13,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from core.anonymize import person_pseudonym
 from core.settings import Settings
 from core.store.schema import turns
 from core.types import delivery
@@ -215,6 +216,46 @@ def test_a_mention_in_a_thread_reads_what_was_said_before_it(slack: Slack) -> No
     asked = [c.params["user"] for c in slack.workspace.called("users.info")]
     assert {"U7", "U8", "U9"} <= set(asked)
     assert asked.count("U7") <= 2  # once per process (the adapter's, the io worker's)
+
+
+def test_an_export_carries_pseudonyms_where_the_model_read_names(
+    slack: Slack, tmp_path: Path
+) -> None:
+    channel = new_channel()
+    root = slack.workspace.add(channel, {"user": "U7", "text": "lunch at noon?"})
+    slack.workspace.add(
+        channel, {"user": "U8", "text": "<@U7> noon works", "thread_ts": root["ts"]}
+    )
+    slack.say(channel, f"<@{BOT_USER}> did <@U8> and I agree?", user="U9", thread_ts=root["ts"])
+    posted, turn = slack.reply(channel)
+    seen = [m["content"] for m in turn.prompt[1:]]
+    assert seen == [
+        "Kai: lunch at noon?",
+        "Ben Ode: @Kai noon works",
+        "Zoë: did @Ben Ode and I agree?",
+    ]
+    item = {"type": "message", "channel": channel, "ts": posted["ts"]}
+    vote = {"type": "reaction_added", "user": "U2", "reaction": "+1", "item": item}
+    assert slack.event({**vote, "item_user": BOT_USER, "event_ts": f"{time.time():.6f}"}) == 200
+    wait_for("the vote", lambda: standing_votes(slack.store, turn.id))
+
+    key = "export-test-rater-secret"
+    env = {**slack.env, "REPLYLOOP_RATER_SECRET": key}
+    kai, ben, zoe = (person_pseudonym(key.encode(), "slack", u) for u in ("U7", "U8", "U9"))
+    exported = [
+        f"{kai}: lunch at noon?",
+        f"{ben}: @{kai} noon works",
+        f"{zoe}: did @{ben} and I agree?",
+    ]
+    raw = next(
+        r for r in export(env, slack.home, tmp_path / "raw.jsonl") if r["turn_id"] == turn.id
+    )
+    assert [m["content"] for m in raw["prompt"][1:]] == exported
+    kto = export(env, slack.home, tmp_path / "kto.jsonl", "kto")
+    assert [m["content"] for m in kto[-1]["prompt"][1:]] == exported  # the newest rated reply
+    for name in ("Kai", "Ben Ode", "Zoë"):
+        assert name not in json.dumps([raw["prompt"], kto[-1]["prompt"]], ensure_ascii=False)
+    assert slack.turn_of(channel, posted).prompt == turn.prompt  # the model's text keeps names
 
 
 def test_health_and_help(slack: Slack) -> None:
