@@ -5,7 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from core.store import Store, open_store, registry
 from core.store.engine import make_engine
@@ -60,16 +60,8 @@ def test_a_chat_has_one_conversation_in_progress_under_concurrent_starts(store: 
 def test_upgrade_from_0003_keeps_replies_and_starts_with_nothing_promoted(db_url: str) -> None:
     engine = make_engine(db_url)
     upgrade(engine, "0003")
-    now = datetime.now(UTC)
+    now = _one_message(engine, "U1", "hi", awaits_reply=True)
     with engine.begin() as conn:
-        conn.execute(
-            conversations.insert().values(id=1, platform="slack", chat_key="C1", created_at=now)
-        )
-        conn.execute(
-            messages.insert().values(
-                id=1, conversation_id=1, author="U1", text="hi", created_at=now, awaits_reply=True
-            )
-        )
         conn.execute(
             turns.insert().values(
                 id=1,
@@ -101,16 +93,7 @@ def test_upgrade_from_0003_keeps_replies_and_starts_with_nothing_promoted(db_url
 def test_upgrade_from_0004_keeps_turns_and_starts_with_no_names_known(db_url: str) -> None:
     engine = make_engine(db_url)
     upgrade(engine, "0004")
-    now = datetime.now(UTC)
-    with engine.begin() as conn:
-        conn.execute(
-            conversations.insert().values(id=1, platform="slack", chat_key="C1", created_at=now)
-        )
-        conn.execute(
-            messages.insert().values(
-                id=1, conversation_id=1, author="U7", text="Kai: hi", created_at=now
-            )
-        )
+    _one_message(engine, "U7", "Kai: hi")
     engine.dispose()
 
     store = open_store(db_url)  # upgrades to head
@@ -122,3 +105,18 @@ def test_upgrade_from_0004_keeps_turns_and_starts_with_no_names_known(db_url: st
     remember_name(store, "slack", "U8", "Kai")  # two people, one name: the first id's
     assert known_names(store.engine) == {"slack": {"Kai": "U7"}}
     store.engine.dispose()
+
+
+def _one_message(engine: Engine, author: str, text: str, **columns: object) -> datetime:
+    """Conversation 1 on Slack with message 1 in it, written as an old schema holds them."""
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            conversations.insert().values(id=1, platform="slack", chat_key="C1", created_at=now)
+        )
+        conn.execute(
+            messages.insert().values(
+                id=1, conversation_id=1, author=author, text=text, created_at=now, **columns
+            )
+        )
+    return now
