@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import redis
 from pydantic import SecretStr
@@ -53,27 +54,40 @@ def bootstrap(
     return rt
 
 
-# Shorter values are left alone: masked wherever they occur, a one-letter WECOM_SECRET
-# turned "assume" into "a******ume" on every line. Every real token is far longer (Slack's
-# xoxb-/xapp- 50+, Telegram's about 46, WeCom's secret and EncodingAESKey 43, a signing
-# secret 32), and a value this short is no secret from anyone who can guess it.
+# Shorter values are masked only as whole values: wherever they occur, a one-letter
+# WECOM_SECRET turned "assume" into "a******ume" on every line. Every real token is far
+# longer (Slack's xoxb-/xapp- 50+, Telegram's about 46, WeCom's secret and EncodingAESKey 43,
+# a signing secret 32) and is masked anywhere, inside URLs and words too.
 MIN_HIDDEN_CHARS = 8
 
 
 class HiddenSecrets(logging.Filter):
-    """Replaces secrets (of MIN_HIDDEN_CHARS or more) in a record's message and traceback
-    by `***`, wherever they occur, inside URLs too. On the handlers, so it covers every
-    logger's records (a logger's own filters see only its records)."""
+    """Replaces secrets in a record's message and traceback by `***`. One of MIN_HIDDEN_CHARS
+    or more is replaced wherever it occurs, inside URLs too; a shorter one only where it stands
+    as a value of its own, with no letter, digit, _ or ' touching it (`corpsecret=s&`, not the
+    s of "assume" or "it's"). On the handlers, so it covers every logger's records (a
+    logger's own filters see only its records).
+
+    >>> HiddenSecrets({"s", "pw1"}).hide("Will assume it; corpsecret=s&user=bot:pw1@db")
+    'Will assume it; corpsecret=***&user=bot:***@db'
+    """
 
     def __init__(self, secrets: set[str]) -> None:
         super().__init__()
         # Longest first: a secret that holds another is hidden whole.
-        hidden = (secret for secret in secrets if len(secret) >= MIN_HIDDEN_CHARS)
-        self.secrets = sorted(hidden, key=len, reverse=True)
+        ordered = sorted((secret for secret in secrets if secret), key=len, reverse=True)
+        self.patterns = [
+            re.compile(
+                re.escape(secret)
+                if len(secret) >= MIN_HIDDEN_CHARS
+                else rf"(?<![\w']){re.escape(secret)}(?![\w'])"
+            )
+            for secret in ordered
+        ]
 
     def hide(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "***")
+        for pattern in self.patterns:
+            text = pattern.sub("***", text)
         return text
 
     def filter(self, record: logging.LogRecord) -> bool:

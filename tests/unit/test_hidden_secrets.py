@@ -52,6 +52,12 @@ def test_a_short_secret_leaves_ordinary_words_alone() -> None:
     assert out.getvalue() == "Will assume non-transactional DDL.\n"
 
 
+def test_a_short_secret_is_hidden_where_it_stands_as_a_value() -> None:
+    logger, out = logged("s", "pw1")
+    logger.info("GET /gettoken?corpsecret=s&id=7 as bot:pw1@db (it's said)")
+    assert out.getvalue() == "GET /gettoken?corpsecret=***&id=7 as bot:***@db (it's said)\n"
+
+
 def test_a_real_token_is_hidden_beside_a_short_secret() -> None:
     slack = "xoxb-1234567890-0987654321-AbCdEfGhIjKlMnOpQrStUvWx"
     wecom = "Tz3kq0b6N1mYp8a2Vw5cXs9dRf4gHj7kLe1oIu2yTr3"  # a 43-character WeCom secret
