@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ class Call:
     query: dict[str, str]
     body: dict[str, Any]
     ok: bool = False  # WeCom took it
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
 
 @dataclass
@@ -53,7 +55,11 @@ class WeComApi:
 
     def sent_to(self, user: str) -> list[dict[str, Any]]:
         """The messages sent to `user` that WeCom took."""
-        return [c.body for c in self.called("message/send") if c.ok and c.body["touser"] == user]
+        return [c.body for c in self.sends_to(user)]
+
+    def sends_to(self, user: str) -> list[Call]:
+        """The message/send calls to `user` that WeCom took."""
+        return [c for c in self.called("message/send") if c.ok and c.body["touser"] == user]
 
     def answer(self, endpoint: str, query: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
         with self.lock:

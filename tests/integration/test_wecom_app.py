@@ -156,10 +156,13 @@ def test_the_url_check_echoes_and_a_bad_signature_is_refused(wecom: WeCom) -> No
 
 def test_a_text_message_is_answered_at_once_and_the_reply_sent(wecom: WeCom) -> None:
     user = _user()
-    started = time.monotonic()
     assert wecom.say(user, "你好，请介绍一下你自己") == 200
-    assert time.monotonic() - started < 1.0
-    sent = wait_for("the reply", lambda: wecom.api.sent_to(user))[0]
+    answered = time.monotonic()
+    send = wait_for("the reply", lambda: wecom.api.sends_to(user))[0]
+    # The callback answered before the reply reached WeCom (it must within WeCom's 5 s,
+    # whatever the model takes): an order, not a time limit, so it holds at any speed.
+    assert answered < send.at
+    sent = send.body
     assert sent["agentid"] == AGENT_ID and sent["msgtype"] == "text"
     assert sent["enable_duplicate_check"] == 1
     turn = wait_for("the delivered mark", lambda: _delivered(wecom, user))
