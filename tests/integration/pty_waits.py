@@ -57,3 +57,25 @@ def expect_working(
             )
         seen, cpu = now_seen, now_cpu
     return index
+
+
+LOST_S = 10.0  # no sign at all of a Ctrl-C for this long: it came before readline waited
+
+
+def interrupt_at_prompt(child: pexpect.spawn) -> None:
+    """Ctrl-C to a program sitting at a readline prompt, pressed again if it was lost.
+
+    CPython's readline checks for signals only when its select() on the terminal is
+    interrupted: a SIGINT that lands after the prompt is written but before select() is
+    entered is noted and never acted on until the next key (a window of microseconds, which
+    a loaded machine widens to seconds: three tests hung here beside stress-ng). A person
+    presses again; so does this, but only while the program showed nothing at all, so a
+    second press never lands inside a first one being handled.
+    """
+    while True:
+        child.sendintr()
+        if child.expect([pexpect.EOF, pexpect.TIMEOUT], timeout=LOST_S) == 0:
+            return
+        shown = (child.before or "").replace("^C", "").strip("\x07")  # an echo, a bell
+        if shown:
+            return  # it began to leave (a new line first): the caller waits for the rest

@@ -23,7 +23,7 @@ from core.store.schema import conversations, messages, turns
 from core.text import USAGE_HINT
 from core.types import Vote
 from tests.integration.conftest import MAX_NEW_TOKENS, failed
-from tests.integration.pty_waits import expect_working
+from tests.integration.pty_waits import expect_working, interrupt_at_prompt
 from tests.integration.workers import clean_env, replyloop_command, start_workers, worker_env
 
 CUT = re.compile(r"Your message was ([\d,]+) characters; only the first 100 were read\.")
@@ -90,7 +90,7 @@ def leave(child: pexpect.spawn, how: str) -> None:
     if how == "ctrl-d":
         child.sendeof()
     elif how == "ctrl-c":
-        child.sendintr()
+        interrupt_at_prompt(child)
     else:
         child.sendline(how)
     expect_working(child, pexpect.EOF)
@@ -277,7 +277,7 @@ def test_ctrl_c_pressed_twice_in_a_reply_leaves(spawn_chat: Spawn, endless_model
     chat.sendintr()
     chat.sendintr()
     if expect_working(chat, [pexpect.EOF, "you> "]) == 1:
-        chat.sendintr()  # both were taken as one: this is the prompt's
+        interrupt_at_prompt(chat)  # both were taken as one: this is the prompt's
         expect_working(chat, pexpect.EOF)
     chat.close()
     assert (chat.exitstatus, chat.signalstatus) == (0, None)
