@@ -11,10 +11,13 @@ from platformdirs import user_cache_dir, user_data_dir
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from core.types import GenerationSettings
+from core.types import DEFAULT_MAX_SECONDS, GenerationSettings
 from core.urls import database_url, mask_url
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
+# The generation settings' defaults have one home, GenerationSettings; the fields below
+# that set them start from it.
+_GENERATION = GenerationSettings()
 
 
 def _env(name: str) -> AliasChoices:
@@ -80,19 +83,21 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path(user_data_dir("replyloop")), description="SQLite file, secrets")
     cache_dir: Path = Field(Path(user_cache_dir("replyloop")), description="converted models")
     model: str = Field(DEFAULT_MODEL, description="built-in model name or a local model folder")
-    max_new_tokens: int = Field(128, ge=1, le=4096)
-    temperature: float = Field(0.7, ge=0.0, le=5.0)
-    top_p: float = Field(0.9, gt=0.0, le=1.0)
-    context_token_budget: int = Field(1024, ge=64)
-    system_prompt: str = "You are a helpful assistant in a team chat. Answer briefly and kindly."
+    max_new_tokens: int = Field(_GENERATION.max_new_tokens, ge=1, le=4096)
+    temperature: float = Field(_GENERATION.temperature, ge=0.0, le=5.0)
+    top_p: float = Field(_GENERATION.top_p, gt=0.0, le=1.0)
+    context_token_budget: int = Field(_GENERATION.context_token_budget, ge=64)
+    system_prompt: str = _GENERATION.system_prompt
     # NoDecode: a plain text is one stop text, not a JSON error (stop_texts reads both).
     stop: Annotated[list[str], NoDecode] = Field(
-        [],
+        list(_GENERATION.stop),
         description="the reply ends before any of these texts: one text (\\nUser:) or a JSON "
         'list (["\\nUser:", "\\nBot:"]); \\n and \\t stand for a newline and a tab',
     )
     max_reply_s: float = Field(
-        120.0, gt=0, description="a reply still being generated after this long ends as it is"
+        DEFAULT_MAX_SECONDS,
+        gt=0,
+        description="a reply still being generated after this long ends as it is",
     )
     kv_cache_mb: int = Field(
         0,

@@ -9,6 +9,10 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 Role = Literal["system", "user", "assistant"]
 
+# The one place it is written: settings, training data and benchmarks import it, so the model
+# is trained on and measured with the prompt the workers serve with.
+DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant in a team chat. Answer briefly and kindly."
+
 
 class ChatMessage(TypedDict):
     """One message as a chat template sees it."""
@@ -37,17 +41,26 @@ class IncomingMessage:
     platform_message_id: str | None = None
 
 
+# A reply still being generated after this long ends as it is (wall clock). Named on its own
+# because Settings.max_reply_s takes it as a float, where GenerationSettings also allows None.
+DEFAULT_MAX_SECONDS = 120.0
+
+
 @dataclass(frozen=True)
 class GenerationSettings:
-    """How a reply is generated; stored with every Turn so training sees the same."""
+    """How a reply is generated; stored with every Turn so training sees the same.
+
+    Its defaults are the only ones: core.settings.Settings takes them from here."""
 
     max_new_tokens: int = 128
     temperature: float = 0.7
     top_p: float = 0.9
     context_token_budget: int = 1024
-    system_prompt: str = "You are a helpful assistant in a team chat. Answer briefly and kindly."
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
     stop: tuple[str, ...] = ()  # the reply ends before the first of these it spells
-    max_seconds: float | None = 120.0  # the reply ends as it is after this long (wall clock)
+    max_seconds: float | None = (
+        DEFAULT_MAX_SECONDS  # the reply ends as it is after this long (wall clock)
+    )
     min_new_tokens: int = 0  # the end-of-reply token is not picked before this many
 
     def as_dict(self) -> dict[str, Any]:

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.types import ChatMessage, GenerationSettings
+from core.types import DEFAULT_SYSTEM_PROMPT, ChatMessage
 from training.data import chitchat
-
-SYSTEM = GenerationSettings().system_prompt  # the prompt every chat's reply starts from
 
 
 @dataclass(frozen=True)
@@ -33,7 +31,12 @@ def prompts(count: int) -> list[list[ChatMessage]]:
         text = next((t for t in conversation.turns[:2] if len(t.split()) >= 3), None)
         if text is None or len(text) > 300:
             continue
-        found.append([{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}])
+        found.append(
+            [
+                {"role": "system", "content": DEFAULT_SYSTEM_PROMPT},
+                {"role": "user", "content": text},
+            ]
+        )
         if len(found) == count:
             return found
     raise RuntimeError(f"the chitchat data holds fewer than {count} usable openers")

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from core.export.rows import CastVote, RatedTurn, kto_row, pair_rows
+from core.types import DEFAULT_SYSTEM_PROMPT
 from training.data import chitchat, exports
 from training.data.builders import (
-    SYSTEM_PROMPT,
     Shape,
     liked_rows,
     selection_pairs,
@@ -61,7 +61,7 @@ def test_packaged_chitchat_loads() -> None:
 
 def test_sft_rows_exact(tmp_path: Path) -> None:
     loaded = chitchat.load(write_dataset(tmp_path / "dataset.json"))
-    system = {"role": "system", "content": SYSTEM_PROMPT}
+    system = {"role": "system", "content": DEFAULT_SYSTEM_PROMPT}
     assert sft_rows(loaded) == [
         {
             "prompt": [system, {"role": "user", "content": "Hello\nHow are you?"}],

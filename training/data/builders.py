@@ -12,10 +12,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from core.types import ChatMessage, GenerationSettings, Role
+from core.types import DEFAULT_SYSTEM_PROMPT, ChatMessage, Role
 from training.data.chitchat import Conversation
 
-SYSTEM_PROMPT = GenerationSettings().system_prompt
 Row = dict[str, Any]
 
 
@@ -23,7 +22,7 @@ Row = dict[str, Any]
 class Shape:
     """How conversations become rows."""
 
-    system_prompt: str = SYSTEM_PROMPT
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
     context_turns: int = 3  # turns before the reply, at most (an even count loses one)
     max_chars: int = 600  # turns longer than this are not used as replies
 
