@@ -18,7 +18,7 @@ from core.types import DataSource
 from replyloop.bootstrap import bootstrap
 from replyloop.model_refs import ModelRef, ModelRefError, model_ref, run_version
 from training.config_cli import add_config_arguments, config_from_args
-from training.data.builders import Shape
+from training.data.builders import RowShape
 from training.data.chitchat import NAME as CHITCHAT
 from training.evaluate_config import EvalConfig
 from training.kto_config import KtoConfig
@@ -143,7 +143,7 @@ def evaluate(settings: Settings, args: argparse.Namespace) -> int:
         args.prompts or [CHITCHAT],
         None,
         args.held_out_percent,
-        Shape(context_turns=args.context_turns),
+        RowShape(context_turns=args.context_turns),
         config.seed,
     )
     held_out = [row["prompt"] for row in found.held_out][: args.limit]
@@ -172,7 +172,7 @@ def _train(
     settings: Settings, store: Store, args: argparse.Namespace, run: RunFolder
 ) -> tuple[dict[str, float], ModelRef]:
     """The trainer `args` names, run into `run`: its metrics and the model it started from."""
-    shape = Shape(context_turns=args.context_turns)
+    shape = RowShape(context_turns=args.context_turns)
     command = args.train_command
     percent, limit = args.held_out_percent, args.limit or None
     if command == "sft":

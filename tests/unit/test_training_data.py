@@ -14,7 +14,7 @@ from core.export.rows import CastVote, RatedTurn, kto_row, pair_rows
 from core.types import DEFAULT_SYSTEM_PROMPT
 from training.data import chitchat, exports
 from training.data.builders import (
-    Shape,
+    RowShape,
     liked_rows,
     selection_pairs,
     sft_rows,
@@ -81,7 +81,7 @@ def test_sft_rows_exact(tmp_path: Path) -> None:
 
 def test_long_context_keeps_the_newest_turns() -> None:
     c = Conversation("c", ("u1", "a1", "u2", "a2", "u3", "a3"))
-    rows = sft_rows([c], Shape(system_prompt="", context_turns=3))
+    rows = sft_rows([c], RowShape(system_prompt="", context_turns=3))
     assert rows[-1] == {
         "prompt": [
             {"role": "user", "content": "u2"},
@@ -94,14 +94,14 @@ def test_long_context_keeps_the_newest_turns() -> None:
 
 def test_too_long_replies_are_not_used() -> None:
     c = Conversation("c", ("u1", "x" * 50, "u2", "short"))
-    rows = sft_rows([c], Shape(system_prompt="", max_chars=20))
+    rows = sft_rows([c], RowShape(system_prompt="", max_chars=20))
     assert [r["completion"][0]["content"] for r in rows] == ["u2", "short"]
 
 
 def test_selection_pairs_exact() -> None:
     c1 = Conversation("c1", ("hi", "hello"))
     c2 = Conversation("c2", ("what's up", "not much"))
-    assert selection_pairs([c1, c2], Shape(system_prompt="")) == [
+    assert selection_pairs([c1, c2], RowShape(system_prompt="")) == [
         {
             "prompt": [{"role": "user", "content": "hi"}],
             "chosen": [{"role": "assistant", "content": "hello"}],

@@ -10,31 +10,30 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from core.types import DEFAULT_SYSTEM_PROMPT, ChatMessage, Role
 from training.data.chitchat import Conversation
-
-Row = dict[str, Any]
+from training.data.exports import TrlRow
 
 
 @dataclass(frozen=True)
-class Shape:
-    """How conversations become rows."""
+class RowShape:
+    """How conversations become rows: the system prompt, how many turns a prompt holds, and
+    how long a reply may be."""
 
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     context_turns: int = 3  # turns before the reply, at most (an even count loses one)
     max_chars: int = 600  # turns longer than this are not used as replies
 
 
-def prompt_before(conversation: Conversation, index: int, shape: Shape) -> list[ChatMessage]:
+def prompt_before(conversation: Conversation, index: int, shape: RowShape) -> list[ChatMessage]:
     """The prompt for the reply `conversation.turns[index]`: the system prompt, then the
     turns before it with the reply's speaker as the assistant.
 
     >>> c = Conversation("c", ("hi", "hello!", "how are you?", "fine"))
-    >>> [m["role"] for m in prompt_before(c, 3, Shape(context_turns=2))]
+    >>> [m["role"] for m in prompt_before(c, 3, RowShape(context_turns=2))]
     ['system', 'user']
-    >>> [m["content"] for m in prompt_before(c, 3, Shape(system_prompt="", context_turns=3))]
+    >>> [m["content"] for m in prompt_before(c, 3, RowShape(system_prompt="", context_turns=3))]
     ['hi', 'hello!', 'how are you?']
     """
     assert index >= 1, "a reply needs a turn before it"
@@ -51,7 +50,7 @@ def prompt_before(conversation: Conversation, index: int, shape: Shape) -> list[
 
 
 def reply_slots(
-    conversations: Sequence[Conversation], shape: Shape, limit: int | None, seed: int
+    conversations: Sequence[Conversation], shape: RowShape, limit: int | None, seed: int
 ) -> list[tuple[int, int]]:
     """(conversation, turn) positions of usable replies; `limit` of them drawn at random
     (seeded) across all conversations, else all, in order."""
@@ -72,14 +71,14 @@ def assistant(text: str) -> list[ChatMessage]:
 
 def sft_rows(
     conversations: Sequence[Conversation],
-    shape: Shape = Shape(),
+    shape: RowShape = RowShape(),
     limit: int | None = None,
     seed: int = 0,
-) -> list[Row]:
+) -> list[TrlRow]:
     """Conversational prompt-completion rows: one per reply, loss on the reply alone.
 
     >>> c = Conversation("c", ("hi", "hello!"))
-    >>> sft_rows([c], Shape(system_prompt="")) == [
+    >>> sft_rows([c], RowShape(system_prompt="")) == [
     ...     {"prompt": [{"role": "user", "content": "hi"}], "completion": assistant("hello!")}
     ... ]
     True
@@ -95,10 +94,10 @@ def sft_rows(
 
 def selection_pairs(
     conversations: Sequence[Conversation],
-    shape: Shape = Shape(),
+    shape: RowShape = RowShape(),
     limit: int | None = None,
     seed: int = 0,
-) -> list[Row]:
+) -> list[TrlRow]:
     """Response-selection preference rows: the true next reply is chosen over a reply drawn
     (seeded) from another conversation of the same set."""
     if len(conversations) < 2:
@@ -124,12 +123,12 @@ def selection_pairs(
     return rows
 
 
-def liked_rows(votes: Iterable[Row]) -> list[Row]:
+def liked_rows(votes: Iterable[TrlRow]) -> list[TrlRow]:
     """SFT rows from the replies people rated 👍 (a `kto` export's rows labelled true)."""
     return [{"prompt": v["prompt"], "completion": v["completion"]} for v in votes if v["label"]]
 
 
-def unique_prompts(rows: Iterable[Row]) -> Iterator[list[ChatMessage]]:
+def unique_prompts(rows: Iterable[TrlRow]) -> Iterator[list[ChatMessage]]:
     """Each distinct prompt of `rows` once, in order (siblings share a prompt)."""
     seen: set[tuple[tuple[str, str], ...]] = set()
     for row in rows:

@@ -12,7 +12,10 @@ from typing import Any
 
 from training.data.chitchat import DataError
 
-Row = dict[str, Any]
+# One row of TRL's conversational formats, as a JSON object ({"prompt", "completion",
+# "label"}, {"prompt", "chosen", "rejected"}, ...): what an export file's lines hold and what
+# training.data.builders makes; the trainers read nothing else.
+TrlRow = dict[str, Any]
 ROLES = {"system", "user", "assistant"}
 
 
@@ -34,25 +37,25 @@ def _reply(value: Any, field: str) -> None:
         raise ValueError(f"{field!r} must be one assistant message")
 
 
-def check_vote(row: Row) -> None:
+def check_vote(row: TrlRow) -> None:
     _messages(row.get("prompt"), "prompt")
     _reply(row.get("completion"), "completion")
     if not isinstance(row.get("label"), bool):
         raise ValueError("'label' must be true or false")
 
 
-def check_pair(row: Row) -> None:
+def check_pair(row: TrlRow) -> None:
     _messages(row.get("prompt"), "prompt")
     _reply(row.get("chosen"), "chosen")
     _reply(row.get("rejected"), "rejected")
 
 
-def check_prompt(row: Row) -> None:
+def check_prompt(row: TrlRow) -> None:
     """Any export row (raw, kto, pairs) or a bare {"prompt": [...]} gives a prompt."""
     _messages(row.get("prompt"), "prompt")
 
 
-def _read(path: Path, check: Callable[[Row], None], what: str) -> Iterator[Row]:
+def _read(path: Path, check: Callable[[TrlRow], None], what: str) -> Iterator[TrlRow]:
     try:
         handle = path.open(encoding="utf-8")
     except OSError as exc:
@@ -71,16 +74,16 @@ def _read(path: Path, check: Callable[[Row], None], what: str) -> Iterator[Row]:
             yield row
 
 
-def read_votes(path: Path) -> list[Row]:
+def read_votes(path: Path) -> list[TrlRow]:
     """A `kto` export: {"prompt", "completion", "label"} rows."""
     return list(_read(path, check_vote, "kto (vote)"))
 
 
-def read_pairs(path: Path) -> list[Row]:
+def read_pairs(path: Path) -> list[TrlRow]:
     """A `pairs` export: {"prompt", "chosen", "rejected"} rows."""
     return list(_read(path, check_pair, "pairs"))
 
 
-def read_prompts(path: Path) -> list[Row]:
+def read_prompts(path: Path) -> list[TrlRow]:
     """Rows of any export format, for their prompts (PPO's contexts)."""
     return list(_read(path, check_prompt, "prompt"))

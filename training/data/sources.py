@@ -14,16 +14,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from training.data import chitchat, exports
-from training.data.builders import Row, Shape, liked_rows, selection_pairs, sft_rows, unique_prompts
+from training.data.builders import RowShape, liked_rows, selection_pairs, sft_rows, unique_prompts
 from training.data.chitchat import DataError
+from training.data.exports import TrlRow
 from training.data.split import held_out
 from training.runs import DataSource
 
 
 @dataclass
 class Split:
-    train: list[Row] = field(default_factory=list)
-    held_out: list[Row] = field(default_factory=list)
+    train: list[TrlRow] = field(default_factory=list)
+    held_out: list[TrlRow] = field(default_factory=list)
     sources: list[DataSource] = field(default_factory=list)
 
     def add(self, other: Split) -> None:
@@ -32,23 +33,23 @@ class Split:
         self.sources.extend(other.sources)
 
 
-def prompt_key(row: Row) -> str:
+def prompt_key(row: TrlRow) -> str:
     return json.dumps(row["prompt"], sort_keys=True, ensure_ascii=False)
 
 
-def split_rows(rows: Sequence[Row], percent: float) -> tuple[list[Row], list[Row]]:
-    train: list[Row] = []
-    kept: list[Row] = []
+def split_rows(rows: Sequence[TrlRow], percent: float) -> tuple[list[TrlRow], list[TrlRow]]:
+    train: list[TrlRow] = []
+    kept: list[TrlRow] = []
     for row in rows:
         (kept if held_out(prompt_key(row), percent) else train).append(row)
     return train, kept
 
 
-Builder = Callable[[Sequence[chitchat.Conversation], Shape, int | None, int], list[Row]]
+Builder = Callable[[Sequence[chitchat.Conversation], RowShape, int | None, int], list[TrlRow]]
 
 
 def from_chitchat(
-    build: Builder, limit: int | None, percent: float, shape: Shape, seed: int
+    build: Builder, limit: int | None, percent: float, shape: RowShape, seed: int
 ) -> Split:
     """Rows built from the packaged conversations; `limit` caps the train rows (the
     held-out rows are capped at a tenth of it, at least 200)."""
@@ -61,7 +62,7 @@ def from_chitchat(
     return Split(train, kept, [DataSource(chitchat.version(), len(train) + len(kept))])
 
 
-def from_file(path: Path, read: Callable[[Path], list[Row]], percent: float, what: str) -> Split:
+def from_file(path: Path, read: Callable[[Path], list[TrlRow]], percent: float, what: str) -> Split:
     """A file's rows split; DataError if it holds none (`what` names them: "votes")."""
     rows = read(path)
     if not rows:
@@ -71,7 +72,7 @@ def from_file(path: Path, read: Callable[[Path], list[Row]], percent: float, wha
 
 
 def sft_data(
-    names: Sequence[str], limit: int | None, percent: float, shape: Shape, seed: int
+    names: Sequence[str], limit: int | None, percent: float, shape: RowShape, seed: int
 ) -> Split:
     """`train sft --data`: chitchat replies, and the 👍 replies of `kto` export files."""
     split = Split()
@@ -88,7 +89,7 @@ def sft_data(
 
 
 def rm_pairs(
-    names: Sequence[str], limit: int | None, percent: float, shape: Shape, seed: int
+    names: Sequence[str], limit: int | None, percent: float, shape: RowShape, seed: int
 ) -> Split:
     """`train rm --pairs`: chitchat response selection, and `pairs` export files."""
     split = Split()
@@ -109,7 +110,7 @@ def votes(names: Sequence[str], percent: float) -> Split:
 
 
 def prompts(
-    names: Sequence[str], limit: int | None, percent: float, shape: Shape, seed: int
+    names: Sequence[str], limit: int | None, percent: float, shape: RowShape, seed: int
 ) -> Split:
     """`train ppo --prompts` and `eval --prompts`: contexts of chitchat replies and the
     prompts of export files (any format), each distinct prompt once, as {"prompt": ...}."""

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from core.types import ChatMessage
-from training.reward.rows import Row, pair_replies, vote_reply
+from training.data.exports import TrlRow
+from training.reward.rows import pair_replies, vote_reply
 from training.scoring import reward_scores
 
 
@@ -69,7 +70,7 @@ def scores(
 
 
 def pair_scores(
-    model: Any, tokenizer: Any, pairs: Sequence[Row], max_length: int
+    model: Any, tokenizer: Any, pairs: Sequence[TrlRow], max_length: int
 ) -> tuple[list[float], list[float]]:
     """(chosen scores, rejected scores)."""
     prompts, chosen, rejected = zip(*(pair_replies(row) for row in pairs), strict=True)
@@ -80,7 +81,7 @@ def pair_scores(
 
 
 def pairwise_accuracy(
-    model: Any, tokenizer: Any, pairs: Sequence[Row], max_length: int = 512
+    model: Any, tokenizer: Any, pairs: Sequence[TrlRow], max_length: int = 512
 ) -> float:
     """The share of pairs whose chosen reply scores strictly above the rejected one."""
     chosen, rejected = pair_scores(model, tokenizer, pairs, max_length)
@@ -88,7 +89,11 @@ def pairwise_accuracy(
 
 
 def evaluate(
-    model: Any, tokenizer: Any, pairs: Sequence[Row], votes: Sequence[Row], max_length: int = 512
+    model: Any,
+    tokenizer: Any,
+    pairs: Sequence[TrlRow],
+    votes: Sequence[TrlRow],
+    max_length: int = 512,
 ) -> dict[str, float]:
     """{"pairs": n, "votes": n} plus pairwise_accuracy (if pairs), vote_accuracy (a positive
     score read as 👍) and vote_auc (if the votes hold both kinds)."""

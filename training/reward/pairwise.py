@@ -22,8 +22,9 @@ import torch.nn.functional as F
 from datasets import Dataset
 from trl import RewardConfig, RewardTrainer
 
+from training.data.exports import TrlRow
 from training.reward.rm_config import RmConfig
-from training.reward.rows import Row, pair_replies
+from training.reward.rows import pair_replies
 from training.run_callbacks import Offline, RunLog, TimeBudget, resume_from, use_bf16
 from training.runs import RunFolder
 from training.scoring import conversation_text, encode_scored, last_token_scores
@@ -36,7 +37,7 @@ def scored_ids(tokenizer: Any, prompt: Any, reply: str, max_length: int) -> list
     return row
 
 
-def tokenized_pairs(tokenizer: Any, rows: Sequence[Row], max_length: int) -> Dataset:
+def tokenized_pairs(tokenizer: Any, rows: Sequence[TrlRow], max_length: int) -> Dataset:
     records = []
     for row in rows:
         prompt, chosen, rejected = pair_replies(row)
@@ -111,8 +112,8 @@ def train_pairwise(
     model: Any,
     tokenizer: Any,
     run: RunFolder,
-    pairs: Sequence[Row],
-    held_out: Sequence[Row],
+    pairs: Sequence[TrlRow],
+    held_out: Sequence[TrlRow],
     config: RmConfig,
     minutes: float,
 ) -> tuple[int, bool]:

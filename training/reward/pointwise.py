@@ -27,9 +27,10 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from training.data.exports import TrlRow
 from training.reward.metrics import evaluate
 from training.reward.rm_config import RmConfig
-from training.reward.rows import Row, vote_reply
+from training.reward.rows import vote_reply
 from training.runs import RunFolder
 from training.scoring import conversation_text, encode_scored, last_token_scores
 
@@ -99,8 +100,8 @@ def train_pointwise(
     model: Any,
     tokenizer: Any,
     run: RunFolder,
-    votes: Sequence[Row],
-    held_out: Sequence[Row],
+    votes: Sequence[TrlRow],
+    held_out: Sequence[TrlRow],
     config: RmConfig,
     minutes: float = 0.0,
     first_step: int = 0,

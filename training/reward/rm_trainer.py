@@ -21,12 +21,12 @@ from typing import Any
 import torch
 
 from training.data.chitchat import DataError
+from training.data.exports import TrlRow
 from training.models import freeze_lower, load_scorer, load_tokenizer
 from training.reward.metrics import evaluate
 from training.reward.pairwise import train_pairwise
 from training.reward.pointwise import is_pointwise_checkpoint, train_pointwise
 from training.reward.rm_config import RmConfig
-from training.reward.rows import Row
 from training.run_callbacks import recorded_settings
 from training.runs import DataSource, RunFolder
 
@@ -41,7 +41,12 @@ def disable_dropout(model: Any) -> None:
 
 
 def baseline(
-    run: RunFolder, model: Any, tokenizer: Any, pairs: list[Row], votes: list[Row], max_length: int
+    run: RunFolder,
+    model: Any,
+    tokenizer: Any,
+    pairs: list[TrlRow],
+    votes: list[TrlRow],
+    max_length: int,
 ) -> dict[str, float]:
     """The untrained model's held-out measures, logged once (a resumed run reads them back)."""
     for row in run.metrics():

@@ -7,11 +7,9 @@ reply, and training must see exactly what scoring will.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from core.types import ChatMessage
-
-Row = dict[str, Any]
+from training.data.exports import TrlRow
 
 
 def reply_of(messages: Sequence[ChatMessage], field: str) -> str:
@@ -25,12 +23,12 @@ def reply_of(messages: Sequence[ChatMessage], field: str) -> str:
     return messages[0]["content"]
 
 
-def pair_replies(row: Row) -> tuple[list[ChatMessage], str, str]:
+def pair_replies(row: TrlRow) -> tuple[list[ChatMessage], str, str]:
     """(prompt, chosen reply, rejected reply) of a `pairs` row."""
     return row["prompt"], reply_of(row["chosen"], "chosen"), reply_of(row["rejected"], "rejected")
 
 
-def vote_reply(row: Row) -> tuple[list[ChatMessage], str, bool]:
+def vote_reply(row: TrlRow) -> tuple[list[ChatMessage], str, bool]:
     """(prompt, reply, 👍?) of a `kto` row."""
     if not isinstance(row["label"], bool):
         raise ValueError(f"a vote's label is true or false, got {row['label']!r}")
