@@ -23,7 +23,7 @@ from pathlib import Path
 import redis
 from celery import Celery
 
-from workers.broker import SCHEMES
+from wire.broker import SCHEMES
 
 FIRST, SECOND = "floor.first", "floor.second"
 QUEUES = {FIRST: "floor-first", SECOND: "floor-second"}
@@ -33,7 +33,7 @@ BROKER_ENV = "FLOOR_BROKER_URL"
 broker_url = os.environ.get(BROKER_ENV, "redis://127.0.0.1:6379/15")
 app = Celery("floor", broker=broker_url)
 app.conf.update(
-    broker_transport="workers.broker:Transport" if broker_url.split(":")[0] in SCHEMES else None,
+    broker_transport="wire.broker:Transport" if broker_url.split(":")[0] in SCHEMES else None,
     task_acks_late=True,
     worker_prefetch_multiplier=1,
     task_ignore_result=True,

@@ -67,8 +67,8 @@ class Client:
         return time.perf_counter() - started, int(item["turn_id"])
 
     def ask(self, message_id: int) -> None:
-        if self.live:
-            self.rt.live_texts.open(message_id)
+        if self.live and self.rt.live is not None:
+            self.rt.live.open(message_id)
         request_reply(message_id, live=self.live)
 
     def generate_seconds(self, turn_id: int) -> float:

@@ -1,7 +1,8 @@
-"""What every adapter does with an accepted message: store it, then ask for a reply.
+"""What every adapter does with an accepted message: store it, then ask for a reply; and
+the io queue's task that stores a message its adapter could not.
 
-Work is enqueued by task name with ids and plain JSON, so adapters never import torch.
-`request_reply` lives with the queues (workers.celery_app); adapters take it from here.
+Work is sent by task name with ids and plain JSON (wire.messages), so adapters never
+import torch. `request_reply` lives with the messages; adapters take it from here.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from bots.streaming.streamer import Streamer
 from core.store import Store
 from core.types import IncomingMessage
-from workers.celery_app import INTAKE, enqueue, request_reply
+from wire import process
+from wire.messages import Intake, request_reply, send_intake
+from wire.tasks import STORE_RETRY, handles
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +44,14 @@ def accept(store: Store, message: IncomingMessage, streamer: Streamer | None = N
         message_id = store_message(store, message)
     except SQLAlchemyError as exc:
         log.warning("database unavailable (%s): message queued for storing", type(exc).__name__)
-        enqueue(
-            INTAKE,
-            message.platform,
-            message.chat_key,
-            message.author,
-            message.text,
-            message.platform_message_id,
+        send_intake(
+            Intake(
+                message.platform,
+                message.chat_key,
+                message.author,
+                message.text,
+                message.platform_message_id,
+            )
         )
         return
     if streamer is None:
@@ -55,3 +59,18 @@ def accept(store: Store, message: IncomingMessage, streamer: Streamer | None = N
         return
     streamer.open(message_id, message.chat_key, message.platform_message_id)
     request_reply(message_id, live=True)
+
+
+@handles(Intake, **STORE_RETRY)
+def intake(message: Intake) -> int:
+    """Store a message its adapter could not (the database was down then), and queue its
+    reply; the message's id."""
+    _conversation, message_id = process.current().store.add_chat_message(
+        message.platform,
+        message.chat_key,
+        message.author,
+        message.text,
+        message.platform_message_id,
+    )
+    request_reply(message_id)
+    return message_id

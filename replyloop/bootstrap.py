@@ -1,9 +1,10 @@
-"""The one place each process is wired: logging, Celery, the store, the runtime."""
+"""The one place each process is wired: logging, Celery, its context, its tasks."""
 
 from __future__ import annotations
 
 import logging
 import re
+from typing import TYPE_CHECKING
 
 import redis
 from pydantic import SecretStr
@@ -12,8 +13,12 @@ from redis.exceptions import RedisError
 from core.errors import ServiceUnavailable
 from core.settings import Settings
 from core.urls import mask_url
-from workers import runtime
-from workers.celery_app import configure
+from wire import process
+from wire.app import configure
+from wire.process import Process
+
+if TYPE_CHECKING:
+    from workers.gpu_process import GpuProcess
 
 
 def check_broker(url: str) -> None:
@@ -31,27 +36,50 @@ def check_broker(url: str) -> None:
         ) from exc
 
 
-def bootstrap(
-    settings: Settings,
-    preload_engine: bool = False,
-    run_tasks_here: bool = False,
-    log_level: int = logging.WARNING,
-) -> runtime.Runtime:
-    """Wire this process. `run_tasks_here`: an embedded chat runs the tasks itself."""
+def bootstrap(settings: Settings, log_level: int = logging.WARNING) -> Process:
+    """Wire this process: logging with its secrets hidden, Celery pointed at the broker (or
+    running tasks in-process), and the process's context (wire.process) with its store
+    opened. A process that sends tasks by name needs no more."""
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # httpx logs every request's URL at INFO, and a Bot API URL holds the Telegram token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     hide_secrets(settings)
     if settings.broker_url:
         check_broker(settings.broker_url)
-    app = configure(settings)
-    if settings.embedded and run_tasks_here:
-        # Tasks run in this process: register them all (importing torch). A distributed
-        # chat or bot process only sends tasks by name and never imports them.
-        app.loader.import_default_modules()
-    rt = runtime.init(settings, preload_engine)
-    rt.store  # noqa: B018 - open (and migrate) now, so a bad URL fails at start-up
-    return rt
+    configure(settings)
+    return process.start(settings)
+
+
+def io_tasks() -> None:
+    """Register the io queue's tasks in this process: delivery to each platform, votes,
+    and messages stored late. None of them imports torch."""
+    import bots.intake
+    import bots.slack.backfill
+    import bots.slack.delivery
+    import bots.telegram.delivery
+    import bots.terminal.delivery
+    import bots.votes
+    import bots.wecom.delivery
+    import bots.wecom.feedback  # noqa: F401
+
+
+def gpu_tasks(context: Process) -> GpuProcess:
+    """Register the gpu queue's task in this process (importing torch), and make what it
+    generates with (a prefork child loads the model before any task: workers.tasks)."""
+    import workers.tasks  # noqa: F401
+    from workers import gpu_process
+
+    return gpu_process.start(context)
+
+
+def embedded(context: Process) -> GpuProcess | None:
+    """Without a broker every task runs in this process: register them all, and make what
+    replies are generated with. With one, None: this process only sends tasks by name, and
+    never imports torch."""
+    if not context.settings.embedded:
+        return None
+    io_tasks()
+    return gpu_tasks(context)
 
 
 # Shorter values are masked only as whole values: wherever they occur, a one-letter

@@ -16,7 +16,7 @@ from core.settings import Settings
 from core.store import Store
 from core.urls import mask_url
 from replyloop import model_commands, train_commands
-from replyloop.bootstrap import bootstrap
+from replyloop.bootstrap import bootstrap, embedded, gpu_tasks, io_tasks
 
 
 class UsageError(Exception):
@@ -54,13 +54,15 @@ def chat(settings: Settings) -> int:
     from bots.terminal.chat import TerminalChat, run
     from bots.terminal.outbox import outbox
 
-    rt = bootstrap(settings, preload_engine=settings.embedded, run_tasks_here=True)
-    if settings.embedded:
-        rt.engine  # noqa: B018 - convert/load the model before the first prompt
+    context = bootstrap(settings)
+    gpu = embedded(context)
+    if gpu is not None:
+        gpu.engine  # noqa: B018 - convert/load the model before the first prompt
         log_tasks_to_file(settings.data_dir / "chat.log")
-    replies = rt.replies if settings.embedded else None  # Ctrl-C stops a reply made here
+    replies = gpu.replies if gpu else None  # Ctrl-C stops a reply made here
+    live = gpu.live_texts if gpu else context.live
     box = outbox(settings.broker_url)
-    run(TerminalChat(settings, rt.store, box, live=rt.live_texts, replies=replies))
+    run(TerminalChat(settings, context.store, box, live=live, replies=replies))
     return 0
 
 
@@ -72,10 +74,11 @@ def worker(
             "a worker needs a broker: set REPLYLOOP_BROKER_URL=redis://host:6379/0 "
             "(without one, `replyloop chat` runs everything in one process)"
         )
-    rt = bootstrap(settings, preload_engine=queue == "gpu", log_level=logging.INFO)
-    from workers.celery_app import app
+    context = bootstrap(settings, log_level=logging.INFO)
+    from wire.app import app
 
     if queue == "gpu":
+        gpu = gpu_tasks(context)
         # Threads: one model, and every message taken joins the running batch at its next
         # step (workers.strategy hands them to it; the threads run only retried or failed
         # ones). The worker holds twice max_batch messages: the next ones are at hand the
@@ -84,12 +87,13 @@ def worker(
         pool = pool or "threads"
         count = concurrency or (1 if pool == "prefork" else 2 * settings.max_batch)
         if pool != "prefork":
-            rt.engine  # noqa: B018 - no child processes: the model lives in this one
+            gpu.engine  # noqa: B018 - no child processes: the model lives in this one
         else:  # the children load it; refuse a model they cannot use before forking them
             from workers.models import check_tokenizer, resolve
 
             check_tokenizer(resolve(settings.model, settings.cache_dir))
     else:
+        io_tasks()
         pool, count = pool or "threads", concurrency or 8
     if logging.getLevelName(loglevel.upper()) != logging.DEBUG:
         quiet_task_logs()
@@ -124,9 +128,8 @@ def serve_slack(settings: Settings, http: bool, host: str, port: int) -> int:
             "set SLACK_SIGNING_SECRET for the HTTP Events API (or SLACK_APP_TOKEN for "
             "Socket Mode, which needs no public URL)"
         )
-    rt = bootstrap(
-        settings, preload_engine=settings.embedded, run_tasks_here=True, log_level=logging.INFO
-    )
+    rt = bootstrap(settings, log_level=logging.INFO)
+    embedded(rt)
     from bots.slack import serve, stream
     from bots.streaming.streamer import running
 
@@ -169,9 +172,8 @@ def serve_telegram(settings: Settings, webhook: str | None, host: str, port: int
             check_webhook(webhook, secret.get_secret_value())
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    rt = bootstrap(
-        settings, preload_engine=settings.embedded, run_tasks_here=True, log_level=logging.INFO
-    )
+    rt = bootstrap(settings, log_level=logging.INFO)
+    embedded(rt)
     from telegram.error import InvalidToken, NetworkError, TelegramError
 
     from bots.streaming.streamer import running
@@ -231,9 +233,8 @@ def serve_wecom(settings: Settings, host: str, port: int) -> int:
             raise UsageError(f"set {', '.join(missing)} (the {what}'s settings in WeCom)")
     if "smart bot" in wanted and not settings.broker_url:
         raise UsageError("the smart bot streams replies through Redis: set REPLYLOOP_BROKER_URL")
-    rt = bootstrap(
-        settings, preload_engine=settings.embedded, run_tasks_here=True, log_level=logging.INFO
-    )
+    rt = bootstrap(settings, log_level=logging.INFO)
+    embedded(rt)
     from bots.wecom import callback
 
     callback.serve_http(settings, rt.store, host, port)
@@ -246,7 +247,8 @@ def log_tasks_to_file(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    for name in ("celery", "workers"):
+    # The tasks' loggers: the gpu side's, and the io side's this chat runs.
+    for name in ("celery", "workers", "bots.intake", "bots.votes", "bots.terminal.delivery"):
         logger = logging.getLogger(name)
         logger.addHandler(handler)
         logger.propagate = False

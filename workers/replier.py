@@ -37,12 +37,12 @@ from functools import partial
 from core.context import build_prompt, messages_that_fit
 from core.store import Store
 from core.types import ChatMessage, Delivery, GenerationSettings, ReplyContext, Turn, delivery
-from workers.celery_app import deliver
+from wire.live import LiveTexts
+from wire.messages import ReplyRequest, deliver
 from workers.continuous import Row
 from workers.engine import Generation
-from workers.live import LiveTexts
-from workers.replying import Behind, ReplyRequest, new_turn
 from workers.scheduler import Scheduler
+from workers.turns import Behind, new_turn
 
 log = logging.getLogger(__name__)
 

@@ -29,8 +29,9 @@ from celery.concurrency.thread import TaskPool as ThreadsPool
 from celery.worker.strategy import default
 
 from core.types import Turn
-from workers import runtime
-from workers.replying import Behind, ReplyRequest, ask_again
+from wire.messages import ReplyRequest, ask_again
+from workers import gpu_process
+from workers.turns import Behind
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +54,14 @@ def batched(task: Any, app: Any, consumer: Any, **kwargs: Any) -> Callable[..., 
         return default(task, app, consumer, **kwargs)
 
     def handle(request: Any) -> None:
-        if request.kwargs or not 2 <= len(request.args) <= 4:  # not as our senders send it
+        try:
+            asked = ReplyRequest.from_wire(*request.args, **request.kwargs)
+        except TypeError:  # not as our senders send it: Celery's path says what is wrong
             consumer.on_task_request(request)
             return
-        message_id, request_key, *rest = request.args
         started = perf_counter()
         request.on_accepted(os.getpid(), monotonic())
-        asked = ReplyRequest(message_id, request_key, *rest)
-        future = runtime.current().replies.enqueue(asked)
+        future = gpu_process.current().replies.enqueue(asked)
         future.add_done_callback(lambda done: _finish(consumer, request, asked, done, started))
 
     return default(task, app, _Consumer(consumer, handle), **kwargs)

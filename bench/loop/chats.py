@@ -18,7 +18,8 @@ from bots.intake import request_reply, store_message
 from bots.terminal.outbox import BLOCK_SLICE_S, KEY
 from core.store import Store
 from core.types import ChatMessage, IncomingMessage, Vote
-from workers.celery_app import VOTE, app
+from wire.messages import CastVote
+from wire.tasks import ask
 
 PLATFORM = "terminal"
 REPLY_TIMEOUT_S = 300.0
@@ -104,9 +105,7 @@ def rate(served: Sequence[Served], raters: list[Rater], per_reply: int, seed: in
         for r in assign(raters, seed, s.turn_id, per_reply)
     ]
     pending = [
-        app.signature(
-            VOTE, args=[c.turn_id, c.rater, int(Vote.UP if c.liked else Vote.DOWN), PLATFORM]
-        ).apply_async()
+        ask(CastVote(c.turn_id, c.rater, int(Vote.UP if c.liked else Vote.DOWN), PLATFORM))
         for c in casts
     ]
     for cast, result in zip(casts, pending, strict=True):

@@ -9,29 +9,41 @@ token budget allows, newest first).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from bots.intake import request_reply
 from bots.slack.names import names
 from bots.slack.translate import PLATFORM, SlackMessage, posted_as, said_by, where, with_names
 from bots.slack.web import RETRY, refused_logged, web_client
-from workers import runtime
-from workers.celery_app import app, enqueue
+from wire import process
+from wire.tasks import TaskMessage, handles, send
 
-JOIN_THREAD = "replyloop.deliver.slack.join_thread"  # "deliver.*" routes it to the io queue
 PAGE = 200
 
 
+@dataclass(frozen=True)
+class JoinThread(TaskMessage):
+    """A mention (`text` by `user` at `ts`) in a thread the bot never saw."""
+
+    TASK = "replyloop.deliver.slack.join_thread"  # "deliver.*" routes it to the io queue
+
+    chat_key: str
+    ts: str
+    user: str
+    text: str
+
+
 def queue(said: SlackMessage, text: str) -> None:
-    enqueue(JOIN_THREAD, said.chat_key, said.ts, said.user, text)
+    send(JoinThread(said.chat_key, said.ts, said.user, text))
 
 
-@app.task(name=JOIN_THREAD, **RETRY)
-def join_thread(chat_key: str, ts: str, user: str, text: str) -> None:
-    """Store the thread's earlier messages, then the mention (`text` by `user` at `ts`),
-    and queue its reply. Reading the thread comes first: a retry after Slack failed has
-    stored nothing."""
-    rt = runtime.current()
+@handles(JoinThread, **RETRY)
+def join_thread(mention: JoinThread) -> None:
+    """Store the thread's earlier messages, then the mention, and queue its reply. Reading
+    the thread comes first: a retry after Slack failed has stored nothing."""
+    chat_key, ts, user, text = mention.chat_key, mention.ts, mention.user, mention.text
+    rt = process.current()
     _team, channel, thread = where(chat_key)
     earlier: list[dict[str, Any]] = []
     client = web_client(rt.settings)

@@ -31,8 +31,10 @@ from bots.slack.translate import posted_as, where
 from bots.slack.web import RETRY, refused_logged, web_client
 from bots.streaming.handover import take_over
 from core.types import Delivery
-from workers import runtime
-from workers.celery_app import app, deliver_task, notice_task
+from wire import process
+from wire.messages import Deliveries, Notice
+from wire.queues import deliver_task, notice_task
+from wire.tasks import handles_bound
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +137,7 @@ def edit_reply(web: WebClient, reply: Delivery, streamed: str, buttons: bool) ->
 
 def streamed_message(message_id: int, owner: str) -> str | None:
     """The message that showed this reply while it was written, its stream now ended."""
-    live = runtime.current().live
+    live = process.current().live
     return take_over(live, message_id, owner) if live is not None and message_id else None
 
 
@@ -150,10 +152,11 @@ def add_affordances(web: WebClient, posted: str) -> None:
                 log.warning("could not add :%s: to %s: %s", name, posted, exc.response.get("error"))
 
 
-@app.task(name=deliver_task("slack"), bind=True, **RETRY)
-def deliver(task: Any, replies: list[Delivery]) -> None:
+@handles_bound(Deliveries, deliver_task("slack"), **RETRY)
+def deliver(task: Any, batch: Deliveries) -> None:
     """Post a batch's stored replies to their threads, and mark each delivered."""
-    rt = runtime.current()
+    replies = batch.replies
+    rt = process.current()
     web = web_client(rt.settings)
     again = runs_again(task)
     replies = still_to_deliver(task, rt.store, replies)
@@ -170,12 +173,13 @@ def deliver(task: Any, replies: list[Delivery]) -> None:
         add_affordances(web, posted)
 
 
-@app.task(name=notice_task("slack"), bind=True, **RETRY)
-def notice(task: Any, chat_key: str, message_id: int, text: str) -> None:
+@handles_bound(Notice, notice_task("slack"), **RETRY)
+def notice(task: Any, said: Notice) -> None:
     """Tell a thread (or DM) something: a failure, a hint, a cut message. A failure to
     reply to a message whose reply was being streamed replaces the partial text."""
+    chat_key, message_id, text = said.chat_key, said.message_id, said.text
     _team, channel, thread = where(chat_key)
-    web = web_client(runtime.current().settings)
+    web = web_client(process.current().settings)
     with refused_logged(f"notice to {chat_key}"):
         streamed = streamed_message(message_id, f"notice:{task.request.id}")
         if streamed is not None:

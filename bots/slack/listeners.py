@@ -46,7 +46,14 @@ from core.store import Store
 from core.store.reports import feedback_stats
 from core.text import check_text
 from core.types import IncomingMessage, Vote
-from workers.celery_app import PLATFORM_VOTE, VOTE, enqueue, notice_task
+from wire.messages import (
+    CastVote,
+    Notice,
+    PlatformVote,
+    send_notice,
+    send_platform_vote,
+    send_vote,
+)
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +223,7 @@ class Listeners:
             self._tell(said, HELP)
 
     def _tell(self, said: SlackMessage, text: str) -> None:
-        enqueue(notice_task(PLATFORM), said.chat_key, 0, text)
+        send_notice(PLATFORM, Notice(said.chat_key, 0, text))
 
     # -- ratings ---------------------------------------------------------------------------
 
@@ -230,14 +237,15 @@ class Listeners:
         if vote is None or not event.get("user"):
             return
         at = event_time(event.get("event_ts"))
-        enqueue(
-            PLATFORM_VOTE,
-            PLATFORM,
-            posted_as(item["channel"], item["ts"]),
-            rater(_team_of(body) or "", event["user"]),
-            int(vote),
-            "slack_reaction",
-            at.timestamp() if at else None,
+        send_platform_vote(
+            PlatformVote(
+                platform=PLATFORM,
+                posted_as=posted_as(item["channel"], item["ts"]),
+                rater=rater(_team_of(body) or "", event["user"]),
+                value=int(vote),
+                source="slack_reaction",
+                at=at.timestamp() if at else None,
+            )
         )
 
     def on_button(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
@@ -255,7 +263,7 @@ class Listeners:
             return
         user = str((body.get("user") or {}).get("id"))
         value = Vote.UP if action["action_id"] == UP else Vote.DOWN
-        enqueue(VOTE, turn_id, rater(_team_of(body) or "", user), int(value), "slack_button")
+        send_vote(CastVote(turn_id, rater(_team_of(body) or "", user), int(value), "slack_button"))
 
     # -- /replyloop -----------------------------------------------------------------------
 

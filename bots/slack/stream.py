@@ -5,7 +5,7 @@ edited with chat.update at most every REPLYLOOP_SLACK_STREAM_EVERY_S. The final 
 
 The streamer's own Web API client has no retry handlers: a 429 is reported at once with
 its Retry-After (the streamer holds that reply's edits off and never waits), and a call
-gives up after TIMEOUT_S, well inside the reply's lock (workers.live.LOCK_S).
+gives up after TIMEOUT_S, well inside the reply's lock (wire.live.LOCK_S).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from bots.slack.translate import posted_as, where
 from bots.streaming.pacing import preview
 from bots.streaming.streamer import RateLimited, Refused, Streamer
 from core.settings import Settings
-from workers.live import LiveText
+from wire.live import LiveText
 
 # Slack cuts a message's text at 40,000 characters and advises keeping it under 4,000.
 PREVIEW_CHARS = 4000

@@ -1,7 +1,7 @@
 """Replies shown while they are written, on platforms that show them by editing a message
 (Slack, Telegram).
 
-The adapter that takes a message opens its live hash (workers.live) and asks for the reply
+The adapter that takes a message opens its live hash (wire.live) and asks for the reply
 `live`: the gpu worker writes the text so far there while it generates. The adapter's
 streamer (`streamer`, a thread of the `replyloop serve` process) reads its hashes every
 quarter second and, paced per platform (`pacing`), posts the text so far with a mark that

@@ -1,7 +1,7 @@
 """The final delivery's side of a streamed reply: it ends the stream, then edits what was
 streamed into the whole reply, or posts the reply as usual.
 
-Under the reply's lock (workers.live), the lock the streamer edits under: the reply
+Under the reply's lock (wire.live), the lock the streamer edits under: the reply
 claims the stream (`ended_by`, HSETNX: a "Try again" sibling of the same message finds the
 stream taken and posts its own message), marks it `done` (so the streamer stops before
 its next edit) and reads what was posted. The lock is held for those three Redis calls
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from bots.refusals import Transient
 from bots.streaming.streamer import DONE, FINAL, POSTED, POSTER, release
-from workers.live import LOCK_S, LiveText
+from wire.live import LOCK_S, LiveText
 
 ENDED_BY = "ended_by"  # whose reply the stream was: a turn id, or a failure notice's task id
 

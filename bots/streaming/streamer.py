@@ -3,7 +3,7 @@
 Every TICK_S it reads the live hashes of the replies it watches, all in one Redis
 pipeline. A reply whose preview (bots.streaming.pacing) says something new, and whose
 platform allows a change now, is posted (the first time) or edited, under the reply's
-lock (workers.live), after checking that the final delivery has not ended its stream:
+lock (wire.live), after checking that the final delivery has not ended its stream:
 a late partial edit can never land over the whole reply. Who posts first is claimed in
 the hash (`poster`, HSETNX) and the posted message's platform id written there
 (`posted`) for the final delivery to edit.
@@ -29,13 +29,13 @@ from redis.exceptions import LockError, RedisError
 from redis.lock import Lock
 
 from bots.streaming.pacing import Pace, due, held_off, shown
-from workers.live import LiveText
+from wire.live import LiveText
 
 log = logging.getLogger(__name__)
 
-TICK_S = 0.25  # the gpu worker writes the text so far about every 0.3 s (workers.live)
+TICK_S = 0.25  # the gpu worker writes the text so far about every 0.3 s (wire.live)
 
-# Fields of the live hash (workers.live) that streaming adds.
+# Fields of the live hash (wire.live) that streaming adds.
 CHAT_KEY, ANSWERED = "chat_key", "answered"  # the adapter's: where the reply goes
 POSTER, STREAMER, FINAL = "poster", "streamer", "final"  # who posted first
 POSTED = "posted"  # the streamed message's platform id
@@ -57,7 +57,7 @@ class Refused(Exception):
 class Target(Protocol):
     """A platform's side of streaming (bots/<platform>/stream.py). `post` and `edit` raise
     RateLimited or Refused, never the platform SDK's own errors, and give up within a few
-    seconds (well inside workers.live.LOCK_S)."""
+    seconds (well inside wire.live.LOCK_S)."""
 
     def every_s(self, chat_key: str) -> float:
         """The least time between two posts or edits of one reply in this chat."""

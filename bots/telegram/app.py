@@ -65,7 +65,14 @@ from core.store.reports import served_stats
 from core.text import check_text
 from core.types import Vote
 from core.votes import pressed, tally
-from workers.celery_app import PLATFORM_VOTE, VOTE, app, enqueue, notice_task
+from wire.messages import (
+    CastVote,
+    PlatformVote,
+    send_notice,
+    send_platform_vote,
+)
+from wire.messages import Notice as ChatNotice
+from wire.tasks import ask
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +188,7 @@ class Handlers:
             self.tell(decision.chat_key, WORDS.get(decision.name, UNKNOWN))
 
     def tell(self, chat_key: str, text: str) -> None:
-        enqueue(notice_task(PLATFORM), chat_key, 0, text)
+        send_notice(PLATFORM, ChatNotice(chat_key, 0, text))
 
     # -- reactions ---------------------------------------------------------------------------
 
@@ -194,14 +201,15 @@ class Handlers:
         if not self.access.allows(vote.chat_id, vote.user_id):
             log.info("reaction by %s in chat %s: not allowed, ignored", vote.user_id, vote.chat_id)
             return
-        enqueue(
-            PLATFORM_VOTE,
-            PLATFORM,
-            vote.posted,
-            vote.rater,
-            int(vote.vote),
-            REACTION_SOURCE,
-            vote.at,
+        send_platform_vote(
+            PlatformVote(
+                platform=PLATFORM,
+                posted_as=vote.posted,
+                rater=vote.rater,
+                value=int(vote.vote),
+                source=REACTION_SOURCE,
+                at=vote.at,
+            )
         )
 
     # -- keyboard presses ------------------------------------------------------------------
@@ -251,7 +259,7 @@ class Handlers:
         reply's counts after it."""
         standing = self.store.standing_votes(turn_id).get(who, Vote.RETRACTED)
         value = pressed(standing, button)
-        pending = app.signature(VOTE, args=[turn_id, who, int(value), SOURCE]).apply_async()
+        pending = ask(CastVote(turn_id, who, int(value), SOURCE))
         try:
             result: dict[str, Any] = pending.get(timeout=VOTE_WAIT_S)
         except CeleryTimeout:

@@ -38,8 +38,10 @@ from bots.telegram.split import split_reply
 from bots.telegram.translate import is_private, message_of, posted_as, send_params, where
 from core.settings import Settings
 from core.types import Delivery
-from workers import runtime
-from workers.celery_app import app, deliver_task, notice_task
+from wire import process
+from wire.messages import Deliveries, Notice
+from wire.queues import deliver_task, notice_task
+from wire.tasks import handles_bound
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +116,7 @@ def edit_text(api: BotApi, posted: str, text: str, markup: dict[str, Any] | None
 
 def streamed_message(message_id: int, owner: str) -> str | None:
     """The message that showed this reply while it was written, its stream now ended."""
-    live = runtime.current().live
+    live = process.current().live
     return take_over(live, message_id, owner) if live is not None and message_id else None
 
 
@@ -130,10 +132,11 @@ def flood_later(task: Any) -> Iterator[None]:
         raise
 
 
-@app.task(name=deliver_task("telegram"), bind=True, **RETRY)
-def deliver(task: Any, replies: list[Delivery]) -> None:
+@handles_bound(Deliveries, deliver_task("telegram"), **RETRY)
+def deliver(task: Any, batch: Deliveries) -> None:
     """Send a batch's stored replies to their chats, and mark each delivered."""
-    rt = runtime.current()
+    replies = batch.replies
+    rt = process.current()
     replies = still_to_deliver(task, rt.store, replies)
     if not replies:
         return
@@ -149,12 +152,13 @@ def deliver(task: Any, replies: list[Delivery]) -> None:
             rt.store.mark_delivered(reply["turn_id"], posted)
 
 
-@app.task(name=notice_task("telegram"), bind=True, **RETRY)
-def notice(task: Any, chat_key: str, message_id: int, text: str) -> None:
+@handles_bound(Notice, notice_task("telegram"), **RETRY)
+def notice(task: Any, said: Notice) -> None:
     """Tell a chat something: a failure, a hint, a cut message, a command's answer. A
     failure to reply to a message whose reply was being streamed replaces the partial
     text."""
-    rt = runtime.current()
+    chat_key, message_id, text = said.chat_key, said.message_id, said.text
+    rt = process.current()
     answered = rt.store.platform_message_ids([message_id]).get(message_id) if message_id else None
     reply_to = reply_target(chat_key, answered)
     api = bot_api(rt.settings)

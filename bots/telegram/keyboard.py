@@ -75,7 +75,7 @@ def _button(text: str, action: Action, turn_id: int) -> dict[str, str]:
 
 
 def toast(result: dict[str, Any]) -> str:
-    """What a press's toast says, from the vote task's result (workers.tasks.vote).
+    """What a press's toast says, from the vote task's result (bots.votes.vote).
 
     >>> toast({"ok": True, "value": 1, "previous": 0}), toast({"ok": True, "value": -1,
     ...       "previous": 1}), toast({"ok": True, "value": 0, "previous": -1})

@@ -8,7 +8,7 @@ part, with the keyboard when it is the only one.
 
 The streamer's calls are tried once (BotApi.once): flood control's retry_after is handed to
 the streamer, which holds that reply's edits off and never waits; a call gives up after
-TIMEOUT_S, well inside the reply's lock (workers.live.LOCK_S).
+TIMEOUT_S, well inside the reply's lock (wire.live.LOCK_S).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from bots.telegram.delivery import reply_target
 from bots.telegram.split import TEXT_LIMIT, units
 from bots.telegram.translate import is_private, message_of, posted_as, send_params, where
 from core.settings import Settings
-from workers.live import LiveText
+from wire.live import LiveText
 
 TIMEOUT_S = 5.0
 DEFAULT_RETRY_AFTER_S = 1.0  # a 429 without retry_after

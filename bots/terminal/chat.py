@@ -24,8 +24,11 @@ from core.settings import Settings
 from core.store import Store
 from core.text import check_text
 from core.types import IncomingMessage, Vote
-from workers.celery_app import GPU_QUEUE, VOTE, app
-from workers.live import LiveTexts
+from wire.app import app
+from wire.live import LiveTexts
+from wire.messages import CastVote
+from wire.queues import GPU_QUEUE
+from wire.tasks import ask
 
 PLATFORM = "terminal"
 POLL_S = 0.05  # how often a streamed reply is looked at
@@ -43,7 +46,7 @@ STOP_S = 30.0  # leaving: how long replies in the making get to end (one decode 
 
 
 class Replies(Protocol):
-    """The replies made in this process (embedded: workers.replier.Replier)."""
+    """The replies made in this process (embedded: the gpu side's Replier)."""
 
     def cancel(self, message_id: int) -> None: ...
 
@@ -225,9 +228,7 @@ class TerminalChat:
         if self.last is None:
             self.say("No reply to rate yet.")
             return
-        pending = app.signature(
-            VOTE, args=[self.last.turn_id, self.user, int(value), PLATFORM]
-        ).apply_async()
+        pending = ask(CastVote(self.last.turn_id, self.user, int(value), PLATFORM))
         try:
             result: dict[str, Any] = pending.get(timeout=self.settings.reply_timeout_s)
         except CeleryTimeout:

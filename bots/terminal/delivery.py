@@ -7,19 +7,21 @@ from typing import Any
 from bots.redelivery import still_to_deliver
 from bots.terminal.outbox import outbox
 from core.types import Delivery
-from workers import runtime
-from workers.celery_app import app, deliver_task, notice_task
+from wire import process
+from wire.messages import Deliveries, Notice
+from wire.queues import deliver_task, notice_task
+from wire.tasks import handles, handles_bound
 
 
-@app.task(name=deliver_task("terminal"), bind=True)
-def deliver(task: Any, replies: list[Delivery]) -> None:
+@handles_bound(Deliveries, deliver_task("terminal"))
+def deliver(task: Any, batch: Deliveries) -> None:
     """Hand a batch's stored replies to the chats waiting for them, then mark them delivered.
 
     The replies come with their text, so a first delivery reads nothing. A redelivered or
     retried task, or a reply marked `repeat`, first drops the replies already handed over
     (the chat also ignores a turn it has shown)."""
-    rt = runtime.current()
-    replies = still_to_deliver(task, rt.store, replies)
+    rt = process.current()
+    replies = still_to_deliver(task, rt.store, batch.replies)
     if not replies:
         return
     outbox(rt.settings.broker_url).put_many([(r["chat_key"], shown(r)) for r in replies])
@@ -31,9 +33,9 @@ def shown(reply: Delivery) -> dict[str, Any]:
     return {"turn_id": reply["turn_id"], "message_id": reply["message_id"], "text": reply["text"]}
 
 
-@app.task(name=notice_task("terminal"))
-def notice(chat_key: str, message_id: int, text: str) -> None:
+@handles(Notice, notice_task("terminal"))
+def notice(said: Notice) -> None:
     """Tell the chat waiting on `message_id` that no reply is coming, and why."""
-    outbox(runtime.current().settings.broker_url).put(
-        chat_key, {"notice": text, "message_id": message_id}
+    outbox(process.current().settings.broker_url).put(
+        said.chat_key, {"notice": said.text, "message_id": said.message_id}
     )

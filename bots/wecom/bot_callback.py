@@ -4,7 +4,7 @@ stream, rated with WeCom's own 👍/👎.
 Every callback's signature is checked first (403 when bad). A message is answered at once
 with the first frame of a stream (its id, and the same id as the feedback id that WeCom's
 👍/👎 will name), stored, and its reply asked for `live`: the gpu worker writes the text so
-far to Redis (workers.live) while it generates, and WeCom's stream-refresh polls are
+far to Redis (wire.live) while it generates, and WeCom's stream-refresh polls are
 answered with it until the delivery task marks it done. A retried message (same msgid)
 gets the stream it started, so one reply. A reply still not done when WeCom is about to
 stop polling (REPLYLOOP_WECOM_STREAM_LIMIT_S) ends its stream with a note and is sent on
@@ -35,8 +35,8 @@ from core.settings import Settings, id_set
 from core.store import Store
 from core.text import check_text
 from core.types import IncomingMessage
-from workers.celery_app import PLATFORM_VOTE, enqueue
-from workers.live import LiveText
+from wire.live import LiveText
+from wire.messages import PlatformVote, send_platform_vote
 
 log = logging.getLogger(__name__)
 
@@ -167,17 +167,18 @@ class BotCallback:
             log.info("WeCom feedback event with no vote in it: %r", said.feedback.get("type"))
             return
         vote, reasons = judged
-        enqueue(
-            PLATFORM_VOTE,
-            PLATFORM,
-            feedback_id,
-            rater(self.settings.wecom_corp_id or said.bot_id, said.user),
-            int(vote),
-            "wecom_feedback",
-            said.created_at or time.time(),
-            reasons,
-            # 👍/👎 show under a reply still streaming: wait for it to be stored
-            self.settings.wecom_stream_limit_s + FEEDBACK_GRACE_S,
+        send_platform_vote(
+            PlatformVote(
+                platform=PLATFORM,
+                posted_as=feedback_id,
+                rater=rater(self.settings.wecom_corp_id or said.bot_id, said.user),
+                value=int(vote),
+                source="wecom_feedback",
+                at=said.created_at or time.time(),
+                reasons=reasons,
+                # 👍/👎 show under a reply still streaming: wait for it to be stored
+                wait_s=self.settings.wecom_stream_limit_s + FEEDBACK_GRACE_S,
+            )
         )
 
 

@@ -18,7 +18,7 @@ from bots.refusals import Transient
 from bots.wecom.client import TRANSIENT_ERRCODES
 from core.store import Store
 from core.types import Delivery
-from workers.live import LiveText
+from wire.live import LiveText
 
 log = logging.getLogger(__name__)
 

@@ -24,14 +24,16 @@ from wechatpy.parser import xmltodict
 
 from bots.dedupe import Dedupe
 from bots.intake import accept
-from bots.wecom.cards import CARD_PRESS, card_action
+from bots.wecom.card_messages import CardPress
+from bots.wecom.cards import card_action
 from bots.wecom.translate import PLATFORM, AppMessage, app_message
 from core.errors import EmptyMessage
 from core.settings import Settings, id_set
 from core.store import Store
 from core.text import check_text
 from core.types import IncomingMessage
-from workers.celery_app import enqueue, notice_task
+from wire.messages import Notice, send_notice
+from wire.tasks import send
 
 log = logging.getLogger(__name__)
 
@@ -131,10 +133,10 @@ class AppCallback:
             log.info("WeCom card event with a key not ours (%r): ignored", said.event_key)
             return
         action, turn_id = pressed
-        enqueue(CARD_PRESS, said.chat_key, turn_id, action, said.response_code, said.created_at)
+        send(CardPress(said.chat_key, turn_id, action, said.response_code, said.created_at))
 
     def _tell(self, said: AppMessage, text: str) -> None:
-        enqueue(notice_task(PLATFORM), said.chat_key, 0, text)
+        send_notice(PLATFORM, Notice(said.chat_key, 0, text))
 
 
 class Callback(Protocol):
@@ -178,7 +180,7 @@ def routes(settings: Settings, store: Store) -> dict[str, Callback]:
     """The callbacks whose settings are there: the app's (WECOM_TOKEN, WECOM_AES_KEY), the
     smart bot's (WECOM_BOT_TOKEN, WECOM_BOT_AES_KEY), or both."""
     from bots.wecom.bot_callback import BOT_PATH, BotCallback
-    from workers.live import LiveText
+    from wire.live import LiveText
 
     dedupe = Dedupe(settings.broker_url, settings.dedupe_ttl_s)
     served: dict[str, Callback] = {}

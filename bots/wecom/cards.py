@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import Any, Literal, cast
 
-# The io task a press is queued for (bots.wecom.feedback), by name: adapters import no tasks.
-CARD_PRESS = "replyloop.feedback.wecom_card"
 Action = Literal["up", "down", "retry"]
 ACTIONS: tuple[Action, ...] = ("up", "down", "retry")
 TITLE = "这条回复有帮助吗？"

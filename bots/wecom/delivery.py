@@ -31,9 +31,11 @@ from bots.wecom.cards import rating_card
 from bots.wecom.client import TRANSIENT_ERRCODES, WeComClient, wecom_client
 from bots.wecom.translate import app_user, split_text
 from core.types import Delivery
-from workers import runtime
-from workers.celery_app import app, deliver_task, notice_task
-from workers.live import LiveText
+from wire import process
+from wire.live import LiveText
+from wire.messages import Deliveries, Notice
+from wire.queues import deliver_task, notice_task
+from wire.tasks import handles, handles_bound
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +85,11 @@ def send_reply(client: WeComClient, reply: Delivery) -> str:
     return msgid
 
 
-@app.task(name=deliver_task("wecom"), bind=True, **RETRY)
-def deliver(task: Any, replies: list[Delivery]) -> None:
+@handles_bound(Deliveries, deliver_task("wecom"), **RETRY)
+def deliver(task: Any, batch: Deliveries) -> None:
     """Send a batch's stored replies to their people, and mark each delivered."""
-    rt = runtime.current()
+    replies = batch.replies
+    rt = process.current()
     for reply in still_to_deliver(task, rt.store, replies):
         if is_bot_chat(reply["chat_key"]):
             finish_reply(_live(), rt.store, reply)
@@ -97,18 +100,19 @@ def deliver(task: Any, replies: list[Delivery]) -> None:
             rt.store.mark_delivered(reply["turn_id"], msgid)
 
 
-@app.task(name=notice_task("wecom"), **RETRY)
-def notice(chat_key: str, message_id: int, text: str) -> None:
+@handles(Notice, notice_task("wecom"), **RETRY)
+def notice(said: Notice) -> None:
     """Tell a person something: a failure, a hint, a cut message."""
+    chat_key, message_id, text = said.chat_key, said.message_id, said.text
     if is_bot_chat(chat_key):
         finish_notice(_live(), message_id, text)
         return
     with refused_logged(f"notice to {chat_key}"):
-        send_text(wecom_client(runtime.current().settings), chat_key, text)
+        send_text(wecom_client(process.current().settings), chat_key, text)
 
 
 def _live() -> LiveText:
-    live = runtime.current().live
+    live = process.current().live
     if live is None:
         raise RuntimeError("smart-bot replies need the Redis broker (REPLYLOOP_BROKER_URL)")
     return live

@@ -15,29 +15,30 @@ from datetime import UTC, datetime
 from sqlalchemy.exc import OperationalError
 
 from bots.refusals import RETRY, Transient
-from bots.wecom.cards import CARD_PRESS, Action, rating_card
+from bots.wecom.card_messages import CardPress, CardUpdate
+from bots.wecom.cards import Action, rating_card
 from bots.wecom.client import wecom_client
 from bots.wecom.delivery import refused_logged
 from bots.wecom.translate import app_user, rater
 from core.errors import UnknownTurn
 from core.types import Vote
-from workers import runtime
-from workers.celery_app import app, enqueue, request_reply
+from wire import process
+from wire.messages import request_reply
+from wire.tasks import handles, send
 
 log = logging.getLogger(__name__)
 
-CARD_UPDATE = "replyloop.deliver.wecom.card"
 VOTES: dict[Action, Vote] = {"up": Vote.UP, "down": Vote.DOWN}
 # The store may blink too (failover): the press is retried, never dropped.
 STORE_RETRY = {**RETRY, "autoretry_for": (Transient, OSError, OperationalError)}
 
 
-@app.task(name=CARD_PRESS, **STORE_RETRY)
-def card_press(
-    chat_key: str, turn_id: int, action: Action, response_code: str, at: float | None = None
-) -> None:
+@handles(CardPress, **STORE_RETRY)
+def card_press(press: CardPress) -> None:
     """A person pressed `action` on the card of reply `turn_id` (at epoch `at`)."""
-    store = runtime.current().store
+    store = process.current().store
+    chat_key, turn_id, action, at = press.chat_key, press.turn_id, press.action, press.at
+    response_code = press.response_code
     corp_id, _agent, user = app_user(chat_key)
     try:
         turn = store.turn(turn_id)
@@ -50,22 +51,21 @@ def card_press(
         log.info("WeCom card press %s on unknown reply %s by %s", action, turn_id, user)
         return
     if response_code:
-        enqueue(CARD_UPDATE, chat_key, turn_id, action, response_code, turn.completion)
+        send(CardUpdate(chat_key, turn_id, action, response_code, turn.completion))
 
 
-@app.task(name=CARD_UPDATE, **RETRY)
-def card_update(
-    chat_key: str, turn_id: int, action: Action, response_code: str, reply: str
-) -> None:
+@handles(CardUpdate, **RETRY)
+def card_update(update: CardUpdate) -> None:
     """Show on the pressed card what was taken."""
-    _corp, agent_id, user = app_user(chat_key)
+    _corp, agent_id, user = app_user(update.chat_key)
+    turn_id, action, response_code = update.turn_id, update.action, update.response_code
     with refused_logged(f"rating card of reply {turn_id} for {user}"):
-        wecom_client(runtime.current().settings).call(
+        wecom_client(process.current().settings).call(
             "message/update_template_card",
             {
                 "userids": [user],
                 "agentid": agent_id,
                 "response_code": response_code,
-                "template_card": rating_card(turn_id, reply, action),
+                "template_card": rating_card(turn_id, update.reply, action),
             },
         )

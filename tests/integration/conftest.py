@@ -38,7 +38,8 @@ from tests.integration.workers import (
     worker_env,
     worker_redis_url,
 )
-from workers.celery_app import VOTE, app
+from wire.messages import CastVote
+from wire.tasks import ask
 from workers.tiny_model import make_tiny_model
 
 MAX_NEW_TOKENS = "6"
@@ -161,8 +162,8 @@ class Chat:
         return self.store.turn(self.reply()["turn_id"])
 
     def vote(self, turn_id: int, rater: str, value: Vote) -> dict[str, Any]:
-        pending = app.signature(VOTE, args=[turn_id, rater, int(value), "terminal"])
-        result: dict[str, Any] = pending.apply_async().get(timeout=REPLY_TIMEOUT_S)
+        pending = ask(CastVote(turn_id, rater, int(value), "terminal"))
+        result: dict[str, Any] = pending.get(timeout=REPLY_TIMEOUT_S)
         return result
 
     def turns_of(self, message_id: int) -> list[str]:
@@ -179,11 +180,11 @@ def chat(workers: Workers, request: pytest.FixtureRequest) -> Iterator[Chat]:
     settings = Settings(
         _env_file=None, broker_url=workers.broker_url, database_url=workers.database_url
     )
-    runtime = bootstrap(settings)
+    context = bootstrap(settings)
     box = outbox(workers.broker_url)
     assert isinstance(box, RedisOutbox), "an earlier test left an in-memory outbox behind"
     since = workers.log_sizes()
-    yield Chat(workers, runtime.store, box, f"chat-{secrets.token_hex(6)}")
-    runtime.store.engine.dispose()
+    yield Chat(workers, context.store, box, f"chat-{secrets.token_hex(6)}")
+    context.store.engine.dispose()
     if failed(request):
         print(workers.logs(since))

@@ -12,7 +12,7 @@ from tests.integration.conftest import Chat
 
 SYSTEM_PROMPT = Settings.model_fields["system_prompt"].default
 CHATS = 24
-WAIT_S = 1.5  # several of a waiting message's polls (workers.replying.POLL_S)
+WAIT_S = 1.5  # several of a waiting message's polls (wire.messages.POLL_S)
 
 
 def test_chats_writing_at_once_share_batches_and_keep_their_own_context(chat: Chat) -> None:

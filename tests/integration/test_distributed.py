@@ -21,7 +21,8 @@ from core.settings import Settings
 from core.types import Turn, Vote
 from tests.integration.conftest import Chat
 from tests.integration.workers import replyloop
-from workers.celery_app import GENERATE, app
+from wire.messages import ReplyRequest
+from wire.tasks import send
 from workers.models import folder_version
 
 SYSTEM_PROMPT = Settings.model_fields["system_prompt"].default
@@ -94,7 +95,7 @@ def test_redelivered_generate_makes_no_second_turn_or_reply(chat: Chat) -> None:
     message_id = chat.say("say it once")
     first = chat.reply()
     # What a redelivered task carries: the same message id and request key.
-    app.signature(GENERATE, args=[message_id, f"msg:{message_id}", time.time()]).apply_async()
+    send(ReplyRequest(message_id, f"msg:{message_id}", time.time()))
     # One gpu worker process with prefetch 1 takes its queue in order: once the retry's
     # reply is here, the redelivered task has run.
     retry_key = request_reply(message_id, retry=True)
@@ -194,7 +195,7 @@ def test_the_terminal_chat_streams_through_redis(chat: Chat) -> None:
     """`replyloop chat` with a broker asks for its replies live and reads the text so far
     from Redis: the line it prints is the stored reply."""
     from bots.terminal.chat import TerminalChat
-    from workers.live import LiveText
+    from wire.live import LiveText
 
     settings = Settings(
         _env_file=None,

@@ -1,4 +1,4 @@
-"""workers.publish sends a task as one LPUSH: the message must be the one Celery and kombu
+"""wire.publish sends a task as one LPUSH: the message must be the one Celery and kombu
 would have stored, so every worker takes it as its own. (Every worker test also sends its
 generate and deliver tasks this way.)"""
 
@@ -14,7 +14,7 @@ import redis
 from celery import Celery
 from kombu.exceptions import OperationalError
 
-from workers.publish import Publisher
+from wire.publish import Publisher
 
 # What differs between two sends of the same task by design.
 PER_SEND = {"id", "root_id", "correlation_id", "delivery_tag", "reply_to"}
@@ -23,7 +23,7 @@ PER_SEND = {"id", "root_id", "correlation_id", "delivery_tag", "reply_to"}
 def _app(broker: str, queue: str) -> Celery:
     app = Celery("publish-test", broker=broker, set_as_current=False)
     app.conf.update(
-        broker_transport="workers.broker:Transport",
+        broker_transport="wire.broker:Transport",
         task_routes={"t.*": {"queue": queue}},
         broker_connection_retry_on_startup=False,
     )

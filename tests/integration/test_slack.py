@@ -21,7 +21,8 @@ from tests.fake_slack import BOT_USER, TEAM
 from tests.integration.adapters import export, standing_votes
 from tests.integration.slack_harness import SECRET, Slack, new_channel, wait_for
 from tests.integration.workers import replyloop
-from workers.celery_app import configure, deliver_task, enqueue
+from wire.app import configure
+from wire.messages import Deliveries, send_deliveries
 
 
 def test_a_mention_gets_a_threaded_reply_with_the_rating_reactions(slack: Slack) -> None:
@@ -337,7 +338,7 @@ def test_a_delivery_that_runs_again_finds_its_reply_and_does_not_post_twice(slac
     with slack.store.engine.begin() as conn:  # as if the mark had never been written
         conn.execute(turns.update().where(turns.c.id == turn.id).values(platform_message_id=None))
     configure(Settings(broker_url=slack.env["REPLYLOOP_BROKER_URL"], _env_file=None))
-    enqueue(deliver_task("slack"), [delivery(slack.store.turn(turn.id), repeat=True)])
+    send_deliveries("slack", Deliveries([delivery(slack.store.turn(turn.id), repeat=True)]))
     marked = wait_for("the mark", lambda: slack.store.turn(turn.id).platform_message_id)
     assert marked == f"{channel}:{posted['ts']}"
     assert len(slack.posted(channel)) == 1

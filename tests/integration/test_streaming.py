@@ -16,7 +16,7 @@ import redis
 from bots.streaming.handover import take_over
 from bots.streaming.pacing import MARK, preview
 from bots.streaming.streamer import POSTED, RateLimited, Refused, Streamer
-from workers.live import LOCK_S, PREFIX, LiveText
+from wire.live import LOCK_S, PREFIX, LiveText
 
 EVERY_S = 1.0
 LIMIT_S = 60.0

@@ -25,7 +25,8 @@ from tests.integration.telegram_harness import (
     wait_for,
 )
 from tests.integration.workers import replyloop
-from workers.celery_app import configure, deliver_task, enqueue
+from wire.app import configure
+from wire.messages import Deliveries, send_deliveries
 
 
 def test_a_private_message_is_answered_with_the_rating_keyboard(telegram: Telegram) -> None:
@@ -221,7 +222,7 @@ def test_a_delivery_that_runs_again_does_not_send_twice(telegram: Telegram) -> N
     with telegram.store.engine.begin() as conn:  # as if the mark had never been written
         conn.execute(turns.update().where(turns.c.id == turn.id).values(platform_message_id=None))
     configure(Settings(broker_url=telegram.env["REPLYLOOP_BROKER_URL"], _env_file=None))
-    enqueue(deliver_task("telegram"), [delivery(telegram.store.turn(turn.id), repeat=True)])
+    send_deliveries("telegram", Deliveries([delivery(telegram.store.turn(turn.id), repeat=True)]))
     marked = wait_for("the mark", lambda: telegram.store.turn(turn.id).platform_message_id)
     assert marked == f"{chat_id}:{posted['message_id']}"
     assert len(telegram.api.sent(chat_id)) == 1

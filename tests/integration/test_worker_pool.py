@@ -66,14 +66,14 @@ def test_two_generation_processes_answer_every_message(pool: Workers) -> None:
     while pool.workers[0].text().count("workers.models loaded") < 2:
         assert time.monotonic() < deadline, "the two generation processes did not start"
         time.sleep(0.1)
-    runtime = bootstrap(
+    context = bootstrap(
         Settings(_env_file=None, broker_url=pool.broker_url, database_url=pool.database_url)
     )
     box = outbox(pool.broker_url)
     chats = [f"pool-{n}-{time.time_ns()}" for n in range(MESSAGES)]
     for chat in chats:
         message = IncomingMessage("terminal", chat, "author", f"hello {chat}")
-        request_reply(store_message(runtime.store, message))
+        request_reply(store_message(context.store, message))
     deadline = time.monotonic() + DEADLINE_S
     waiting, replies = list(chats), dict[str, int]()
     while waiting and time.monotonic() < deadline:
@@ -87,5 +87,5 @@ def test_two_generation_processes_answer_every_message(pool: Workers) -> None:
             replies[waiting.pop(0)] = item["turn_id"]
     assert not waiting, f"{len(waiting)} of {MESSAGES} messages got no reply"
     for chat, turn_id in replies.items():
-        assert runtime.store.turn(turn_id).prompt[-1]["content"] == f"hello {chat}"
-    runtime.store.engine.dispose()
+        assert context.store.turn(turn_id).prompt[-1]["content"] == f"hello {chat}"
+    context.store.engine.dispose()

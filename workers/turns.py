@@ -1,12 +1,10 @@
-"""What a reply request is, and the Turn a generated reply becomes (workers.replier makes
-them)."""
+"""The Turn a generated reply is stored as, and `Behind`: a request that must wait for an
+earlier reply of its conversation (workers.replier uses both)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from core.types import ChatMessage, GenerationSettings, NewTurn, ReplyContext
-from workers.celery_app import GENERATE, enqueue_later
+from wire.messages import ReplyRequest
 from workers.engine import Generation
 
 
@@ -17,31 +15,6 @@ class Behind(Exception):
     def __init__(self, message_id: int, earlier_id: int) -> None:
         super().__init__(f"message {message_id} waits for the reply to message {earlier_id}")
         self.message_id, self.earlier_id = message_id, earlier_id
-
-
-@dataclass(frozen=True)
-class ReplyRequest:
-    message_id: int
-    request_key: str  # the first reply to a message has a fixed key; each /retry a new one
-    enqueued_at: float | None = None  # epoch seconds, for the queued_s timing
-    live: bool = False  # the text so far is wanted while it grows (workers.live)
-
-
-# How soon a message that waits for an earlier one's reply asks again.
-POLL_S = 0.2
-
-
-def ask_again(request: ReplyRequest) -> None:
-    """Queue `request` again, shortly (it is `Behind`); it keeps its first queue time, so
-    its wait is bounded from when it first arrived."""
-    enqueue_later(
-        GENERATE,
-        POLL_S,
-        request.message_id,
-        request.request_key,
-        request.enqueued_at,
-        request.live,
-    )
 
 
 def new_turn(

@@ -8,7 +8,7 @@ way kombu's Redis transport stores one sent to the default exchange (`Channel._p
 envelope with the body in base64, LPUSHed to the queue's list. Workers take it like any
 other.
 
-Only for the plain Redis transport (`workers.broker`) and tasks sent by name with no
+Only for the plain Redis transport (`wire.broker`) and tasks sent by name with no
 options; anything else goes through `apply_async`. A send that fails on the Redis
 connection is tried again through `apply_async`, whose retry policy and errors are
 Celery's own.
@@ -26,7 +26,7 @@ from kombu.utils.json import dumps
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from workers.broker import Channel
+from wire.broker import Channel
 
 
 class Publisher:

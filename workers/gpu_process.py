@@ -1,0 +1,70 @@
+"""What a process that generates holds beside its context (wire.process): the served model
+and the Replier that batches every reply this process makes.
+
+Made once by the entry point of a gpu worker or an embedded chat (`replyloop.bootstrap`);
+the generate task reads it. Importing this module loads no model.
+"""
+
+from __future__ import annotations
+
+from core.store import Store
+from wire.live import EVERY_S, LiveTexts, MemoryLiveText
+from wire.process import NotStarted, Process
+from workers.engine import Engine
+from workers.replier import Replier
+from workers.scheduler import Scheduler
+from workers.serving import ServedModel
+
+
+class GpuProcess:
+    def __init__(self, process: Process) -> None:
+        settings = self.settings = process.settings
+        self.process = process
+        # The model to generate with now: the promoted one (workers.serving), else
+        # REPLYLOOP_MODEL; loaded by `engine` (or at start), switched when another is
+        # promoted.
+        self.served = ServedModel(settings, lambda: self.store)
+        # Where live replies so far go: Redis with a broker, else memory (the embedded chat
+        # reads them in this process).
+        self.live_texts: LiveTexts = process.live or MemoryLiveText()
+        scheduler = Scheduler(
+            # Asked between steps: a promoted model takes over once the running replies are
+            # done, never in the middle of one.
+            lambda: self.engine,
+            settings.max_batch,
+            settings.prefill_tokens,
+            settings.kv_cache_mb,
+            # Text so far goes to memory embedded (cheap: as often as a chat looks), else to
+            # Redis, about every 0.3 s.
+            text_every_s=0.05 if settings.embedded else EVERY_S,
+        )
+        # In one process, replies are made one at a time: nothing to wait for.
+        wait_s = 0.0 if settings.embedded else settings.order_wait_s
+        # Where generation tasks hand their requests: decoded with every other request this
+        # process is serving (continuous batching, workers.scheduler).
+        self.replies = Replier(
+            lambda: self.store, scheduler, settings.generation(), wait_s, self.live_texts
+        )
+
+    @property
+    def store(self) -> Store:
+        return self.process.store
+
+    @property
+    def engine(self) -> Engine:
+        return self.served.engine()
+
+
+_current: GpuProcess | None = None
+
+
+def start(process: Process) -> GpuProcess:
+    global _current
+    _current = GpuProcess(process)
+    return _current
+
+
+def current() -> GpuProcess:
+    if _current is None:
+        raise NotStarted("this process was not started to generate (replyloop.bootstrap)")
+    return _current
