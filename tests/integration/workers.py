@@ -197,15 +197,20 @@ class Workers:
 
 
 def start_workers(
-    env: dict[str, str], cwd: Path, gpu_args: Sequence[str] = (), timeout: float = READY_TIMEOUT_S
+    env: dict[str, str],
+    cwd: Path,
+    gpu_args: Sequence[str] = (),
+    timeout: float = READY_TIMEOUT_S,
+    queues: Sequence[str] = ("gpu", "io"),
 ) -> Workers:
-    """Start `replyloop worker gpu [gpu_args]` and `replyloop worker io`; return once both
-    are ready.
+    """Start `replyloop worker gpu [gpu_args]` and `replyloop worker io` (or the workers of
+    `queues`); return once all are ready.
 
-    Raises RuntimeError, with both logs, if one exits or is not ready within `timeout`.
+    Raises RuntimeError, with their logs, if one exits or is not ready within `timeout`.
     """
     started = Workers(env)
-    for queue, args in (("gpu", gpu_args), ("io", ())):
+    for queue in queues:
+        args = gpu_args if queue == "gpu" else ()
         log = cwd / f"worker-{queue}.log"
         with log.open("wb") as out:
             process = subprocess.Popen(
