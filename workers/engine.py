@@ -7,7 +7,6 @@ The decoding loop is ours (a KV cache and one forward pass a token) rather than
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -15,42 +14,9 @@ import torch
 
 from core.text import storable
 from core.types import ChatMessage, GenerationSettings
-from workers.continuous import Decoder, Row, result
-from workers.decoding import Shape
-
-
-@dataclass(frozen=True)
-class Generation:
-    text: str
-    prompt_tokens: int
-    new_tokens: int
-    seconds: float
-    prompt_cut: bool  # the prompt alone exceeded the budget and lost its oldest tokens
-    batch: int = 1  # the most replies it was generated together with
-    token_ids: tuple[int, ...] = ()  # the reply's tokens, stop token excluded
-    first_token_s: float = 0.0  # from the request to its first token
-    queued_s: float = 0.0  # from the request to joining the batch
-    stopped: str = ""  # why it ended (workers.continuous: eos, length, stop, deadline...)
-    version: str = ""  # the model that made it
-
-
-def pick_tokens(
-    logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None
-) -> list[int]:
-    """Each row's next token: greedy at temperature 0, else nucleus sampling, all rows in
-    one go. logits: (B, V)"""
-    if temperature <= 0:
-        return [int(t) for t in logits.argmax(-1).tolist()]
-    probs = torch.softmax(logits.float() / temperature, dim=-1)
-    if top_p < 1.0:
-        sorted_probs, order = torch.sort(probs, dim=-1, descending=True)
-        # keep the smallest set whose mass reaches top_p (always at least the top token)
-        outside = torch.cumsum(sorted_probs, dim=-1) - sorted_probs >= top_p
-        sorted_probs[outside] = 0.0
-        probs = torch.zeros_like(probs).scatter_(-1, order, sorted_probs)
-    picked = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
-    return [int(t) for t in picked.tolist()]
-
+from workers.decoder import Decoder, DecodingRow, generation_of
+from workers.generation import Generation
+from workers.running_batch import AttentionShape
 
 # Texts whose token counts an engine remembers (the recent history of busy chats).
 COUNTED_TEXTS = 8192
@@ -106,7 +72,7 @@ class Engine:
 
     def kv_bytes_per_token(self) -> int:
         """Bytes of KV cache one token of one sequence takes (keys and values, all layers)."""
-        shape = Shape.of(self.model)
+        shape = AttentionShape.of(self.model)
         size = next(self.model.parameters()).element_size()
         return 2 * shape.layers * shape.kv_heads * shape.head_dim * size
 
@@ -116,10 +82,10 @@ class Engine:
         settings: GenerationSettings,
         on_text: Callable[[str], None] | None = None,
         generator: torch.Generator | None = None,
-    ) -> Row:
-        """A request ready to join a running batch (workers.continuous)."""
+    ) -> DecodingRow:
+        """A request ready to join a running batch (workers.decoder)."""
         ids, cut = self._encode_within(messages, settings.context_token_budget)
-        row = Row(ids, settings, messages, cut, on_text, generator)
+        row = DecodingRow(ids, settings, messages, cut, on_text, generator)
         if settings.max_seconds is not None:
             row.deadline = row.submitted + settings.max_seconds
         return row
@@ -135,7 +101,7 @@ class Engine:
     ) -> list[Generation]:
         """Replies to several prompts decoded together: one forward pass a step for all.
 
-        Each row gets the reply it would get alone (workers.decoding); a row that is done
+        Each row gets the reply it would get alone (workers.running_batch); a row that is done
         leaves the batch at once. `watch` maps rows to callbacks that get the row's text so
         far, at most every `watch_every_s` while it grows (a live reply).
         """
@@ -150,7 +116,7 @@ class Engine:
         decoder.join(rows)
         while decoder.rows:
             decoder.advance()
-        return [result(self, row) for row in rows]
+        return [generation_of(self, row) for row in rows]
 
 
 def _as_list(value: int | list[int] | None) -> list[int | None]:

@@ -39,8 +39,8 @@ from core.store import Store
 from core.types import ChatMessage, Delivery, GenerationSettings, ReplyContext, Turn, delivery
 from wire.live import LiveTexts
 from wire.messages import ReplyRequest, deliver
-from workers.continuous import Row
-from workers.engine import Generation
+from workers.decoder import DecodingRow as Row
+from workers.generation import Generation
 from workers.scheduler import Scheduler
 from workers.turns import Behind, new_turn
 

@@ -1,9 +1,9 @@
 """One generation loop per worker process, serving every concurrent request on it.
 
-Callers `submit` a prompt from any thread and get its `Row` (whose future holds the reply;
-`row.cancel()` ends it early). One thread owns the model: between decode steps it admits
-the requests waiting then (continuous batching: they join the running batch, and the rows
-that are done leave it at once; workers.continuous), as many as fit:
+Callers `submit` a prompt from any thread and get its `DecodingRow` (whose future holds the
+reply; `row.cancel()` ends it early). One thread owns the model: between decode steps it
+admits the requests waiting then (continuous batching: they join the running batch, and the
+rows that are done leave it at once; workers.decoder), as many as fit:
 
 - at most `max_batch` rows decode together, and at most `prefill_tokens` prompt tokens join
   at one step (a long prefill stalls the rows being decoded);
@@ -35,8 +35,9 @@ import torch
 
 from core.errors import ReplyRefused
 from core.types import ChatMessage, GenerationSettings
-from workers.continuous import CANCELLED, Decoder, Row, result
+from workers.decoder import Decoder, DecodingRow, generation_of
 from workers.engine import Engine
+from workers.generation import CANCELLED
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ WAITED = "The bot is too busy to answer in time (waited {waited:.0f} s). Try aga
 
 @dataclass(eq=False)
 class _Waiting:
-    row: Row
+    row: DecodingRow
     engine: Engine  # the engine that encoded the prompt
 
 
@@ -97,7 +98,7 @@ class Scheduler:
         self.text_every_s = text_every_s
         self._waiting: deque[_Waiting] = deque()
         self._ready = threading.Condition()
-        self._decoder: Decoder | None = None
+        self._decoder: Decoder[Engine] | None = None
         self._budget = 0  # KV cache tokens (rows x columns) the decoder may hold
         self._pid: int | None = None  # the process whose thread decodes
         self._cells = self._padding = 0  # KV cache cells read by the steps, and padding
@@ -119,7 +120,7 @@ class Scheduler:
         settings: GenerationSettings,
         on_text: Callable[[str], None] | None = None,
         seed: int | None = None,
-    ) -> Row:
+    ) -> DecodingRow:
         """Queue a reply to `messages`; `row.future` gets its Generation (or its error), and
         `on_text` its text so far while it grows (called on the decoding thread: keep it
         short). Encoding happens here, on the caller's thread."""
@@ -134,7 +135,7 @@ class Scheduler:
             self._ready.notify()
         return row
 
-    def cancel(self, row: Row) -> None:
+    def cancel(self, row: DecodingRow) -> None:
         row.cancel()
         with self._ready:
             self._ready.notify()
@@ -157,7 +158,7 @@ class Scheduler:
                 if self._decoder is not None and self._decoder.rows:
                     self._advance(self._decoder)
 
-    def _advance(self, decoder: Decoder) -> None:
+    def _advance(self, decoder: Decoder[Engine]) -> None:
         self._cells += decoder.batch.rows * decoder.batch.width
         self._padding += decoder.batch.padding()
         try:
@@ -173,7 +174,7 @@ class Scheduler:
                 row.future.set_exception(_refused(row, self._budget) if out_of_memory(exc) else exc)
             return
         for row in ended:
-            row.future.set_result(result(decoder.engine, row))
+            row.future.set_result(generation_of(decoder.engine, row))
 
     def _admit(self) -> None:
         """Let the waiting requests that fit join the running batch."""
@@ -203,7 +204,7 @@ class Scheduler:
         if joining:
             self._join(decoder, [w.row for w in joining], joining)
 
-    def _decoder_for(self, engine: Engine) -> Decoder | None:
+    def _decoder_for(self, engine: Engine) -> Decoder[Engine] | None:
         decoder = self._decoder
         if decoder is not None and decoder.engine is engine:
             return decoder
@@ -213,13 +214,13 @@ class Scheduler:
         self._budget = kv_budget_tokens(engine, self.kv_cache_mb)
         return self._decoder
 
-    def _ready_to_join(self, waiting: _Waiting, decoder: Decoder) -> bool:
+    def _ready_to_join(self, waiting: _Waiting, decoder: Decoder[Engine]) -> bool:
         """False for a request that ends before it starts (cancelled, or past its deadline:
         its future is set); re-encodes a prompt made for another engine."""
         row = waiting.row
         if row.cancelled:
             row.stopped = CANCELLED
-            row.future.set_result(result(decoder.engine, row))
+            row.future.set_result(generation_of(decoder.engine, row))
             return False
         now = time.perf_counter()
         if row.deadline is not None and now >= row.deadline:
@@ -232,7 +233,7 @@ class Scheduler:
             waiting.engine = decoder.engine
         return True
 
-    def _fits(self, decoder: Decoder, joining: list[_Waiting]) -> bool:
+    def _fits(self, decoder: Decoder[Engine], joining: list[_Waiting]) -> bool:
         """Whether the batch with `joining` stays within the KV budget even if every row
         runs to its token limit (prefill chunks: at most `prefill_tokens` join at once)."""
         rows = [w.row for w in joining]
@@ -245,7 +246,9 @@ class Scheduler:
         width = max([decoder.batch.width] + [len(r.ids) for r in rows]) + max(to_go)
         return (len(running) + len(rows)) * width <= self._budget
 
-    def _join(self, decoder: Decoder, rows: list[Row], joining: list[_Waiting]) -> None:
+    def _join(
+        self, decoder: Decoder[Engine], rows: list[DecodingRow], joining: list[_Waiting]
+    ) -> None:
         try:
             decoder.join(rows)
         except Exception as exc:
@@ -263,7 +266,7 @@ class Scheduler:
             error = _refused(rows[0], self._budget) if out_of_memory(exc) else exc
             rows[0].future.set_exception(error)
 
-    def _requeue(self, rows: list[Row], in_use: int) -> None:
+    def _requeue(self, rows: list[DecodingRow], in_use: int) -> None:
         """After running out of memory mid-step: the rows start again from their prompts
         (greedy rows make the same text again), and the budget shrinks below what failed."""
         log.warning("out of memory with %d rows: starting them again, fewer at a time", len(rows))
@@ -280,6 +283,6 @@ class Scheduler:
             self._waiting.extendleft(reversed(waiting))
 
 
-def _refused(row: Row, budget: int) -> ReplyRefused:
+def _refused(row: DecodingRow, budget: int) -> ReplyRefused:
     need = len(row.ids) + row.settings.max_new_tokens
     return ReplyRefused(TOO_BIG.format(need=need, budget=budget))

@@ -8,7 +8,8 @@ from concurrent.futures import Future
 
 from bench.generation.chats import Timing
 from core.types import ChatMessage, GenerationSettings
-from workers.engine import Engine, Generation
+from workers.engine import Engine
+from workers.generation import Generation
 from workers.scheduler import Scheduler
 
 

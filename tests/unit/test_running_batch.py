@@ -1,14 +1,14 @@
-"""workers.decoding.RunningBatch on a tiny real model: packed and padded prefill agree, and
-rows that join, leave or have their cache cut get the scores they would get alone."""
+"""workers.running_batch.RunningBatch on a tiny real model: packed and padded prefill agree,
+and rows that join, leave or have their cache cut get the scores they would get alone."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from workers.decoding import RunningBatch
 from workers.engine import Engine
 from workers.models import ModelSource, load
+from workers.running_batch import RunningBatch
 from workers.tiny_model import make_tiny_model
 
 PROMPTS = [[5, 9, 23, 42, 7, 19], [11, 3], [8, 30, 31, 12]]

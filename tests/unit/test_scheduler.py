@@ -11,8 +11,8 @@ import pytest
 
 from core.errors import ReplyRefused
 from core.types import ChatMessage, GenerationSettings
-from workers.continuous import CANCELLED, DEADLINE, STOP_TEXT
-from workers.engine import Engine, Generation
+from workers.engine import Engine
+from workers.generation import CANCELLED, DEADLINE, STOP_TEXT, Generation
 from workers.models import ModelSource, load
 from workers.scheduler import Scheduler
 from workers.tiny_model import make_tiny_model

@@ -1,11 +1,16 @@
-"""Continuous batching: requests join the running batch at the next step and leave the step
-they are done, without waiting for the longest.
+"""`Decoder`: continuous batching. Requests join the running batch at the next step and
+leave the step they are done, without waiting for the longest. Also here: `DecodingRow`, one
+request while it is decoded, `pick_tokens`, how a row's next token is chosen, and
+`generation_of`, what a finished row's request gets.
 
-A `Decoder` holds the rows of one `RunningBatch` and what each row's request asked for
-(token limit, wall-clock deadline, stop sequences, a watcher of its text). `advance()` is
-one step for all rows: pick each row's next token, finish the rows that are done, feed the
-rest their tokens. It has no thread and no queue: `workers.scheduler` drives it for a
-worker's concurrent chats, `Engine.generate_batch` for a fixed list of prompts.
+A `Decoder` holds the rows of one `RunningBatch` (workers.running_batch) and what each row's
+request asked for (token limit, wall-clock deadline, stop sequences, a watcher of its text).
+`advance()` is one step for all rows: pick each row's next token, finish the rows that are
+done, feed the rest their tokens. It has no thread and no queue: `workers.scheduler` drives
+it for a worker's concurrent chats, `Engine.generate_batch` for a fixed list of prompts.
+
+It needs of its engine only what `DecoderEngine` names, so workers.engine can build on it
+without this module importing the engine back.
 """
 
 from __future__ import annotations
@@ -14,22 +19,32 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any, Generic, Protocol, TypeVar
 
 import torch
 
 from core.types import ChatMessage, GenerationSettings
-from workers.decoding import RunningBatch
+from workers.generation import CANCELLED, DEADLINE, EOS, LENGTH, STOP_TEXT, Generation
+from workers.running_batch import RunningBatch
 
-if TYPE_CHECKING:
-    from workers.engine import Engine, Generation
 
-# Why a row stopped.
-EOS, LENGTH, STOP_TEXT, DEADLINE, CANCELLED = "eos", "length", "stop", "deadline", "cancelled"
+class DecoderEngine(Protocol):
+    """What a Decoder uses of its engine (workers.engine.Engine): the model, its pad and stop
+    tokens, text from tokens, and the model version its replies are stamped with."""
+
+    model: Any
+    pad_id: int
+    stop_ids: frozenset[int]
+    version: str
+
+    def decode(self, token_ids: Sequence[int]) -> str: ...
+
+
+EngineT = TypeVar("EngineT", bound=DecoderEngine)
 
 
 @dataclass(eq=False)
-class Row:
+class DecodingRow:
     """One request while it is decoded."""
 
     ids: list[int]  # the prompt's tokens
@@ -56,15 +71,15 @@ class Row:
         self.cancelled = True
 
 
-class Decoder:
-    def __init__(self, engine: Engine, text_every_s: float = 0.3) -> None:
+class Decoder(Generic[EngineT]):
+    def __init__(self, engine: EngineT, text_every_s: float = 0.3) -> None:
         self.engine = engine
         self.batch = RunningBatch(engine.model, engine.pad_id)
-        self.rows: list[Row] = []
+        self.rows: list[DecodingRow] = []
         self.text_every_s = text_every_s
         self._logits: torch.Tensor | None = None  # (B, V): each row's next-token scores
 
-    def join(self, rows: list[Row]) -> None:
+    def join(self, rows: list[DecodingRow]) -> None:
         """Prefill `rows` and add them to the batch; they get their first token at the next
         `advance`."""
         logits = self.batch.join([row.ids for row in rows])  # (n, V)
@@ -76,7 +91,7 @@ class Decoder:
         pending = self._logits
         self._logits = logits if pending is None else torch.cat([pending, logits])
 
-    def advance(self) -> list[Row]:
+    def advance(self) -> list[DecodingRow]:
         """One step for every row; the rows that ended, gone from the batch."""
         if not self.rows:
             return []
@@ -84,7 +99,7 @@ class Decoder:
         picked = self._pick(self._logits)
         now = time.perf_counter()
         staying: list[int] = []
-        ended: list[Row] = []
+        ended: list[DecodingRow] = []
         for index, (row, token) in enumerate(zip(self.rows, picked, strict=True)):
             row.most_rows = max(row.most_rows, len(self.rows))
             if row.first_token_at is None:
@@ -103,7 +118,7 @@ class Decoder:
         self._logits = self.batch.step(tokens)
         return ended
 
-    def _ends(self, row: Row, token: int, now: float) -> bool:
+    def _ends(self, row: DecodingRow, token: int, now: float) -> bool:
         """Take `token` into `row`; whether the row is done (and why, in `row.stopped`)."""
         if row.cancelled:
             row.stopped = CANCELLED
@@ -119,7 +134,7 @@ class Decoder:
                 row.stopped = DEADLINE
         return bool(row.stopped)
 
-    def _cut_at_stop(self, row: Row) -> bool:
+    def _cut_at_stop(self, row: DecodingRow) -> bool:
         """Whether the newest tokens complete a stop sequence; if so the row's text is cut
         before it. Only the tail is decoded: enough tokens to spell the longest one."""
         longest = max(len(s) for s in row.settings.stop)
@@ -134,8 +149,6 @@ class Decoder:
     def _pick(self, logits: torch.Tensor) -> list[int]:
         """Each row's next token; rows that sample alike are picked in one go. A row short
         of its `min_new_tokens` cannot pick a stop token (as transformers' generate does)."""
-        from workers.engine import pick_tokens
-
         early = [i for i, row in enumerate(self.rows) if len(row.new) < row.settings.min_new_tokens]
         if early and self.engine.stop_ids:
             logits = logits.clone()
@@ -170,10 +183,26 @@ class Decoder:
                 row.on_text(text)
 
 
-def result(engine: Engine, row: Row) -> Generation:
-    """What a finished row's request gets."""
-    from workers.engine import Generation
+def pick_tokens(
+    logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None
+) -> list[int]:
+    """Each row's next token: greedy at temperature 0, else nucleus sampling, all rows in
+    one go. logits: (B, V)"""
+    if temperature <= 0:
+        return [int(t) for t in logits.argmax(-1).tolist()]
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    if top_p < 1.0:
+        sorted_probs, order = torch.sort(probs, dim=-1, descending=True)
+        # keep the smallest set whose mass reaches top_p (always at least the top token)
+        outside = torch.cumsum(sorted_probs, dim=-1) - sorted_probs >= top_p
+        sorted_probs[outside] = 0.0
+        probs = torch.zeros_like(probs).scatter_(-1, order, sorted_probs)
+    picked = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    return [int(t) for t in picked.tolist()]
 
+
+def generation_of(engine: DecoderEngine, row: DecodingRow) -> Generation:
+    """What a finished row's request gets."""
     done = time.perf_counter()
     text = row.text if row.text is not None else engine.decode(row.new)
     first = row.first_token_at if row.first_token_at is not None else done

@@ -1,4 +1,6 @@
-"""A running batch: the rows being decoded together, which others join and leave between steps.
+"""`RunningBatch`: the rows being decoded together, which others join and leave between steps;
+with the KV cache layer it keeps (`GrowingLayer`) and `AttentionShape`, what a model's config
+says its attention looks like (which sizes the cache and its cost).
 
 Each row is one request's sequence. All rows share one KV cache tensor per layer, left
 padded: a row's tokens sit at the right end of its row, so every row's newest token is in
@@ -13,7 +15,7 @@ the leading columns that are padding in every remaining row are cut off, so a lo
 that left no longer costs the others its width.
 
 The alternative, a paged cache, wastes no padding but needs attention kernels that read
-pages; transformers' models take a contiguous cache. bench/generation.py prints the share
+pages; transformers' models take a contiguous cache. bench/generation prints the share
 of cache columns that are padding, so the cost of this choice is measured, not guessed.
 """
 
@@ -89,7 +91,7 @@ def new_cache() -> DynamicCache:
 
 class RunningBatch:
     """Tensors in, tensors out; which request a row is, and when it is done, is the
-    scheduler's business (workers.scheduler)."""
+    decoder's business (workers.decoder)."""
 
     def __init__(self, model: Any, pad_id: int) -> None:
         self.model = model
@@ -289,7 +291,7 @@ def _layers(cache: DynamicCache) -> list[GrowingLayer]:
 
 
 @dataclass(frozen=True)
-class Shape:
+class AttentionShape:
     """What a model's attention looks like, as its config says."""
 
     layers: int
@@ -298,7 +300,7 @@ class Shape:
     head_dim: int
 
     @classmethod
-    def of(cls, model: Any) -> Shape:
+    def of(cls, model: Any) -> AttentionShape:
         config = model.config
         config = getattr(config, "text_config", None) or config
         heads = config.num_attention_heads
@@ -313,7 +315,7 @@ class Shape:
 def _flops(model: Any) -> tuple[float, float]:
     """About what a layer costs: multiply-adds a token (its weights, twice), and a query-key
     pair (scores and weighted values, over all heads)."""
-    shape = Shape.of(model)
+    shape = AttentionShape.of(model)
     embedded = sum(p.numel() for p in model.get_input_embeddings().parameters())
     per_layer = (sum(p.numel() for p in model.parameters()) - embedded) / shape.layers
     return 2.0 * per_layer, 4.0 * shape.heads * shape.head_dim
