@@ -33,10 +33,22 @@ HELP
   exit 1
 fi
 
+# Lint and types pass today; the test command keeps them so. They run first (a minute
+# from cold) and fail the command, but the tests still run, so one run says everything.
+checks=0
+ruff check . || checks=1
+ruff format --check . || checks=1
+mypy || checks=1  # the packages in pyproject.toml's [tool.mypy]
+[ $checks -eq 0 ] || echo "test.sh: ruff or mypy found problems (above); the tests run anyway" >&2
+
 python -m pytest "$@"
 status=$?
 if [ $status -eq 5 ]; then
   echo "test.sh: pytest collected no tests; that is a failure" >&2
+  exit 1
+fi
+if [ $status -eq 0 ] && [ $checks -ne 0 ]; then
+  echo "test.sh: the tests passed, but ruff or mypy did not (see the start of this run)" >&2
   exit 1
 fi
 exit $status

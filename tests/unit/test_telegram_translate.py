@@ -343,7 +343,7 @@ def test_a_press_toggles_and_switches_and_the_toast_says_so() -> None:
     assert pressed(Vote.UP, Vote.UP) == Vote.RETRACTED
     assert pressed(Vote.UP, Vote.DOWN) == Vote.DOWN
     assert pressed(Vote.DOWN, Vote.DOWN) == Vote.RETRACTED
-    results = [
+    results: list[dict[str, Any]] = [
         {"ok": True, "value": 1, "previous": 0},
         {"ok": True, "value": -1, "previous": 0},
         {"ok": True, "value": 1, "previous": -1},
