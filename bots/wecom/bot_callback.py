@@ -28,7 +28,7 @@ from bots.dedupe import Dedupe
 from bots.intake import request_reply, store_message
 from bots.wecom.bot_crypto import BotCrypto
 from bots.wecom.bot_translate import BotMessage, bot_message, feedback_vote, stream_frame
-from bots.wecom.callback import JsonBody, Response
+from bots.wecom.responses import JsonBody, Response
 from bots.wecom.translate import PLATFORM, rater
 from core.errors import EmptyMessage
 from core.settings import Settings, id_set

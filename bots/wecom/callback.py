@@ -24,14 +24,17 @@ from wechatpy.parser import xmltodict
 
 from bots.dedupe import Dedupe
 from bots.intake import accept
+from bots.wecom.bot_callback import BOT_PATH, BotCallback
 from bots.wecom.card_messages import CardPress
 from bots.wecom.cards import card_action
+from bots.wecom.responses import JsonBody, Response
 from bots.wecom.translate import PLATFORM, AppMessage, app_message
 from core.errors import EmptyMessage
 from core.settings import Settings, id_set
 from core.store import Store
 from core.text import check_text
 from core.types import IncomingMessage
+from wire.live import LiveText
 from wire.messages import Notice, send_notice
 from wire.tasks import send
 
@@ -43,11 +46,6 @@ MAX_BODY = 1 << 20
 TEXT_ONLY = "我只能读文字消息。I can only read text, not images, voice or files."
 
 StartResponse = Callable[..., Any]
-Response = tuple[str, bytes]  # (status line, body): text, or JSON when a `JsonBody`
-
-
-class JsonBody(bytes):
-    """A response body that is JSON (the smart bot's sealed replies)."""
 
 
 class AppCallback:
@@ -179,9 +177,6 @@ def _bytes(value: Any) -> bytes:
 def routes(settings: Settings, store: Store) -> dict[str, Callback]:
     """The callbacks whose settings are there: the app's (WECOM_TOKEN, WECOM_AES_KEY), the
     smart bot's (WECOM_BOT_TOKEN, WECOM_BOT_AES_KEY), or both."""
-    from bots.wecom.bot_callback import BOT_PATH, BotCallback
-    from wire.live import LiveText
-
     dedupe = Dedupe(settings.broker_url, settings.dedupe_ttl_s)
     served: dict[str, Callback] = {}
     if settings.wecom_token is not None and settings.wecom_aes_key is not None:
