@@ -8,8 +8,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from core.store.schema import conversations, messages, turns, vote_events, votes
-
-SYSTEM = "You are a helpful assistant in a team chat. Answer briefly and kindly."
+from core.types import DEFAULT_SYSTEM_PROMPT
 
 
 def seed_votes(engine: Engine, n_votes: int, batch: int = 5000) -> None:
@@ -53,7 +52,7 @@ def _message(i: int, now: datetime) -> dict[str, Any]:
 
 def _siblings(i: int, now: datetime) -> list[dict[str, Any]]:
     prompt = [
-        {"role": "system", "content": SYSTEM},
+        {"role": "system", "content": DEFAULT_SYSTEM_PROMPT},
         {"role": "user", "content": f"question number {i}: what should we have for lunch?"},
     ]
     return [
