@@ -39,7 +39,7 @@ from core.store import Store
 from core.types import ChatMessage, Delivery, GenerationSettings, ReplyContext, Turn, delivery
 from wire.live import LiveTexts
 from wire.messages import ReplyRequest, deliver
-from workers.decoder import DecodingRow as Row
+from workers.decoder import DecodingRow
 from workers.generation import Generation
 from workers.scheduler import Scheduler
 from workers.turns import Behind, new_turn
@@ -60,7 +60,7 @@ class _Making:
     asked: _Asked
     context: ReplyContext
     prompt: list[ChatMessage]
-    row: Row
+    row: DecodingRow
     context_s: float
     taken_at: float  # epoch seconds when intake took it
 
@@ -84,7 +84,7 @@ class Replier:
         self._done: queue.SimpleQueue[_Making | tuple[int, str]] = queue.SimpleQueue()
         self._in_making: set[int] = set()  # conversations with a reply in the making here
         self._parked: dict[int, list[_Asked]] = {}  # conversation -> requests behind it
-        self._rows: dict[int, Row] = {}  # message id -> the row making its reply
+        self._rows: dict[int, DecodingRow] = {}  # message id -> the row making its reply
         self._asked: dict[int, int] = {}  # message id -> its requests not yet answered
         self._cancel: set[int] = set()  # of those, the ones to stop as they start
         self._pid: int | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from core.types import ChatMessage, GenerationSettings, NewTurn, ReplyContext
 from wire.messages import ReplyRequest
-from workers.engine import Generation
+from workers.generation import Generation
 
 
 class Behind(Exception):
