@@ -26,6 +26,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
+from tests.integration.pty_waits import QUIET_S, SLICE_S, WORKING_SHARE, cpu_seconds
+
 # tests.services uses 13; a developer's workers, usually 0. Six runs at once on one machine.
 WORKER_REDIS_DBS = (14, 12, 11, 10, 9, 8)
 # What Celery, kombu and the terminal outbox write into the worker database.
@@ -39,7 +41,6 @@ CELERY_KEYS = (
     "replyloop:terminal:outbox:*",
     "replyloop:seen:*",
 )
-READY_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 10.0
 LOCK_TIMEOUT_S = 600.0  # only when every number is taken: wait for one to come free
 
@@ -178,6 +179,17 @@ class Workers:
     def database_url(self) -> str:
         return self.env["REPLYLOOP_DATABASE_URL"]
 
+    def progress(self) -> list[tuple[int, float]]:
+        """(log bytes, CPU seconds) of each worker: what grows while it works."""
+        found = []
+        for worker in self.workers:
+            try:
+                cpu = cpu_seconds(worker.process.pid)
+            except FileNotFoundError:  # exited: the caller sees it
+                cpu = 0.0
+            found.append((worker.log.stat().st_size, cpu))
+        return found
+
     def log_sizes(self) -> list[int]:
         return [w.log.stat().st_size for w in self.workers]
 
@@ -200,13 +212,15 @@ def start_workers(
     env: dict[str, str],
     cwd: Path,
     gpu_args: Sequence[str] = (),
-    timeout: float = READY_TIMEOUT_S,
+    quiet_s: float = QUIET_S,
     queues: Sequence[str] = ("gpu", "io"),
 ) -> Workers:
     """Start `replyloop worker gpu [gpu_args]` and `replyloop worker io` (or the workers of
     `queues`); return once all are ready.
 
-    Raises RuntimeError, with their logs, if one exits or is not ready within `timeout`.
+    Raises RuntimeError, with their logs, if one exits, or if they are not ready and none
+    of them logged a line or used CPU time for `quiet_s` (a fixed limit would fail a busy
+    machine: a gpu worker took over 90 s to start beside a test run and stress-ng).
     """
     started = Workers(env)
     for queue in queues:
@@ -222,12 +236,21 @@ def start_workers(
                 start_new_session=True,
             )
         started.workers.append(Worker(queue, process, log))
-    deadline = time.monotonic() + timeout
+    idle_since = looked_at = time.monotonic()
+    progress = started.progress()
     while not all(w.ready for w in started.workers):
         exited = [w for w in started.workers if w.process.poll() is not None]
-        if exited or time.monotonic() > deadline:
+        now = time.monotonic()
+        if now - looked_at >= SLICE_S:
+            looked_at, before, progress = now, progress, started.progress()
+            if any(
+                size > size_was or cpu - cpu_was >= WORKING_SHARE * SLICE_S
+                for (size, cpu), (size_was, cpu_was) in zip(progress, before, strict=True)
+            ):
+                idle_since = now
+        if exited or now - idle_since > quiet_s:
             started.stop()
-            why = f"{exited[0].queue} exited" if exited else f"not ready in {timeout:.0f} s"
+            why = f"{exited[0].queue} exited" if exited else f"idle for {quiet_s:.0f} s"
             raise RuntimeError(f"replyloop workers failed to start ({why}):\n{started.logs()}")
         time.sleep(0.1)
     return started
