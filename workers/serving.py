@@ -21,16 +21,13 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.settings import Settings
 from core.store import Store, registry
+from workers.engine import Engine
 from workers.models import BUILTIN, ModelSource, load, resolve
-
-if TYPE_CHECKING:
-    from workers.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +133,6 @@ class ServedModel:
         return engine
 
     def _load(self, source: ModelSource) -> Engine:
-        from workers.engine import Engine
-
         model, tokenizer = load(source, threads=self._settings.torch_threads)
         if source == self._default:
             self._register(source)
