@@ -9,7 +9,7 @@ settings from the environment.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from celery.signals import worker_process_init
 
@@ -22,12 +22,31 @@ class NotStarted(RuntimeError):
     """A task ran in a process whose entry point did not start it."""
 
 
+class WithoutSettings(NotStarted):
+    """A task needs settings (a platform's) that its process was not started with."""
+
+
+S = TypeVar("S", bound=Settings)
+
+
 @dataclass
 class Process:
     settings: Settings
     store: Store
     # Where replies shown while they grow are written (Redis); None without a broker.
     live: LiveText | None
+
+    def settings_as(self, kind: type[S]) -> S:
+        """This process's settings as `kind`, a platform's (bots/<platform>/settings.py),
+        which they are when the entry point built them with every platform's
+        (replyloop.settings); a task of that platform reads its settings so, typed."""
+        if not isinstance(self.settings, kind):
+            raise WithoutSettings(
+                f"this process was started with {type(self.settings).__name__}, not "
+                f"{kind.__name__}: its entry point must build the settings of every platform "
+                "(replyloop.settings.AllSettings)"
+            )
+        return self.settings
 
     def after_fork(self) -> None:
         """A prefork child must not share its parent's database sockets: drop the inherited
