@@ -1,4 +1,9 @@
-"""Settings: environment variables with the REPLYLOOP_ prefix, or a .env file."""
+"""Settings: environment variables with the REPLYLOOP_ prefix, or a .env file.
+
+What any replyloop process can be told. Each chat platform's own settings extend these
+next to its adapter (bots/<platform>/settings.py); replyloop.settings composes them all
+into what every process is started with and `replyloop config` prints.
+"""
 
 from __future__ import annotations
 
@@ -20,9 +25,14 @@ DEFAULT_MODEL = "smollm2-135m-instruct"
 _GENERATION = GenerationSettings()
 
 
-def _env(name: str) -> AliasChoices:
-    """A setting the platform's own documentation names (SLACK_BOT_TOKEN), also accepted
-    with the REPLYLOOP_ prefix (populate_by_name keeps the field name for keywords)."""
+def env_alias(name: str) -> AliasChoices:
+    """A setting read from the variable its service's own documentation names, also
+    accepted with the REPLYLOOP_ prefix (populate_by_name keeps the field name for
+    keywords).
+
+    >>> env_alias("BOT_TOKEN").choices
+    ['BOT_TOKEN', 'REPLYLOOP_BOT_TOKEN']
+    """
     return AliasChoices(name, f"REPLYLOOP_{name}")
 
 
@@ -68,7 +78,7 @@ def stop_texts(given: str) -> list[str]:
 
 
 class Settings(BaseSettings):
-    """Everything a replyloop process can be told; `replyloop config` prints it masked."""
+    """What every replyloop process can be told, whichever platform it serves."""
 
     model_config = SettingsConfigDict(
         env_prefix="REPLYLOOP_", env_file=".env", extra="ignore", populate_by_name=True
@@ -138,124 +148,6 @@ class Settings(BaseSettings):
     )
     visibility_timeout_s: int = Field(
         600, ge=30, description="a task whose worker died runs again after this long"
-    )
-    slack_bot_token: SecretStr | None = Field(
-        None, validation_alias=_env("SLACK_BOT_TOKEN"), description="xoxb-...: the bot's token"
-    )
-    slack_signing_secret: SecretStr | None = Field(
-        None,
-        validation_alias=_env("SLACK_SIGNING_SECRET"),
-        description="verifies the Events API's HTTP requests",
-    )
-    slack_app_token: SecretStr | None = Field(
-        None, validation_alias=_env("SLACK_APP_TOKEN"), description="xapp-...: Socket Mode"
-    )
-    slack_api_url: str = Field(
-        "https://slack.com/api/",
-        validation_alias=_env("SLACK_API_URL"),
-        description="the Slack Web API base (tests, self-hosted proxies)",
-    )
-    slack_teams: str = Field(
-        "", description="comma-separated team ids the bot serves; empty serves every team"
-    )
-    slack_channels: str = Field(
-        "", description="comma-separated channel ids the bot answers in; empty for all"
-    )
-    slack_buttons: bool = Field(
-        True, description="add 👍/👎 and Try again buttons under replies (needs interactivity)"
-    )
-    slack_stream: bool = Field(
-        True,
-        description="show a reply while it is written: posted in its thread at once, then "
-        "edited as it grows (chat.update), and edited into the whole reply at the end",
-    )
-    slack_stream_every_s: float = Field(
-        1.0,
-        ge=0.25,
-        description="a streamed reply is edited at most this often (Slack rate-limits "
-        "chat.update; about one a second per message is what it sustains)",
-    )
-    telegram_bot_token: SecretStr | None = Field(
-        None,
-        validation_alias=_env("TELEGRAM_BOT_TOKEN"),
-        description="the bot's token from @BotFather (123456:ABC-...)",
-    )
-    telegram_api_url: str = Field(
-        "https://api.telegram.org/bot",
-        validation_alias=_env("TELEGRAM_API_URL"),
-        description="the Bot API base; the token and the method are appended (tests, "
-        "a local Bot API server)",
-    )
-    telegram_webhook_secret: SecretStr | None = Field(
-        None,
-        validation_alias=_env("TELEGRAM_WEBHOOK_SECRET"),
-        description="webhook mode: Telegram sends it with every update (1-256 of A-Z, a-z, "
-        "0-9, _ and -); other requests are refused",
-    )
-    telegram_stream: bool = Field(
-        True,
-        description="show a reply while it is written: sent at once, then edited as it "
-        "grows (editMessageText), and edited into the whole reply at the end",
-    )
-    telegram_stream_every_s: float = Field(
-        1.0,
-        ge=0.25,
-        description="in a private chat, a streamed reply is edited at most this often "
-        "(Telegram's flood control allows about one message a second in a chat)",
-    )
-    telegram_stream_group_every_s: float = Field(
-        3.0,
-        ge=0.25,
-        description="in a group, a streamed reply is edited at most this often (Telegram "
-        "takes about 20 messages a minute in a group, edits included)",
-    )
-    telegram_chats: str = Field(
-        "", description="comma-separated Telegram chat ids the bot answers in; empty for all"
-    )
-    telegram_users: str = Field(
-        "", description="comma-separated Telegram user ids the bot answers; empty for all"
-    )
-    telegram_admins: str = Field(
-        "",
-        description="comma-separated Telegram user ids who may /stats and /reset a group; "
-        "empty lets everyone",
-    )
-    wecom_corp_id: str = Field(
-        "", validation_alias=_env("WECOM_CORP_ID"), description="WeCom corp id (ww...)"
-    )
-    wecom_agent_id: int | None = Field(
-        None, validation_alias=_env("WECOM_AGENT_ID"), description="the self-built app's AgentId"
-    )
-    wecom_secret: SecretStr | None = Field(
-        None, validation_alias=_env("WECOM_SECRET"), description="the self-built app's Secret"
-    )
-    wecom_token: SecretStr | None = Field(
-        None, validation_alias=_env("WECOM_TOKEN"), description="the app's callback Token"
-    )
-    wecom_aes_key: SecretStr | None = Field(
-        None, validation_alias=_env("WECOM_AES_KEY"), description="the app's EncodingAESKey"
-    )
-    wecom_api_url: str = Field(
-        "https://qyapi.weixin.qq.com/cgi-bin/",
-        validation_alias=_env("WECOM_API_URL"),
-        description="the WeCom API base for every call, the token fetch included",
-    )
-    wecom_bot_token: SecretStr | None = Field(
-        None, validation_alias=_env("WECOM_BOT_TOKEN"), description="the smart bot's Token"
-    )
-    wecom_bot_aes_key: SecretStr | None = Field(
-        None,
-        validation_alias=_env("WECOM_BOT_AES_KEY"),
-        description="the smart bot's EncodingAESKey",
-    )
-    wecom_stream_limit_s: float = Field(
-        330.0,
-        gt=0,
-        description="a smart-bot reply not done after this long is ended in its stream and "
-        "sent on its own when done (WeCom polls a stream for 6 minutes)",
-    )
-    wecom_users: str = Field(
-        "", description="comma-separated WeCom user ids the app answers; empty for all"
     )
     dedupe_ttl_s: int = Field(
         3600, ge=60, description="how long a platform's event id is remembered against retries"

@@ -10,10 +10,10 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from core.errors import RegistryError, ServiceUnavailable
-from core.settings import Settings
 from replyloop import commands, model_commands, train_commands
 from replyloop.model_refs import ModelRefError
 from replyloop.setting_errors import explain
+from replyloop.settings import AllSettings
 from training.data.chitchat import DataError
 from training.runs import RunMismatch
 from workers.models import ModelError
@@ -109,9 +109,11 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        settings = Settings()
+        # Every setting, each platform's too, whichever command runs: one built here,
+        # handed to the process (wire.process), never read again from the environment.
+        settings = AllSettings()
     except ValidationError as exc:  # every field's refusal, said the same way
-        print(f"replyloop: {explain(exc, Settings)}", file=sys.stderr)
+        print(f"replyloop: {explain(exc, AllSettings)}", file=sys.stderr)
         return 2
     except SettingsError as exc:  # a value pydantic-settings could not even decode
         print(f"replyloop: {exc}", file=sys.stderr)

@@ -11,19 +11,23 @@ from pathlib import Path
 
 from slack_sdk.errors import SlackApiError
 
+from bots.slack.settings import SlackSettings
+from bots.telegram.settings import TelegramSettings
+from bots.wecom.settings import WeComSettings
 from core.anonymize import load_or_create_secret
 from core.settings import Settings
 from core.store import Store
 from core.urls import mask_url
 from replyloop import model_commands, train_commands
 from replyloop.bootstrap import bootstrap, embedded, gpu_tasks, io_tasks
+from replyloop.settings import AllSettings
 
 
 class UsageError(Exception):
     """Arguments that parse but make no sense; said in one line."""
 
 
-def dispatch(args: argparse.Namespace, settings: Settings) -> int:
+def dispatch(args: argparse.Namespace, settings: AllSettings) -> int:
     if args.command == "chat":
         return chat(settings)
     if args.command == "worker":
@@ -117,7 +121,7 @@ def worker(
     return 0
 
 
-def serve_slack(settings: Settings, http: bool, host: str, port: int) -> int:
+def serve_slack(settings: SlackSettings, http: bool, host: str, port: int) -> int:
     """The Slack adapter: Socket Mode when SLACK_APP_TOKEN is set (unless --http), else the
     HTTP Events API."""
     if settings.slack_bot_token is None:
@@ -149,7 +153,7 @@ def serve_slack(settings: Settings, http: bool, host: str, port: int) -> int:
     return 0
 
 
-def serve_telegram(settings: Settings, webhook: str | None, host: str, port: int) -> int:
+def serve_telegram(settings: TelegramSettings, webhook: str | None, host: str, port: int) -> int:
     """The Telegram adapter: python-telegram-bot, long polling, or a webhook at `webhook`
     served on host:port."""
     if settings.telegram_bot_token is None:
@@ -203,7 +207,7 @@ def serve_telegram(settings: Settings, webhook: str | None, host: str, port: int
     return 0
 
 
-def serve_wecom(settings: Settings, host: str, port: int) -> int:
+def serve_wecom(settings: WeComSettings, host: str, port: int) -> int:
     """The WeCom adapter: the self-built app's and the smart bot's callback server."""
     app_settings = (
         ("WECOM_CORP_ID", settings.wecom_corp_id),

@@ -1,7 +1,7 @@
 """A setting the process cannot start with, said in one line: the variable as the person
 set it, its value (secrets hidden) and what is allowed. One mapping for every field of
-core.settings.Settings, built from the field's type and bounds, so a new field needs
-nothing here."""
+replyloop.settings.AllSettings (core's and each platform's), built from the field's type
+and bounds, so a new field needs nothing here."""
 
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from bots.intake import request_reply
 from bots.slack.names import names
+from bots.slack.settings import SlackSettings
 from bots.slack.translate import PLATFORM, SlackMessage, posted_as, said_by, where, with_names
 from bots.slack.web import RETRY, refused_logged, web_client
 from wire import process
@@ -46,7 +47,7 @@ def join_thread(mention: JoinThread) -> None:
     rt = process.current()
     _team, channel, thread = where(chat_key)
     earlier: list[dict[str, Any]] = []
-    client = web_client(rt.settings)
+    client = web_client(rt.settings_as(SlackSettings))
     # Unreadable (no channels:history scope, say): the mention is still answered, alone.
     with refused_logged(f"reading thread {chat_key} before {ts}"):
         earlier = _earlier(client.conversations_replies, channel, thread, ts)

@@ -27,6 +27,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bots.redelivery import runs_again, still_to_deliver
+from bots.slack.settings import SlackSettings
 from bots.slack.translate import posted_as, where
 from bots.slack.web import RETRY, refused_logged, web_client
 from bots.streaming.handover import take_over
@@ -157,10 +158,11 @@ def deliver(task: Any, batch: Deliveries) -> None:
     """Post a batch's stored replies to their threads, and mark each delivered."""
     replies = batch.replies
     rt = process.current()
-    web = web_client(rt.settings)
+    settings = rt.settings_as(SlackSettings)
+    web = web_client(settings)
     again = runs_again(task)
     replies = still_to_deliver(task, rt.store, replies)
-    buttons = rt.settings.slack_buttons
+    buttons = settings.slack_buttons
     for reply in replies:
         with refused_logged(f"reply {reply['turn_id']} to {reply['chat_key']}") as refused:
             streamed = streamed_message(reply["message_id"], str(reply["turn_id"]))
@@ -179,7 +181,7 @@ def notice(task: Any, said: Notice) -> None:
     reply to a message whose reply was being streamed replaces the partial text."""
     chat_key, message_id, text = said.chat_key, said.message_id, said.text
     _team, channel, thread = where(chat_key)
-    web = web_client(process.current().settings)
+    web = web_client(process.current().settings_as(SlackSettings))
     with refused_logged(f"notice to {chat_key}"):
         streamed = streamed_message(message_id, f"notice:{task.request.id}")
         if streamed is not None:

@@ -28,6 +28,7 @@ from bots.intake import accept, request_reply
 from bots.slack import backfill
 from bots.slack.delivery import DOWN, RETRY_ACTION, UP
 from bots.slack.names import Names, names
+from bots.slack.settings import SlackSettings
 from bots.slack.translate import (
     PLATFORM,
     SlackMessage,
@@ -41,7 +42,7 @@ from bots.slack.translate import (
 )
 from bots.streaming.streamer import Streamer
 from core.errors import EmptyMessage, UnknownTurn
-from core.settings import Settings, id_set
+from core.settings import id_set
 from core.store import Store
 from core.store.reports import feedback_stats
 from core.text import check_text
@@ -75,7 +76,7 @@ USAGE = "Say something after mentioning me, and I'll answer in the thread."
 
 
 def build(
-    settings: Settings,
+    settings: SlackSettings,
     store: Store,
     dedupe: Dedupe,
     client: WebClient,
@@ -110,7 +111,7 @@ def _token_only_in(client: WebClient) -> Iterator[None]:
     """While Bolt's App is made, SLACK_BOT_TOKEN is not in the environment. Bolt reads that
     variable itself when it is given no token, even beside a client that holds one, and
     then warns on every start that "`token` will be unused" (slack_bolt App.__init__).
-    The token it needs is the client's: the one Settings read (from SLACK_BOT_TOKEN,
+    The token it needs is the client's: the one the settings read (from SLACK_BOT_TOKEN,
     REPLYLOOP_SLACK_BOT_TOKEN or .env, which Bolt would not see)."""
     assert client.token, "the client carries the bot token"
     saved = os.environ.pop("SLACK_BOT_TOKEN", None)
@@ -124,7 +125,7 @@ def _token_only_in(client: WebClient) -> Iterator[None]:
 class Listeners:
     def __init__(
         self,
-        settings: Settings,
+        settings: SlackSettings,
         store: Store,
         dedupe: Dedupe,
         names: Names,

@@ -16,9 +16,9 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bots.dedupe import Dedupe
 from bots.slack import listeners
+from bots.slack.settings import SlackSettings
 from bots.slack.web import web_client
 from bots.streaming.streamer import Streamer
-from core.settings import Settings
 from core.store import Store
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ HEALTH_PATH = "/healthz"
 StartResponse = Callable[..., Any]
 
 
-def app_for(settings: Settings, store: Store, streamer: Streamer | None = None) -> App:
+def app_for(settings: SlackSettings, store: Store, streamer: Streamer | None = None) -> App:
     dedupe = Dedupe(settings.broker_url, settings.dedupe_ttl_s)
     return listeners.build(settings, store, dedupe, web_client(settings), streamer)
 

@@ -16,10 +16,10 @@ from contextlib import contextmanager
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bots.slack.settings import SlackSettings
 from bots.slack.translate import posted_as, where
 from bots.streaming.pacing import preview
 from bots.streaming.streamer import RateLimited, Refused, Streamer
-from core.settings import Settings
 from wire.live import LiveText
 
 # Slack cuts a message's text at 40,000 characters and advises keeping it under 4,000.
@@ -70,7 +70,7 @@ def _mapped() -> Iterator[None]:
         raise Refused(f"Slack unreachable: {type(exc).__name__}") from exc
 
 
-def streamer_for(settings: Settings) -> Streamer | None:
+def streamer_for(settings: SlackSettings) -> Streamer | None:
     """The Slack adapter's streamer; None when streaming is off, or with no broker (one
     process: the reply is made before the message's handler returns)."""
     if not settings.slack_stream or settings.broker_url is None:

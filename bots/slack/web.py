@@ -20,7 +20,7 @@ from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 
 from bots import refusals
 from bots.refusals import RETRY
-from core.settings import Settings
+from bots.slack.settings import SlackSettings
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def client(token: str, base_url: str) -> WebClient:
     )
 
 
-def web_client(settings: Settings) -> WebClient:
+def web_client(settings: SlackSettings) -> WebClient:
     if settings.slack_bot_token is None:
         raise RuntimeError("SLACK_BOT_TOKEN is not set: the io worker cannot post to Slack")
     return client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.settings import Settings, id_set
+from bots.telegram.settings import TelegramSettings
+from core.settings import id_set
 
 # Commands that only admins may run when admins are listed.
 ADMIN_COMMANDS = frozenset({"stats"})
@@ -49,7 +50,7 @@ class Access:
     admins: frozenset[int] = frozenset()
 
     @classmethod
-    def of(cls, settings: Settings) -> Access:
+    def of(cls, settings: TelegramSettings) -> Access:
         """From the settings; raises ValueError naming a setting with a non-numeric id."""
         return cls(
             id_numbers(settings.telegram_chats, "REPLYLOOP_TELEGRAM_CHATS"),

@@ -24,7 +24,7 @@ import httpx
 
 from bots import refusals
 from bots.refusals import RETRY
-from core.settings import Settings
+from bots.telegram.settings import TelegramSettings
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ def client(token: str, base_url: str, timeout_s: float = TIMEOUT_S) -> BotApi:
     return BotApi(token, base_url, httpx.Client(timeout=timeout_s))
 
 
-def bot_api(settings: Settings) -> BotApi:
+def bot_api(settings: TelegramSettings) -> BotApi:
     if settings.telegram_bot_token is None:
         raise RuntimeError("TELEGRAM_BOT_TOKEN is not set: the io worker cannot send to Telegram")
     return client(settings.telegram_bot_token.get_secret_value(), settings.telegram_api_url)

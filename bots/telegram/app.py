@@ -45,6 +45,7 @@ from bots.streaming.streamer import Streamer
 from bots.telegram.access import NOT_ALLOWED, Access, admins_only
 from bots.telegram.keyboard import GONE, QUEUED, RETRYING, VOTES, keyboard, press, toast
 from bots.telegram.reactions import reaction_vote
+from bots.telegram.settings import TelegramSettings
 from bots.telegram.stats import stats_text
 from bots.telegram.translate import (
     PLATFORM,
@@ -59,7 +60,6 @@ from bots.telegram.translate import (
     rater,
 )
 from core.errors import EmptyMessage, UnknownTurn
-from core.settings import Settings
 from core.store import Store
 from core.store.reports import served_stats
 from core.text import check_text
@@ -104,7 +104,7 @@ class Counted:
 class Handlers:
     def __init__(
         self,
-        settings: Settings,
+        settings: TelegramSettings,
         store: Store,
         dedupe: Dedupe,
         access: Access | None = None,

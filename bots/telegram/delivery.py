@@ -34,9 +34,9 @@ from bots.refusals import Transient
 from bots.streaming.handover import take_over
 from bots.telegram.api import RETRY, BotApi, BotApiError, bot_api, gone, refused_logged, unchanged
 from bots.telegram.keyboard import keyboard
+from bots.telegram.settings import TelegramSettings
 from bots.telegram.split import split_reply
 from bots.telegram.translate import is_private, message_of, posted_as, send_params, where
-from core.settings import Settings
 from core.types import Delivery
 from wire import process
 from wire.messages import Deliveries, Notice
@@ -51,7 +51,7 @@ def _sent(redis_url: str | None, ttl_s: int) -> Dedupe:
     return Dedupe(redis_url, ttl_s)
 
 
-def sent_parts(settings: Settings) -> Dedupe:
+def sent_parts(settings: TelegramSettings) -> Dedupe:
     """Where sent parts are claimed: Redis (the broker), shared by every io worker."""
     return _sent(settings.broker_url, settings.dedupe_ttl_s)
 
@@ -140,7 +140,8 @@ def deliver(task: Any, batch: Deliveries) -> None:
     replies = still_to_deliver(task, rt.store, replies)
     if not replies:
         return
-    api, sent = bot_api(rt.settings), sent_parts(rt.settings)
+    settings = rt.settings_as(TelegramSettings)
+    api, sent = bot_api(settings), sent_parts(settings)
     answered = rt.store.platform_message_ids([reply["message_id"] for reply in replies])
     for reply in replies:
         reply_to = reply_target(reply["chat_key"], answered.get(reply["message_id"]))
@@ -161,7 +162,7 @@ def notice(task: Any, said: Notice) -> None:
     rt = process.current()
     answered = rt.store.platform_message_ids([message_id]).get(message_id) if message_id else None
     reply_to = reply_target(chat_key, answered)
-    api = bot_api(rt.settings)
+    api = bot_api(rt.settings_as(TelegramSettings))
     with flood_later(task), refused_logged(f"notice to {chat_key}"):
         streamed = streamed_message(message_id, f"notice:{task.request.id}")
         for index, part in enumerate(split_reply(text)):

@@ -23,8 +23,8 @@ from telegram.ext import Application, ApplicationBuilder
 from bots.dedupe import Dedupe
 from bots.streaming.streamer import Streamer
 from bots.telegram.app import Handlers
+from bots.telegram.settings import TelegramSettings
 from bots.telegram.webhook import Loop, webhook_path, wsgi
-from core.settings import Settings
 from core.store import Store
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,9 @@ STOP_S = 10.0
 TelegramApp = Application[Any, Any, Any, Any, Any, Any]
 
 
-def build(settings: Settings, store: Store, streamer: Streamer | None = None) -> TelegramApp:
+def build(
+    settings: TelegramSettings, store: Store, streamer: Streamer | None = None
+) -> TelegramApp:
     """The Application, its handlers registered; nothing is called until it runs. Replies
     are shown while they are written when a `streamer` is given. Raises ValueError for a
     missing token or a non-numeric id in the allowlists."""

@@ -20,9 +20,9 @@ from bots.streaming.pacing import preview
 from bots.streaming.streamer import RateLimited, Refused, Streamer
 from bots.telegram.api import BotApi, BotApiError, client, unchanged
 from bots.telegram.delivery import reply_target
+from bots.telegram.settings import TelegramSettings
 from bots.telegram.split import TEXT_LIMIT, units
 from bots.telegram.translate import is_private, message_of, posted_as, send_params, where
-from core.settings import Settings
 from wire.live import LiveText
 
 TIMEOUT_S = 5.0
@@ -69,7 +69,7 @@ def _mapped() -> Iterator[None]:
         raise Refused(f"Telegram says {exc.status} {exc.description}".strip()) from exc
 
 
-def streamer_for(settings: Settings) -> Streamer | None:
+def streamer_for(settings: TelegramSettings) -> Streamer | None:
     """The Telegram adapter's streamer; None when streaming is off, or with no broker (one
     process: the reply is made before the message's handler returns)."""
     if not settings.telegram_stream or settings.broker_url is None:

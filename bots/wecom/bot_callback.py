@@ -29,9 +29,10 @@ from bots.intake import request_reply, store_message
 from bots.wecom.bot_crypto import BotCrypto
 from bots.wecom.bot_translate import BotMessage, bot_message, feedback_vote, stream_frame
 from bots.wecom.responses import JsonBody, Response
+from bots.wecom.settings import WeComSettings
 from bots.wecom.translate import PLATFORM, rater
 from core.errors import EmptyMessage
-from core.settings import Settings, id_set
+from core.settings import id_set
 from core.store import Store
 from core.text import check_text
 from core.types import IncomingMessage
@@ -55,7 +56,9 @@ FEEDBACK_GRACE_S = 120.0  # a reply handed off to response_url may take this muc
 
 
 class BotCallback:
-    def __init__(self, settings: Settings, store: Store, dedupe: Dedupe, live: LiveText) -> None:
+    def __init__(
+        self, settings: WeComSettings, store: Store, dedupe: Dedupe, live: LiveText
+    ) -> None:
         if settings.wecom_bot_token is None or settings.wecom_bot_aes_key is None:
             raise ValueError("set WECOM_BOT_TOKEN and WECOM_BOT_AES_KEY (the smart bot's settings)")
         self.settings, self.store, self.dedupe, self.live = settings, store, dedupe, live

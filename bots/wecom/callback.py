@@ -28,9 +28,10 @@ from bots.wecom.bot_callback import BOT_PATH, BotCallback
 from bots.wecom.card_messages import CardPress
 from bots.wecom.cards import card_action
 from bots.wecom.responses import JsonBody, Response
+from bots.wecom.settings import WeComSettings
 from bots.wecom.translate import PLATFORM, AppMessage, app_message
 from core.errors import EmptyMessage
-from core.settings import Settings, id_set
+from core.settings import id_set
 from core.store import Store
 from core.text import check_text
 from core.types import IncomingMessage
@@ -51,7 +52,7 @@ StartResponse = Callable[..., Any]
 class AppCallback:
     """The self-built app's callback: the URL check (GET) and messages (POST)."""
 
-    def __init__(self, settings: Settings, store: Store, dedupe: Dedupe) -> None:
+    def __init__(self, settings: WeComSettings, store: Store, dedupe: Dedupe) -> None:
         if settings.wecom_token is None or settings.wecom_aes_key is None:
             raise ValueError("set WECOM_TOKEN and WECOM_AES_KEY (the app's callback settings)")
         self.settings, self.store, self.dedupe = settings, store, dedupe
@@ -174,7 +175,7 @@ def _bytes(value: Any) -> bytes:
     return value if isinstance(value, bytes) else str(value).encode()
 
 
-def routes(settings: Settings, store: Store) -> dict[str, Callback]:
+def routes(settings: WeComSettings, store: Store) -> dict[str, Callback]:
     """The callbacks whose settings are there: the app's (WECOM_TOKEN, WECOM_AES_KEY), the
     smart bot's (WECOM_BOT_TOKEN, WECOM_BOT_AES_KEY), or both."""
     dedupe = Dedupe(settings.broker_url, settings.dedupe_ttl_s)
@@ -190,7 +191,9 @@ def routes(settings: Settings, store: Store) -> dict[str, Callback]:
     return served
 
 
-def serve_http(settings: Settings, store: Store, host: str, port: int, threads: int = 8) -> None:
+def serve_http(
+    settings: WeComSettings, store: Store, host: str, port: int, threads: int = 8
+) -> None:
     import waitress
 
     served = routes(settings, store)

@@ -22,7 +22,7 @@ from wechatpy.exceptions import WeChatClientException
 from wechatpy.session.memorystorage import MemoryStorage
 from wechatpy.session.redisstorage import RedisStorage
 
-from core.settings import Settings
+from bots.wecom.settings import WeComSettings
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def _client(corp_id: str, secret: str, api_url: str, broker_url: str | None) -> 
     return WeComClient(corp_id, secret, api_url, session)
 
 
-def wecom_client(settings: Settings) -> WeComClient:
+def wecom_client(settings: WeComSettings) -> WeComClient:
     if settings.wecom_secret is None or not settings.wecom_corp_id:
         raise RuntimeError("WECOM_CORP_ID and WECOM_SECRET must be set to send to WeCom")
     return _client(

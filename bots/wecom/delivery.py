@@ -29,6 +29,7 @@ from bots.wecom.bot_delivery import finish_notice, finish_reply
 from bots.wecom.bot_translate import is_bot_chat
 from bots.wecom.cards import rating_card
 from bots.wecom.client import TRANSIENT_ERRCODES, WeComClient, wecom_client
+from bots.wecom.settings import WeComSettings
 from bots.wecom.translate import app_user, split_text
 from core.types import Delivery
 from wire import process
@@ -95,7 +96,7 @@ def deliver(task: Any, batch: Deliveries) -> None:
             finish_reply(_live(), rt.store, reply)
             continue
         with refused_logged(f"reply {reply['turn_id']} to {reply['chat_key']}") as refused:
-            msgid = send_reply(wecom_client(rt.settings), reply)
+            msgid = send_reply(wecom_client(rt.settings_as(WeComSettings)), reply)
         if not refused:
             rt.store.mark_delivered(reply["turn_id"], msgid)
 
@@ -108,7 +109,7 @@ def notice(said: Notice) -> None:
         finish_notice(_live(), message_id, text)
         return
     with refused_logged(f"notice to {chat_key}"):
-        send_text(wecom_client(process.current().settings), chat_key, text)
+        send_text(wecom_client(process.current().settings_as(WeComSettings)), chat_key, text)
 
 
 def _live() -> LiveText:

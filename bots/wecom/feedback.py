@@ -19,6 +19,7 @@ from bots.wecom.card_messages import CardPress, CardUpdate
 from bots.wecom.cards import Action, rating_card
 from bots.wecom.client import wecom_client
 from bots.wecom.delivery import refused_logged
+from bots.wecom.settings import WeComSettings
 from bots.wecom.translate import app_user, rater
 from core.errors import UnknownTurn
 from core.types import Vote
@@ -60,7 +61,7 @@ def card_update(update: CardUpdate) -> None:
     _corp, agent_id, user = app_user(update.chat_key)
     turn_id, action, response_code = update.turn_id, update.action, update.response_code
     with refused_logged(f"rating card of reply {turn_id} for {user}"):
-        wecom_client(process.current().settings).call(
+        wecom_client(process.current().settings_as(WeComSettings)).call(
             "message/update_template_card",
             {
                 "userids": [user],

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from bots.telegram.access import NOT_ALLOWED, Access, admins_only, id_numbers
+from bots.telegram.settings import TelegramSettings
 from bots.telegram.stats import NO_REPLIES, stats_text
 from bots.telegram.translate import Command, Me, decide
-from core.settings import Settings
 from core.store.reports import ModelStats
 
 ME = Me(99, "rl_bot")
@@ -17,14 +17,14 @@ GROUP = {"id": -100123, "type": "supergroup", "title": "Team"}
 
 
 def test_ids_come_from_the_settings_and_a_bad_one_is_named() -> None:
-    settings = Settings(
+    settings = TelegramSettings(
         telegram_chats="-100123, 42",
         telegram_users="7",
         telegram_admins="9,",
         _env_file=None,  # type: ignore[call-arg]  # no pydantic mypy plugin
     )
     assert Access.of(settings) == Access(frozenset({-100123, 42}), frozenset({7}), frozenset({9}))
-    assert Access.of(Settings(_env_file=None)) == Access()  # type: ignore[call-arg]
+    assert Access.of(TelegramSettings(_env_file=None)) == Access()  # type: ignore[call-arg]
     with pytest.raises(ValueError, match=r"^REPLYLOOP_TELEGRAM_ADMINS: '@boss' is not"):
         id_numbers("9,@boss", "REPLYLOOP_TELEGRAM_ADMINS")
 
