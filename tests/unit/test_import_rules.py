@@ -58,12 +58,17 @@ def imports(path: Path, root: Path) -> list[Edge]:
         if isinstance(node, ast.Import):
             edges += [Edge(module, node.lineno, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
-                base = ".".join([*anchor, base] if base else anchor)
-            edges.append(Edge(module, node.lineno, base))
+            edges.append(Edge(module, node.lineno, absolute(node, package)))
     return edges
+
+
+def absolute(node: ast.ImportFrom, package: str) -> str:
+    """The module a `from ... import` reads from, a relative one resolved in `package`."""
+    base = node.module or ""
+    if not node.level:
+        return base
+    anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+    return ".".join([*anchor, base] if base else anchor)
 
 
 def platform_of(module: str) -> str | None:
@@ -138,3 +143,55 @@ def test_allowed_edges_pass(tmp_path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(source)
     assert crossings(tmp_path) == []
+
+
+def module_graph(root: Path) -> dict[str, set[str]]:
+    """Our modules and the modules of ours each imports (any import: at the top, inside a
+    function or under TYPE_CHECKING); `from a import b` is an edge to module a.b where that
+    is a module, else to a."""
+    paths = {module_name(p, root): p for package in RULES for p in (root / package).rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for module, path in paths.items():
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                base = absolute(node, package)
+                subs = {f"{base}.{alias.name}" for alias in node.names} & paths.keys()
+                targets |= subs or {base}
+        graph[module] = {t for t in targets if t in paths and t != module}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """One cycle through each module that is on one (depth-first search)."""
+    found, done, path = [], set(), []
+
+    def visit(module: str) -> None:
+        if module in path:
+            found.append([*path[path.index(module) :], module])
+            return
+        if module in done:
+            return
+        path.append(module)
+        for target in sorted(graph.get(module, ())):
+            visit(target)
+        path.pop()
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module)
+    return found
+
+
+def test_no_import_cycles() -> None:
+    assert cycles(module_graph(ROOT)) == []
+
+
+def test_a_cycle_is_found(tmp_path: Path) -> None:
+    (tmp_path / "workers").mkdir()
+    (tmp_path / "workers" / "a.py").write_text("from workers.b import x\n")
+    (tmp_path / "workers" / "b.py").write_text("def f():\n    from workers import a\n")
+    assert cycles(module_graph(tmp_path)) == [["workers.a", "workers.b", "workers.a"]]
