@@ -35,6 +35,8 @@ def test_config_masks_passwords_and_the_rater_secret(tmp_path: Path) -> None:
         rater_secret="rater-s3cret",
         data_dir=str(tmp_path / "data"),
     )
+    env |= {"SLACK_BOT_TOKEN": "xoxb-s3cret", "REPLYLOOP_WECOM_SECRET": "wecom-s3cret"}
+    env |= {"TELEGRAM_API_URL": "http://bot:api-s3cret@127.0.0.1:8081/bot"}
     done = replyloop("config", env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     shown = json.loads(done.stdout)
@@ -42,6 +44,14 @@ def test_config_masks_passwords_and_the_rater_secret(tmp_path: Path) -> None:
     assert shown["broker_url"] == "redis://:***@127.0.0.1:6379/0"
     assert shown["rater_secret"] == "***"
     assert shown["mode"] == "distributed (Celery)"
+    # Each platform's settings are in the one view, masked the same way.
+    assert (shown["slack_bot_token"], shown["wecom_secret"]) == ("***", "***")
+    assert shown["telegram_api_url"] == "http://bot:***@127.0.0.1:8081/bot"
+    assert (shown["slack_stream"], shown["telegram_admins"], shown["wecom_agent_id"]) == (
+        True,
+        "",
+        None,
+    )
     assert "s3cret" not in done.stdout + done.stderr
 
 
@@ -115,6 +125,10 @@ def test_a_bad_setting_is_one_line_for_every_command(
         ("REPLYLOOP_STOP", '["\\nUser:"', "a JSON list of texts"),
         ("WECOM_AGENT_ID", "one", "a whole number is expected"),
         ("REPLYLOOP_WECOM_AGENT_ID", "one", "a whole number is expected"),
+        ("REPLYLOOP_WECOM_STREAM_LIMIT_S", "0", "a number > 0 is expected"),
+        ("REPLYLOOP_TELEGRAM_STREAM_GROUP_EVERY_S", "0.1", "a number >= 0.25 is expected"),
+        ("REPLYLOOP_TELEGRAM_STREAM", "maybe", "true or false is expected"),
+        ("REPLYLOOP_SLACK_STREAM_EVERY_S", "0", "a number >= 0.25 is expected"),
         ("REPLYLOOP_DATABASE_URL", "mysql://bot:pw@127.0.0.1/rl", "sqlite (sqlite:///"),
     ],
 )
