@@ -167,7 +167,9 @@ def module_graph(root: Path) -> dict[str, set[str]]:
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     """One cycle through each module that is on one (depth-first search)."""
-    found, done, path = [], set(), []
+    found: list[list[str]] = []
+    done: set[str] = set()
+    path: list[str] = []
 
     def visit(module: str) -> None:
         if module in path:
