@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import os
+import threading
 import uuid
 from typing import Any
 
@@ -38,6 +39,10 @@ class Publisher:
         self._connection: Any = None
         self._client: Any = None
         self._queues: dict[str, str] = {}
+        # Setting up the shared connection is one thread's job: two first sends at once
+        # each took a connection from kombu's pool and released the other's, and a send
+        # then hung or failed on a closed socket after the platform was answered.
+        self._setup = threading.Lock()
 
     def send(self, name: str, args: list[Any]) -> None:
         """Queue task `name` with `args`, no result wanted."""
@@ -92,7 +97,13 @@ class Publisher:
         if self.app.conf.task_always_eager:
             return None
         made_for = (os.getpid(), self.app.conf.broker_url)
-        if self._made_for != made_for:
+        if self._made_for == made_for:
+            return self._client
+        with self._setup:
+            return self._set_up(made_for)
+
+    def _set_up(self, made_for: tuple[int, str | None]) -> Any:
+        if self._made_for != made_for:  # not set up by another thread while this one waited
             self._queues.clear()
             connection = self.app.connection_for_write()
             try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import time
 from typing import Any
 
@@ -84,3 +85,36 @@ def test_an_unreachable_broker_is_celerys_error_not_a_lost_task(redis_prefix: st
     with pytest.raises(OperationalError):
         Publisher(app).send("t.task", [1])
     assert time.monotonic() - started < 30
+
+
+ROUNDS, THREADS = 30, 8
+SEND_S = 30.0  # one send is a millisecond; a send still running after this is stuck
+
+
+def test_concurrent_first_sends_all_arrive(redis_url: str, redis_prefix: str) -> None:
+    """A new Publisher's first sends from many threads at once (an adapter's first requests
+    after it starts): each one arrives, none raises or hangs."""
+    queue = f"{redis_prefix}queue"
+    app = _app(redis_url, queue)
+    client = redis.Redis.from_url(redis_url)
+    failures: list[BaseException] = []
+    for _ in range(ROUNDS):
+        publisher = Publisher(app)
+        start = threading.Barrier(THREADS)
+
+        def send(publisher: Publisher = publisher, start: threading.Barrier = start) -> None:
+            start.wait()
+            try:
+                publisher.send("t.task", [1])
+            except BaseException as exc:  # noqa: BLE001 - what the test is about
+                failures.append(exc)
+
+        threads = [threading.Thread(target=send, daemon=True) for _ in range(THREADS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(SEND_S)
+            assert not thread.is_alive(), "a send hung"
+    assert failures == []
+    assert client.llen(queue) == ROUNDS * THREADS
+    client.delete(queue)
