@@ -28,7 +28,7 @@ from bots.dedupe import Dedupe
 from bots.intake import request_reply, store_message
 from bots.wecom.bot_crypto import BotCrypto
 from bots.wecom.bot_translate import BotMessage, bot_message, feedback_vote, stream_frame
-from bots.wecom.responses import JsonBody, Response
+from bots.wecom.responses import MAX_AGE_S, JsonBody, Response, stale
 from bots.wecom.settings import WeComSettings
 from bots.wecom.translate import PLATFORM, rater
 from core.errors import EmptyMessage
@@ -67,6 +67,8 @@ class BotCallback:
             settings.wecom_bot_aes_key.get_secret_value(),
         )
         self.users = id_set(settings.wecom_users)
+        # Fresher than the duplicate check's memory: a replay is refused, not deduped.
+        self.max_age_s = min(MAX_AGE_S, settings.dedupe_ttl_s)
 
     def verify_url(self, query: dict[str, str]) -> Response:
         try:
@@ -77,7 +79,8 @@ class BotCallback:
         except Exception as exc:  # noqa: BLE001 - not base64, not ours
             log.warning("refused a malformed WeCom smart-bot URL check (%s)", type(exc).__name__)
             return "400 Bad Request", b"malformed\n"
-        return "200 OK", echo.encode()
+        refused = stale(query.get("timestamp", ""), self.max_age_s, "smart-bot URL check")
+        return refused or ("200 OK", echo.encode())
 
     def receive(self, query: dict[str, str], body: bytes) -> Response:
         try:
@@ -88,6 +91,9 @@ class BotCallback:
         except Exception as exc:  # noqa: BLE001 - not JSON, no encrypt field, bad ciphertext
             log.warning("refused a malformed WeCom smart-bot callback (%s)", type(exc).__name__)
             return "400 Bad Request", b"malformed\n"
+        refused = stale(query.get("timestamp", ""), self.max_age_s, "smart-bot callback")
+        if refused is not None:
+            return refused
         reply = self.handle(bot_message(fields))
         if reply is None:
             return "200 OK", b""

@@ -27,7 +27,7 @@ from bots.intake import accept
 from bots.wecom.bot_callback import BOT_PATH, BotCallback
 from bots.wecom.card_messages import CardPress
 from bots.wecom.cards import card_action
-from bots.wecom.responses import JsonBody, Response
+from bots.wecom.responses import MAX_AGE_S, JsonBody, Response, stale
 from bots.wecom.settings import WeComSettings
 from bots.wecom.translate import PLATFORM, AppMessage, app_message
 from core.errors import EmptyMessage
@@ -62,6 +62,8 @@ class AppCallback:
             settings.wecom_corp_id,
         )
         self.users = id_set(settings.wecom_users)
+        # Fresher than the duplicate check's memory: a replay is refused, not deduped.
+        self.max_age_s = min(MAX_AGE_S, settings.dedupe_ttl_s)
 
     def verify_url(self, query: dict[str, str]) -> Response:
         """WeCom's check of the callback URL: echo the decrypted echostr."""
@@ -75,7 +77,8 @@ class AppCallback:
         except (InvalidSignatureException, InvalidCorpIdException, ValueError, KeyError):
             log.warning("refused a WeCom URL check: bad signature")
             return "403 Forbidden", b"bad signature\n"
-        return "200 OK", _bytes(echo)
+        refused = stale(query.get("timestamp", ""), self.max_age_s, "URL check")
+        return refused or ("200 OK", _bytes(echo))
 
     def receive(self, query: dict[str, str], body: bytes) -> Response:
         try:
@@ -95,6 +98,9 @@ class AppCallback:
         except Exception as exc:  # noqa: BLE001 - malformed XML, base64 or ciphertext
             log.warning("refused a malformed WeCom callback (%s)", type(exc).__name__)
             return "400 Bad Request", b"malformed\n"
+        refused = stale(query.get("timestamp", ""), self.max_age_s, "callback")
+        if refused is not None:
+            return refused
         self.handle(app_message(fields))
         return "200 OK", b""
 

@@ -19,7 +19,7 @@ from wechatpy.enterprise.crypto import WeChatCrypto
 from wechatpy.parser import xmltodict
 
 from core.store import Store
-from core.store.schema import conversations, turns
+from core.store.schema import conversations, messages, turns
 from core.types import Turn
 from tests.fake_wecom import CORP_ID, SECRET, WeComApi, fake_wecom
 from tests.integration.adapters import (
@@ -57,8 +57,11 @@ class WeCom:
     ) -> tuple[int, bytes]:
         return http_call(method, f"{self.base}/wecom/app", query, body)
 
-    def callback(self, fields: dict[str, Any], corp: str = CORP_ID) -> tuple[dict[str, str], bytes]:
-        """(query, body) of an encrypted callback carrying `fields`, as WeCom sends it."""
+    def callback(
+        self, fields: dict[str, Any], corp: str = CORP_ID, age_s: int = 0
+    ) -> tuple[dict[str, str], bytes]:
+        """(query, body) of an encrypted callback carrying `fields`, as WeCom sends it
+        (signed `age_s` seconds ago)."""
         inner = {
             "ToUserName": corp,
             "AgentID": str(AGENT_ID),
@@ -68,7 +71,8 @@ class WeCom:
         xml = xmltodict.unparse({"xml": inner}, full_document=False)
         crypto = self.crypto if corp == CORP_ID else WeChatCrypto(TOKEN, AES_KEY, corp)
         nonce = secrets.token_hex(8)
-        envelope = xmltodict.parse(crypto.encrypt_message(xml, nonce))["xml"]
+        stamp = int(time.time()) - age_s
+        envelope = xmltodict.parse(crypto.encrypt_message(xml, nonce, stamp))["xml"]
         query = {
             "msg_signature": envelope["MsgSignature"],
             "timestamp": envelope["TimeStamp"],
@@ -316,6 +320,22 @@ def test_secrets_never_reach_the_logs(wecom: WeCom) -> None:
     logs = (wecom.home / "serve.log").read_text(errors="replace") + wecom.workers.logs()
     for secret in (SECRET, TOKEN, AES_KEY):
         assert secret not in logs and secret not in done.stdout
+
+
+def test_a_callback_signed_long_ago_is_refused_as_a_replay(wecom: WeCom) -> None:
+    """Once the duplicate check has forgotten a message id, a captured callback replayed
+    would be taken as new: one signed more than five minutes ago is refused, unread."""
+    user = _user()
+    fields = {"FromUserName": user, "MsgType": "text", "Content": "replayed?", "MsgId": "r1"}
+    query, body = wecom.callback(fields, age_s=600)
+    assert wecom.request("POST", query, body)[0] == 403
+    query, body = wecom.callback({**fields, "MsgId": "r2"}, age_s=-600)  # from the future
+    assert wecom.request("POST", query, body)[0] == 403
+    assert wecom.say(user, "and now?") == 200  # the same person, signed now: answered
+    wait_for("the reply", lambda: wecom.texts_to(user))
+    with wecom.store.engine.connect() as conn:
+        stored = conn.execute(select(messages.c.id).where(messages.c.text.contains("replayed?")))
+        assert stored.first() is None
 
 
 def test_malformed_callbacks_get_400_and_the_adapter_keeps_serving(wecom: WeCom) -> None:

@@ -46,11 +46,12 @@ class Bot:
     env: dict[str, str]
     home: Path
 
-    def _seal(self, plain: str) -> tuple[dict[str, str], str]:
+    def _seal(self, plain: str, age_s: int = 0) -> tuple[dict[str, str], str]:
+        """(query, encrypt) of a callback carrying `plain`, signed `age_s` seconds ago."""
         key = base64.b64decode(AES_KEY + "=")
         encrypted = PrpCrypto(key).encrypt(plain, "")
         encrypted = encrypted.decode() if isinstance(encrypted, bytes) else encrypted
-        stamp, nonce = str(int(time.time())), secrets.token_hex(8)
+        stamp, nonce = str(int(time.time()) - age_s), secrets.token_hex(8)
         query = {
             "msg_signature": _get_signature(TOKEN, stamp, nonce, encrypted),
             "timestamp": stamp,
@@ -291,6 +292,22 @@ def test_bad_signatures_and_malformed_callbacks_are_refused(bot: Bot) -> None:
     user = _user()
     stream = bot.say("still there?", user)["stream"]["id"]
     assert bot.frames_until_finished(stream, user)[-1]["content"]
+
+
+def test_a_callback_signed_long_ago_is_refused_as_a_replay(bot: Bot) -> None:
+    """A captured callback replayed once its message id was forgotten by the duplicate
+    check would be taken as new: one signed more than five minutes ago is refused."""
+    user, msg_id = _user(), secrets.token_hex(8)
+    fields = {**_callback(user, None, "text", {"content": "replayed?"}, msg_id)}
+    query, encrypted = bot._seal(json.dumps(fields), age_s=600)
+    assert bot.request("POST", query, json.dumps({"encrypt": encrypted}).encode())[0] == 403
+    query, encrypted = bot._seal("echo-old", age_s=600)
+    assert bot.request("GET", {**query, "echostr": encrypted})[0] == 403
+    with bot.store.engine.connect() as conn:
+        stored = conn.execute(select(messages.c.id).where(messages.c.text.contains("replayed?")))
+        assert stored.first() is None
+    query, encrypted = bot._seal("echo-now", age_s=60)  # a clock a minute behind is fine
+    assert bot.request("GET", {**query, "echostr": encrypted}) == (200, b"echo-now")
 
 
 def test_the_bot_s_secrets_never_reach_the_logs(bot: Bot) -> None:
