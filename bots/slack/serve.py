@@ -14,6 +14,7 @@ from typing import Any
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
+from bots import http_server
 from bots.dedupe import Dedupe
 from bots.slack import listeners
 from bots.slack.settings import SlackSettings
@@ -52,10 +53,8 @@ def wsgi(bolt: App) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]
 
 
 def serve_http(bolt: App, host: str, port: int, threads: int = 8) -> None:
-    import waitress
-
     log.warning("Slack Events API on http://%s:%d%s", host, port, EVENTS_PATH)
-    waitress.serve(wsgi(bolt), host=host, port=port, threads=threads, ident="replyloop")
+    http_server.serve(wsgi(bolt), host, port, threads)
 
 
 def serve_socket_mode(bolt: App, app_token: str) -> None:

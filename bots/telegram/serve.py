@@ -16,10 +16,10 @@ import asyncio
 import logging
 from typing import Any
 
-import waitress
 from telegram import BotCommand, Update
 from telegram.ext import Application, ApplicationBuilder
 
+from bots import http_server
 from bots.dedupe import Dedupe
 from bots.streaming.streamer import Streamer
 from bots.telegram.app import Handlers
@@ -117,7 +117,7 @@ def serve_webhook(
             webhook_path(url),
         )
         app = wsgi(webhook_path(url), secret, loop.deliver)
-        waitress.serve(app, host=host, port=port, threads=threads, ident="replyloop")
+        http_server.serve(app, host, port, threads)
     finally:
         if application.running:
             loop.run(_stop(application), STOP_S)

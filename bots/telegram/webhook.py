@@ -33,12 +33,13 @@ from urllib.parse import urlsplit
 from telegram import Update
 from telegram.ext import Application
 
+from bots.http_server import MAX_BODY
+
 log = logging.getLogger(__name__)
 
 HEALTH_PATH = "/healthz"
 SECRET_HEADER = "HTTP_X_TELEGRAM_BOT_API_SECRET_TOKEN"  # as WSGI names the header
 SECRET_FORM = re.compile(r"[A-Za-z0-9_-]{1,256}")  # what Telegram accepts as secret_token
-MAX_BODY = 1 << 20  # an update is a few KB; Telegram's largest are well under this
 QUEUE_WAIT_S = 10.0
 
 StartResponse = Callable[..., Any]

@@ -22,7 +22,9 @@ from wechatpy.enterprise.exceptions import InvalidCorpIdException
 from wechatpy.exceptions import InvalidSignatureException
 from wechatpy.parser import xmltodict
 
+from bots import http_server
 from bots.dedupe import Dedupe
+from bots.http_server import MAX_BODY
 from bots.intake import accept
 from bots.wecom.bot_callback import BOT_PATH, BotCallback
 from bots.wecom.card_messages import CardPress
@@ -43,7 +45,6 @@ log = logging.getLogger(__name__)
 
 APP_PATH, HEALTH_PATH = "/wecom/app", "/healthz"
 CARD_EVENT = "template_card_event"
-MAX_BODY = 1 << 20
 TEXT_ONLY = "我只能读文字消息。I can only read text, not images, voice or files."
 
 StartResponse = Callable[..., Any]
@@ -200,9 +201,7 @@ def routes(settings: WeComSettings, store: Store) -> dict[str, Callback]:
 def serve_http(
     settings: WeComSettings, store: Store, host: str, port: int, threads: int = 8
 ) -> None:
-    import waitress
-
     served = routes(settings, store)
     for path in served:
         log.warning("WeCom callbacks on http://%s:%d%s", host, port, path)
-    waitress.serve(wsgi(served), host=host, port=port, threads=threads, ident="replyloop")
+    http_server.serve(wsgi(served), host, port, threads)

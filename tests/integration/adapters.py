@@ -50,6 +50,22 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def oversized_status(url: str, size: int = 100 << 20) -> int:
+    """The HTTP status a server answers to a POST that announces a `size`-byte body and
+    sends one byte of it. A server with a body limit answers at once (413); one without
+    waits for the rest of the body, and this fails after WAIT_S with no answer."""
+    parts = urllib.parse.urlsplit(url)
+    target = f"{parts.path}?{parts.query}" if parts.query else parts.path
+    head = (
+        f"POST {target} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {size}\r\n\r\n{{"
+    )
+    with socket.create_connection((parts.hostname, parts.port or 80), timeout=WAIT_S) as conn:
+        conn.sendall(head.encode())
+        status = conn.makefile("rb").readline()
+    return int(status.split()[1])
+
+
 def http_call(
     method: str, url: str, query: dict[str, str], body: bytes | None = None
 ) -> tuple[int, bytes]:

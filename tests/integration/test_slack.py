@@ -18,7 +18,7 @@ from core.settings import Settings
 from core.store.schema import turns
 from core.types import delivery
 from tests.fake_slack import BOT_USER, TEAM
-from tests.integration.adapters import export, standing_votes
+from tests.integration.adapters import export, oversized_status, standing_votes
 from tests.integration.slack_harness import SECRET, Slack, new_channel, wait_for
 from tests.integration.workers import replyloop
 from wire.app import configure
@@ -378,3 +378,7 @@ def test_tokens_and_secrets_never_reach_the_logs(slack: Slack) -> None:
     for secret in ("xoxb-test-token", SECRET):
         assert secret not in logs
         assert secret not in done.stdout
+
+
+def test_a_body_over_one_mib_is_refused_before_it_is_read(slack: Slack) -> None:
+    assert oversized_status(slack.events_url) == 413

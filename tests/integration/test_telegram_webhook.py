@@ -16,7 +16,7 @@ from typing import Any
 from bots.telegram.access import NOT_ALLOWED
 from core.store.reports import feedback_stats
 from tests.fake_telegram import TOKEN, chat
-from tests.integration.adapters import standing_votes
+from tests.integration.adapters import oversized_status, standing_votes
 from tests.integration.telegram_harness import (
     ANN,
     BOB,
@@ -198,3 +198,8 @@ def test_webhook_mode_without_a_secret_is_refused_in_one_line(
         "replyloop: set TELEGRAM_WEBHOOK_SECRET for --webhook: Telegram sends it with every "
         "update, and requests without it are refused"
     ]
+
+
+def test_a_body_over_one_mib_is_refused_before_it_is_read(telegram_webhook: Telegram) -> None:
+    assert telegram_webhook.webhook_url is not None
+    assert oversized_status(telegram_webhook.webhook_url) == 413

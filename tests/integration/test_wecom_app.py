@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 import time
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from tests.integration.adapters import (
     free_port,
     http_call,
     http_ok,
+    oversized_status,
     platform_stack,
     standing_votes,
     wait_for,
@@ -336,6 +338,11 @@ def test_a_callback_signed_long_ago_is_refused_as_a_replay(wecom: WeCom) -> None
     with wecom.store.engine.connect() as conn:
         stored = conn.execute(select(messages.c.id).where(messages.c.text.contains("replayed?")))
         assert stored.first() is None
+
+
+def test_a_body_over_one_mib_is_refused_before_it_is_read(wecom: WeCom) -> None:
+    query = {"msg_signature": "x", "timestamp": str(int(time.time())), "nonce": "n"}
+    assert oversized_status(f"{wecom.base}/wecom/app?{urllib.parse.urlencode(query)}") == 413
 
 
 def test_malformed_callbacks_get_400_and_the_adapter_keeps_serving(wecom: WeCom) -> None:
