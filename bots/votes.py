@@ -4,7 +4,6 @@ the platform's id of the rated reply (reactions, WeCom's feedback)."""
 from __future__ import annotations
 
 import logging
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,7 +11,7 @@ from core.errors import UnknownTurn
 from core.types import Vote
 from wire import process
 from wire.messages import CastVote, PlatformVote
-from wire.tasks import STORE_RETRY, handles, handles_bound
+from wire.tasks import STORE_RETRY, handles
 
 log = logging.getLogger(__name__)
 
@@ -30,27 +29,35 @@ def vote(cast: CastVote) -> dict[str, Any]:
     return {"ok": True, "value": int(result.value), "previous": int(result.previous)}
 
 
-# How often a vote on a reply not yet delivered looks again.
-VOTE_AGAIN_S = 2.0
-
-
-@handles_bound(PlatformVote, **STORE_RETRY)
-def platform_vote(task: Any, cast: PlatformVote) -> bool:
+@handles(PlatformVote, **STORE_RETRY)
+def platform_vote(cast: PlatformVote) -> bool:
     """Store a vote on the reply the platform knows as `posted_as`, with the rater's
-    reasons if any. Until `at + wait_s` a vote on a reply not yet stored as delivered looks
-    again every 2 s (WeCom lets people rate a stream before it ends). A vote on anything
-    else (a person's message, a reply never stored) is dropped with a log line; False
-    then."""
+    reasons if any; False when no reply is stored as delivered under that id yet. Such a
+    vote is kept, never dropped, and recorded when a reply with that id is marked delivered
+    (core.store's kept votes): a Slack reaction that beat the delivery's mark, a WeCom 👍
+    under a reply still streaming. One on a person's message stays kept, unused."""
     store = process.current().store
+    when = datetime.fromtimestamp(cast.at, UTC) if cast.at is not None else datetime.now(UTC)
     try:
         turn = store.turn_by_platform_message(cast.platform, cast.posted_as)
     except UnknownTurn:
-        if cast.at is not None and time.time() + VOTE_AGAIN_S < cast.at + cast.wait_s:
-            raise task.retry(countdown=VOTE_AGAIN_S, max_retries=None) from None
-        log.info(
-            "%s vote by %s on %s: not a stored reply", cast.platform, cast.rater, cast.posted_as
+        matched = store.keep_vote(
+            cast.platform,
+            cast.posted_as,
+            cast.rater,
+            Vote(cast.value),
+            cast.source,
+            cast.reasons,
+            when,
         )
-        return False
-    when = datetime.fromtimestamp(cast.at, UTC) if cast.at is not None else None
-    store.vote(turn.id, cast.rater, Vote(cast.value), cast.source, cast.reasons, at=when)
+        log.info(
+            "%s vote by %s on %s: %s",
+            cast.platform,
+            cast.rater,
+            cast.posted_as,
+            "its reply was stored meanwhile" if matched else "kept until a reply is stored so",
+        )
+        return matched
+    at = when if cast.at is not None else None
+    store.vote(turn.id, cast.rater, Vote(cast.value), cast.source, cast.reasons, at=at)
     return True

@@ -93,8 +93,9 @@ def send_vote(message: CastVote) -> None:
 @dataclass(frozen=True)
 class PlatformVote(TaskMessage):
     """A vote on the reply the platform knows as `posted_as` (a Slack reaction knows only
-    that), acted at epoch `at`. `wait_s`: a platform that lets people rate a reply while it
-    is still being made (WeCom's stream) says how long to wait for it to be stored."""
+    that), acted at epoch `at`. A vote on a reply not yet stored as delivered is kept until
+    it is (bots.votes). `wait_s` is read and unused: the release before waited that long
+    for the reply, then dropped the vote."""
 
     TASK = PLATFORM_VOTE
 

@@ -52,8 +52,6 @@ WELCOME = (
     "Hi, I'm replyloop: ask away, and rate my replies with 👍/👎."
 )
 
-FEEDBACK_GRACE_S = 120.0  # a reply handed off to response_url may take this much longer
-
 
 class BotCallback:
     def __init__(
@@ -184,9 +182,8 @@ class BotCallback:
                 value=int(vote),
                 source="wecom_feedback",
                 at=said.created_at or time.time(),
+                # 👍/👎 show under a reply still streaming: kept until it is stored
                 reasons=reasons,
-                # 👍/👎 show under a reply still streaming: wait for it to be stored
-                wait_s=self.settings.wecom_stream_limit_s + FEEDBACK_GRACE_S,
             )
         )
 

@@ -135,3 +135,19 @@ person_names = Table(
     Column("name", Text, primary_key=True),
     Column("seen_at", DateTime(timezone=True), nullable=False),
 )
+
+# Votes on a reply not yet stored as delivered (migration 0006), by the platform's id of
+# the rated message: recorded as votes when a reply with that id is marked delivered.
+kept_votes = Table(
+    "kept_votes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("platform", String(32), nullable=False),
+    Column("posted_as", String(255), nullable=False),
+    Column("rater", String(255), nullable=False),
+    Column("value", SmallInteger, nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("reasons", JSON, nullable=True),
+    Column("acted_at", DateTime(timezone=True), nullable=False),
+    Index("ix_kept_votes_posted_as", "posted_as"),
+)

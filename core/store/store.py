@@ -10,12 +10,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, select, update
 
 from core.errors import UnknownTurn
 from core.store import prepared
 from core.store import queries as q
-from core.store.schema import conversations, messages, turns, vote_events, votes
+from core.store.schema import conversations, kept_votes, messages, turns, vote_events, votes
 from core.store.time import as_utc, utcnow
 from core.text import storable
 from core.types import (
@@ -271,6 +271,7 @@ class Store:
         params = [dict(turn_id=t, delivered_as=posted, delivered_at=now) for t, posted in delivered]
         with self.autocommit.connect() as conn:
             conn.execute(prepared.MARK_DELIVERED, params)
+        self.record_kept_votes([posted for _turn, posted in delivered])
 
     def delivered(self, turn_ids: Sequence[int]) -> set[int]:
         """Which of `turn_ids` were delivered already."""
@@ -305,50 +306,125 @@ class Store:
         deliver events out of order at times (a 👍 and its removal handled by two workers):
         an action older than the standing vote is kept in the history but does not replace
         it."""
-        now = at or utcnow()
         with self.engine.begin() as conn:
-            if conn.execute(select(turns.c.id).where(turns.c.id == turn_id)).first() is None:
-                raise UnknownTurn(turn_id)
-            previous_row = conn.execute(
-                select(votes.c.value, votes.c.updated_at).where(
-                    votes.c.turn_id == turn_id, votes.c.rater == rater
-                )
-            ).first()
-            previous = Vote(previous_row.value) if previous_row else Vote.RETRACTED
-            if at is None and retracts_nothing(previous, value):
-                # Nothing to take back: no event. With a platform's event time it is kept,
-                # for it may have overtaken the vote it takes back (that vote, arriving
-                # later but older, must not stand).
-                return VoteResult(turn_id, rater, previous, previous, changed=False)
-            stale = previous_row is not None and as_utc(previous_row.updated_at) > now
+            return self._vote(conn, turn_id, rater, value, source, reasons, at)
+
+    def _vote(
+        self,
+        conn: Connection,
+        turn_id: int,
+        rater: str,
+        value: Vote,
+        source: str,
+        reasons: dict[str, Any] | None,
+        at: datetime | None,
+    ) -> VoteResult:
+        now = at or utcnow()
+        if conn.execute(select(turns.c.id).where(turns.c.id == turn_id)).first() is None:
+            raise UnknownTurn(turn_id)
+        previous_row = conn.execute(
+            select(votes.c.value, votes.c.updated_at).where(
+                votes.c.turn_id == turn_id, votes.c.rater == rater
+            )
+        ).first()
+        previous = Vote(previous_row.value) if previous_row else Vote.RETRACTED
+        if at is None and retracts_nothing(previous, value):
+            # Nothing to take back: no event. With a platform's event time it is kept,
+            # for it may have overtaken the vote it takes back (that vote, arriving
+            # later but older, must not stand).
+            return VoteResult(turn_id, rater, previous, previous, changed=False)
+        stale = previous_row is not None and as_utc(previous_row.updated_at) > now
+        conn.execute(
+            vote_events.insert().values(
+                turn_id=turn_id,
+                rater=rater,
+                value=int(value),
+                source=source,
+                reasons=reasons,
+                created_at=now,
+            )
+        )
+        insert = (
+            q.upsert_dialect(conn)
+            .insert(votes)
+            .values(turn_id=turn_id, rater=rater, value=int(value), reasons=reasons, updated_at=now)
+        )
+        if stale:
+            return VoteResult(turn_id, rater, previous, previous, changed=False)
+        conn.execute(
+            insert.on_conflict_do_update(
+                index_elements=["turn_id", "rater"],
+                set_={"value": int(value), "reasons": reasons, "updated_at": now},
+                # two raters' workers at once: the newer action stands either way
+                where=votes.c.updated_at <= insert.excluded.updated_at,
+            )
+        )
+        return VoteResult(turn_id, rater, value, previous, changed=previous != value)
+
+    def keep_vote(
+        self,
+        platform: str,
+        posted_as: str,
+        rater: str,
+        value: Vote,
+        source: str,
+        reasons: dict[str, Any] | None,
+        at: datetime,
+    ) -> bool:
+        """Keep a vote on the message the platform knows as `posted_as`, which is no reply
+        stored as delivered yet: it is recorded when one is (`record_kept_votes`). True when
+        that happened at once (the reply was marked delivered meanwhile)."""
+        with self.engine.begin() as conn:
             conn.execute(
-                vote_events.insert().values(
-                    turn_id=turn_id,
+                kept_votes.insert().values(
+                    platform=platform,
+                    posted_as=posted_as,
                     rater=rater,
                     value=int(value),
                     source=source,
                     reasons=reasons,
-                    created_at=now,
+                    acted_at=at,
                 )
             )
-            insert = (
-                q.upsert_dialect(conn)
-                .insert(votes)
-                .values(
-                    turn_id=turn_id, rater=rater, value=int(value), reasons=reasons, updated_at=now
+        # Looked at again after the insert: a delivery marked between this vote's lookup
+        # and its insert looked for kept votes before there was one.
+        return self.record_kept_votes([posted_as]) > 0
+
+    def record_kept_votes(self, posted_as: Sequence[str]) -> int:
+        """Record as votes the kept votes on replies now stored as delivered as one of
+        `posted_as`; how many. Each is claimed by deleting it in the vote's transaction, so
+        two processes that look at once record it once."""
+        if not posted_as:
+            return 0
+        query = (
+            select(
+                kept_votes,
+                turns.c.id.label("turn_id"),
+            )
+            .select_from(
+                kept_votes.join(turns, turns.c.platform_message_id == kept_votes.c.posted_as).join(
+                    conversations, conversations.c.id == turns.c.conversation_id
                 )
             )
-            if stale:
-                return VoteResult(turn_id, rater, previous, previous, changed=False)
-            conn.execute(
-                insert.on_conflict_do_update(
-                    index_elements=["turn_id", "rater"],
-                    set_={"value": int(value), "reasons": reasons, "updated_at": now},
-                    # two raters' workers at once: the newer action stands either way
-                    where=votes.c.updated_at <= insert.excluded.updated_at,
-                )
+            .where(
+                kept_votes.c.posted_as.in_(list(posted_as)),
+                conversations.c.platform == kept_votes.c.platform,
             )
-        return VoteResult(turn_id, rater, value, previous, changed=previous != value)
+            .order_by(kept_votes.c.acted_at, kept_votes.c.id)
+        )
+        with self.autocommit.connect() as conn:
+            found = conn.execute(query).all()
+        recorded = 0
+        for kept in found:
+            with self.engine.begin() as conn:
+                claimed = conn.execute(kept_votes.delete().where(kept_votes.c.id == kept.id))
+                if claimed.rowcount != 1:
+                    continue  # another process recorded it
+                vote = Vote(kept.value)
+                when = as_utc(kept.acted_at)
+                self._vote(conn, kept.turn_id, kept.rater, vote, kept.source, kept.reasons, when)
+                recorded += 1
+        return recorded
 
     def standing_votes(self, turn_id: int) -> dict[str, Vote]:
         """Each rater's standing vote on a reply (retractions included), by rater: what a

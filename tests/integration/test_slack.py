@@ -13,9 +13,11 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from sqlalchemy import select, update
+
 from core.anonymize import person_pseudonym
 from core.settings import Settings
-from core.store.schema import turns
+from core.store.schema import kept_votes, turns
 from core.types import delivery
 from tests.fake_slack import BOT_USER, TEAM
 from tests.integration.adapters import export, oversized_status, standing_votes
@@ -119,6 +121,35 @@ def test_a_reaction_is_a_vote_and_its_removal_retracts_it(slack: Slack, tmp_path
     wait_for("the retraction", lambda: standing_votes(slack.store, turn.id) == [(f"{TEAM}:U2", 0)])
     assert reaction("reaction_added", "thumbsdown") == 200
     wait_for("the 👎", lambda: standing_votes(slack.store, turn.id) == [(f"{TEAM}:U2", -1)])
+
+
+def test_a_reaction_before_the_reply_is_marked_delivered_is_kept_not_lost(slack: Slack) -> None:
+    """An io worker that died between posting a reply and marking it delivered leaves a
+    window (until the delivery runs again) in which a reaction finds no stored reply: the
+    vote is kept, and recorded when the reply is marked."""
+    channel = new_channel()
+    slack.say(channel, f"<@{BOT_USER}> rate me later")
+    posted, turn = slack.reply(channel)
+    with slack.store.engine.begin() as conn:  # as if the mark never happened
+        conn.execute(update(turns).where(turns.c.id == turn.id).values(platform_message_id=None))
+    event = {
+        "type": "reaction_added",
+        "user": "U2",
+        "reaction": "+1",
+        "item": {"type": "message", "channel": channel, "ts": posted["ts"]},
+        "item_user": BOT_USER,
+        "event_ts": f"{time.time():.6f}",
+    }
+    assert slack.event(event) == 200
+
+    def kept() -> bool:
+        with slack.store.engine.connect() as conn:
+            return conn.execute(select(kept_votes.c.id)).first() is not None
+
+    wait_for("the kept vote", kept)
+    assert standing_votes(slack.store, turn.id) == []
+    slack.store.mark_delivered(turn.id, f"{channel}:{posted['ts']}")  # the delivery again
+    assert standing_votes(slack.store, turn.id) == [(f"{TEAM}:U2", 1)]
 
 
 def test_a_bad_or_stale_signature_is_refused_and_nothing_is_queued(slack: Slack) -> None:

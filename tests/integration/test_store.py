@@ -24,6 +24,7 @@ TABLES = {
     "models",
     "promotions",
     "person_names",
+    "kept_votes",
 }
 
 
@@ -42,15 +43,15 @@ def count(store: Store, table: str) -> int:
 
 
 def test_open_store_migrates_to_head_and_can_open_twice(store: Store, db_url: str) -> None:
-    assert current_revision(store.engine) == "0005"
+    assert current_revision(store.engine) == "0006"
     assert set(inspect(store.engine).get_table_names()) >= TABLES
     with store.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).all() == [("0005",)]
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).all() == [("0006",)]
     conversation = store.open_conversation("slack", "C1")
 
     again = open_store(db_url)
     try:
-        assert current_revision(again.engine) == "0005"
+        assert current_revision(again.engine) == "0006"
         assert again.open_conversation("slack", "C1") == conversation
     finally:
         again.engine.dispose()
@@ -243,6 +244,40 @@ def test_turn_by_platform_message_after_mark_delivered(store: Store) -> None:
     assert (found.id, found.platform_message_id) == (turn.id, "1700000000.000100")
     with pytest.raises(UnknownTurn):
         store.turn_by_platform_message("telegram", "1700000000.000100")
+
+
+def test_a_vote_before_its_reply_is_marked_delivered_is_kept_then_recorded(
+    store: Store,
+) -> None:
+    message_id = store.add_message(store.open_conversation("slack", "C1"), "U1", "q")
+    turn = reply(store, message_id, "k", "a")
+    acted = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
+    kept = store.keep_vote("slack", "C1:1.5", "r1", Vote.DOWN, "slack_reaction", None, acted)
+    assert kept is False  # no reply is stored as delivered under that id yet
+    store.keep_vote("telegram", "C1:1.5", "r2", Vote.UP, "telegram_reaction", None, acted)
+    store.keep_vote("slack", "C1:9.9", "r3", Vote.UP, "slack_reaction", None, acted)
+    assert store.standing_votes(turn.id) == {}
+
+    store.mark_delivered(turn.id, "C1:1.5")
+    # Slack's vote on that id is recorded; Telegram's (another platform) and the vote on
+    # another message stay kept.
+    assert store.standing_votes(turn.id) == {"r1": Vote.DOWN}
+    assert store.vote_history(turn.id, "r1") == [Vote.DOWN]
+    assert count(store, "kept_votes") == 2
+    assert store.record_kept_votes(["C1:1.5"]) == 0  # recorded once, never twice
+
+
+def test_a_vote_kept_after_its_reply_was_marked_is_recorded_at_once(store: Store) -> None:
+    """The race: the vote's lookup missed the reply, its delivery was marked before the
+    vote was kept. Keeping looks again."""
+    message_id = store.add_message(store.open_conversation("wecom", "c"), "u", "q")
+    turn = reply(store, message_id, "k", "a")
+    store.mark_delivered(turn.id, "feedback-1")
+    acted = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
+    reasons = {"inaccurate": True}
+    assert store.keep_vote("wecom", "feedback-1", "r", Vote.DOWN, "wecom", reasons, acted)
+    assert store.standing_votes(turn.id) == {"r": Vote.DOWN}
+    assert count(store, "kept_votes") == 0
 
 
 def test_feedback_stats_per_model_version(store: Store) -> None:
