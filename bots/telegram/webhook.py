@@ -100,10 +100,19 @@ def wsgi(path: str, secret: str, deliver: Callable[[dict[str, Any]], None]) -> W
         if update is None:
             log.warning("refused a webhook request: the body is not a Telegram update")
             return _answer(start_response, "400 Bad Request", b"not an update\n")
-        deliver(update)
+        try:
+            deliver(update)
+        except UnreadableUpdate as exc:
+            # Telegram retries anything but a 2xx, and this update will never read better.
+            log.warning("update %s could not be read (%s): dropped", update["update_id"], exc)
         return _answer(start_response, "200 OK", b"")
 
     return application
+
+
+class UnreadableUpdate(ValueError):
+    """A body shaped like an update (a JSON object with an update_id) whose fields are not
+    what Telegram sends: python-telegram-bot cannot build an Update from it."""
 
 
 def _update(environ: dict[str, Any]) -> dict[str, Any] | None:
@@ -144,7 +153,10 @@ class Loop:
 
     def deliver(self, data: dict[str, Any]) -> None:
         """Hand one update to the Application, as long polling does."""
-        update = Update.de_json(data, self.application.bot)
+        try:
+            update = Update.de_json(data, self.application.bot)
+        except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
+            raise UnreadableUpdate(f"{type(exc).__name__}: {str(exc)[:200]}") from exc
         self.run(self.application.update_queue.put(update), QUEUE_WAIT_S)
 
     def stop(self) -> None:
