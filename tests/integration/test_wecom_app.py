@@ -6,6 +6,7 @@ through the real wechatpy client, pointed at a fake WeCom API on 127.0.0.1
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 import urllib.parse
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 from wechatpy.enterprise.crypto import WeChatCrypto
 from wechatpy.parser import xmltodict
@@ -34,6 +37,7 @@ from tests.integration.adapters import (
     standing_votes,
     wait_for,
 )
+from tests.integration.fuzzing import FUZZ, some_of
 from tests.integration.workers import (
     Workers,
     replyloop,
@@ -364,3 +368,43 @@ def test_malformed_callbacks_get_400_and_the_adapter_keeps_serving(wecom: WeCom)
     user = _user()
     assert wecom.say(user, "still there?") == 200
     wait_for("the reply", lambda: wecom.api.sent_to(user))
+
+
+TEXT = st.text(max_size=16)
+APP_CALLBACK = some_of(
+    {
+        "FromUserName": TEXT,
+        "MsgType": st.sampled_from(["text", "event", "image", "voice", "file", "location"]),
+        "Content": TEXT,
+        "MsgId": TEXT,
+        "Event": st.sampled_from(["template_card_event", "enter_agent", "subscribe"]),
+        "EventKey": st.sampled_from(["up:1", "down:x", "retry:", "up:99999999999999999999"]) | TEXT,
+        "TaskId": TEXT,
+        "CardType": TEXT,
+        "ResponseCode": TEXT,
+        "CreateTime": st.integers().map(str) | TEXT,
+        "AgentID": st.integers().map(str) | TEXT,
+    }
+)
+
+
+def test_fuzzed_app_callbacks_never_get_a_500(wecom: WeCom) -> None:
+    """Validly signed and encrypted callbacks whose XML is anything but what WeCom sends: a
+    2xx or 4xx each (WeCom retries a 5xx), and the adapter still answers afterwards."""
+    statuses: set[int] = set()
+
+    @FUZZ
+    @given(APP_CALLBACK)
+    def post(fields: dict[str, Any]) -> None:
+        # XML holds text: a value of another JSON type goes in as its JSON text.
+        xml_safe = {k: v if isinstance(v, str) else json.dumps(v) for k, v in fields.items()}
+        query, body = wecom.callback(xml_safe)
+        status = wecom.request("POST", query, body)[0]
+        statuses.add(status)
+        assert status < 500, fields
+
+    post()
+    assert statuses <= {200, 400}, statuses
+    user = _user()
+    assert wecom.say(user, "still there?") == 200
+    wait_for("the reply", lambda: wecom.texts_to(user))

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 from wechatpy.crypto import _get_signature
 from wechatpy.enterprise.crypto import PrpCrypto
@@ -32,6 +34,7 @@ from tests.integration.adapters import (
     standing_votes,
     wait_for,
 )
+from tests.integration.fuzzing import FUZZ, some_of
 
 TOKEN = "botToken456"
 AES_KEY = "ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210abcdefg"  # 43 characters
@@ -316,3 +319,44 @@ def test_the_bot_s_secrets_never_reach_the_logs(bot: Bot) -> None:
     assert "WeCom callbacks on" in logs  # the log is there, and read
     for secret in (TOKEN, AES_KEY):
         assert secret not in logs
+
+
+BOT_CALLBACK = some_of(
+    {
+        "msgid": st.text(max_size=12),
+        "aibotid": st.just(BOT_ID),
+        "chattype": st.sampled_from(["single", "group"]),
+        "chatid": st.text(max_size=8),
+        "from": some_of({"userid": st.text(max_size=8)}),
+        "msgtype": st.sampled_from(["text", "stream", "event", "image", "mixed", "voice"]),
+        "text": some_of({"content": st.text(max_size=20)}),
+        "stream": some_of({"id": st.text(max_size=8)}),
+        "event": some_of(
+            {
+                "eventtype": st.sampled_from(["enter_chat", "feedback_event", "template_card"]),
+                "feedback_event": some_of({"id": st.text(max_size=8), "type": st.integers(0, 3)}),
+            }
+        ),
+        "response_url": st.text(max_size=20),
+    }
+)
+
+
+def test_fuzzed_smart_bot_callbacks_never_get_a_500(bot: Bot) -> None:
+    """Validly sealed callbacks whose JSON is anything but what WeCom sends: a 2xx or 4xx
+    each (WeCom retries a 5xx), and the bot still streams a reply afterwards."""
+    statuses: set[int] = set()
+
+    @FUZZ
+    @given(BOT_CALLBACK)
+    def post(fields: dict[str, Any]) -> None:
+        query, encrypted = bot._seal(json.dumps(fields))
+        status, _body = bot.request("POST", query, json.dumps({"encrypt": encrypted}).encode())
+        statuses.add(status)
+        assert status < 500, fields
+
+    post()
+    assert statuses <= {200, 400}, statuses
+    user = _user()
+    stream = bot.say("still there?", user)["stream"]["id"]
+    assert bot.frames_until_finished(stream, user)[-1]["content"]
