@@ -28,6 +28,7 @@ from bots.intake import accept, request_reply
 from bots.slack import backfill
 from bots.slack.delivery import DOWN, RETRY_ACTION, UP
 from bots.slack.names import Names, names
+from bots.slack.payload_check import PayloadCheck
 from bots.slack.settings import SlackSettings
 from bots.slack.translate import (
     PLATFORM,
@@ -140,6 +141,7 @@ class Listeners:
         self.channels = id_set(settings.slack_channels)
 
     def register(self, app: App) -> None:
+        app.use(PayloadCheck())  # first: a payload Bolt cannot read never reaches ours
         app.use(self.gate)
         app.event("message")(self.on_message)
         app.event("app_mention")(self.on_message)

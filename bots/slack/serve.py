@@ -45,7 +45,15 @@ def wsgi(bolt: App) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]
             start_response("200 OK", [("Content-Type", "text/plain")])
             return [b"ok\n"]
         if path == EVENTS_PATH and method == "POST":
-            return handler(environ, start_response)  # type: ignore[no-any-return]
+            try:
+                return handler(environ, start_response)  # type: ignore[no-any-return]
+            except Exception as exc:  # noqa: BLE001 - Bolt could not even build the request
+                # Bolt reads the payload's team, user and channel before anything else, signature
+                # included (slack_bolt.request.internals.build_context): a field of the wrong
+                # type raises there. Nothing was handled; what follows a 500 is a retry.
+                log.warning("refused a request Bolt cannot parse (%s)", type(exc).__name__)
+                start_response("400 Bad Request", [("Content-Type", "text/plain")])
+                return [b"malformed\n"]
         start_response("404 Not Found", [("Content-Type", "text/plain")])
         return [b"not found\n"]
 
