@@ -1,8 +1,8 @@
 """What every adapter does with an accepted message: store it, then ask for a reply; and
 the io queue's task that stores a message its adapter could not.
 
-Work is sent by task name with ids and plain JSON (wire.messages), so adapters never
-import torch. `request_reply` lives with the messages; adapters take it from here.
+Work is sent by task name with ids and plain JSON (wire.messages), so no adapter ever
+loads torch. `request_reply` lives with the messages; adapters take it from here.
 """
 
 from __future__ import annotations
