@@ -57,10 +57,12 @@ from bots.telegram.translate import (
     Notice,
     decide,
     is_private,
+    people_named,
     rater,
 )
 from core.errors import EmptyMessage, UnknownTurn
 from core.store import Store
+from core.store.people import NameRecorder
 from core.store.reports import served_stats
 from core.text import check_text
 from core.types import Vote
@@ -115,6 +117,7 @@ class Handlers:
         self.dedupe = dedupe
         self.access = access if access is not None else Access.of(settings)
         self.streamer = streamer  # replies shown while they are written (bots.telegram.stream)
+        self.names = NameRecorder(store, PLATFORM)
         self._presses = asyncio.Lock()
 
     def register(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
@@ -143,7 +146,7 @@ class Handlers:
         if not self.allowed(decision, update, me):
             return
         if isinstance(decision, Answer):
-            self.answer(decision)
+            self.answer(decision, people_named(update, me))
         elif isinstance(decision, Notice):
             self.tell(decision.chat_key, decision.text)
         elif isinstance(decision, Command):
@@ -167,7 +170,7 @@ class Handlers:
             return False
         return True
 
-    def answer(self, decision: Answer) -> None:
+    def answer(self, decision: Answer, named: list[tuple[str, str]]) -> None:
         message = decision.message
         try:
             checked = check_text(message.text, self.settings.max_message_chars)
@@ -176,6 +179,9 @@ class Handlers:
             return
         if checked.notice:
             self.tell(message.chat_key, checked.notice)
+        # Recorded before the text that carries them is: an export never meets a name it
+        # cannot replace.
+        self.names.remember(named)
         accept(self.store, replace(message, text=checked.text), self.streamer)
 
     def command(self, decision: Command) -> None:

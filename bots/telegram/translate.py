@@ -248,18 +248,63 @@ def mentions(text: str, entities: list[dict[str, Any]], me: Me) -> bool:
 
 
 def without_mentions(text: str, entities: list[dict[str, Any]], me: Me) -> str:
-    """`text` with the bot's own mentions cut out (other people's stay).
+    """`text` with the bot's own mentions cut out (other people's stay). A text mention
+    (a person with no username, shown by their name) gets the "@" a username mention has,
+    so the model reads it as one and an export finds the name in its mention form.
 
     >>> without_mentions("@rl_bot hi @ann", [{"type": "mention", "offset": 0, "length": 7},
     ...                  {"type": "mention", "offset": 11, "length": 4}], Me(1, "rl_bot"))
     ' hi @ann'
+    >>> without_mentions("ask Ben", [{"type": "text_mention", "offset": 4, "length": 3,
+    ...                  "user": {"id": 8, "first_name": "Ben"}}], Me(1, "rl_bot"))
+    'ask @Ben'
     """
     units = text.encode("utf-16-le")
     for entity in sorted(entities, key=lambda e: int(e.get("offset", 0)), reverse=True):
+        start = 2 * int(entity.get("offset", 0))
         if _is_me(text, entity, me):
-            start = 2 * int(entity["offset"])
             units = units[:start] + units[start + 2 * int(entity["length"]) :]
+        elif _is_person(entity) and not entity_text(text, entity).startswith("@"):
+            units = units[:start] + "@".encode("utf-16-le") + units[start:]
     return units.decode("utf-16-le", errors="replace")
+
+
+def people_named(update: dict[str, Any], me: Me) -> list[tuple[str, str]]:
+    """(user id, name) of each person whose name `decide` writes into the text of the
+    update's message: in a group, its sender (and their username, which others @mention
+    them by); anywhere, each person it text-mentions. The adapter records them
+    (core.store.people) so an export can put pseudonyms in their place.
+
+    >>> people_named({"message": {"chat": {"id": -5, "type": "group"}, "text": "hi Ben",
+    ...     "from": {"id": 7, "first_name": "Ann", "username": "ann_l"},
+    ...     "entities": [{"type": "text_mention", "offset": 3, "length": 3,
+    ...                   "user": {"id": 8, "first_name": "Ben"}}]}}, Me(1, "rl_bot"))
+    [('7', 'Ann'), ('7', 'ann_l'), ('8', 'Ben')]
+    """
+    message = update.get("message")
+    if not isinstance(message, dict):
+        return []
+    named: list[tuple[str, str]] = []
+    sender = message.get("from") or {}
+    if sender.get("id") is not None and (message.get("chat") or {}).get("type") != "private":
+        named += _person(sender, speaker(sender))
+    text, entities = _text(message)
+    for entity in entities:
+        if text is not None and _is_person(entity) and not _is_me(text, entity, me):
+            shown = entity_text(text, entity).removeprefix("@")
+            named += _person(entity["user"], shown)
+    return list(dict.fromkeys(named))
+
+
+def _person(user: dict[str, Any], shown: str) -> list[tuple[str, str]]:
+    person = str(user["id"])
+    names = [shown, str(user.get("username") or "")]
+    return [(person, name) for name in names if name]
+
+
+def _is_person(entity: dict[str, Any]) -> bool:
+    user = entity.get("user")
+    return entity.get("type") == "text_mention" and isinstance(user, dict) and "id" in user
 
 
 def _is_me(text: str, entity: dict[str, Any], me: Me) -> bool:

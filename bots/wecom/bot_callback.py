@@ -27,13 +27,21 @@ from wechatpy.exceptions import InvalidSignatureException
 from bots.dedupe import Dedupe
 from bots.intake import request_reply, store_message
 from bots.wecom.bot_crypto import BotCrypto
-from bots.wecom.bot_translate import BotMessage, bot_message, feedback_vote, stream_frame
+from bots.wecom.bot_translate import (
+    BotMessage,
+    bot_message,
+    feedback_vote,
+    people_named,
+    said_by,
+    stream_frame,
+)
 from bots.wecom.responses import MAX_AGE_S, JsonBody, Response, stale
 from bots.wecom.settings import WeComSettings
 from bots.wecom.translate import PLATFORM, rater
 from core.errors import EmptyMessage
 from core.settings import id_set
 from core.store import Store
+from core.store.people import NameRecorder
 from core.text import check_text
 from core.types import IncomingMessage
 from wire.live import LiveText
@@ -65,6 +73,7 @@ class BotCallback:
             settings.wecom_bot_aes_key.get_secret_value(),
         )
         self.users = id_set(settings.wecom_users)
+        self.names = NameRecorder(store, PLATFORM)
         # Fresher than the duplicate check's memory: a replay is refused, not deduped.
         self.max_age_s = min(MAX_AGE_S, settings.dedupe_ttl_s)
 
@@ -121,8 +130,9 @@ class BotCallback:
         except EmptyMessage:
             return stream_frame(stream_id, TEXT_ONLY if said.has_media else USAGE, True)
         notes = [n for n in (checked.notice, MEDIA_SKIPPED if said.has_media else None) if n]
-        text = f"{said.user}: {checked.text}" if said.group else checked.text
+        text = said_by(said, checked.text)
         message = IncomingMessage(PLATFORM, said.chat_key, said.user, text, None, said.msg_id)
+        self.names.remember(people_named(said))  # before the text that carries them
         try:
             message_id = store_message(self.store, message)
         except SQLAlchemyError as exc:

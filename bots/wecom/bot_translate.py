@@ -97,6 +97,30 @@ def bot_message(fields: dict[str, Any]) -> BotMessage:
     )
 
 
+def said_by(said: BotMessage, text: str) -> str:
+    """The text the model reads: in a group, who said it first, by user id (a callback
+    carries no name).
+
+    >>> group = bot_message({"chatid": "G", "chattype": "group", "from": {"userid": "lisi"}})
+    >>> said_by(group, "巴黎在哪里？")
+    'lisi: 巴黎在哪里？'
+    """
+    return f"{said.user}: {text}" if said.group else text
+
+
+def people_named(said: BotMessage) -> list[tuple[str, str]]:
+    """(user id, name) of whoever `said_by` names: in a group the sender, their id
+    standing for their name. The adapter records them (core.store.people) so an export
+    puts a pseudonym in their place.
+
+    >>> people_named(bot_message({"chattype": "group", "from": {"userid": "lisi"}}))
+    [('lisi', 'lisi')]
+    >>> people_named(bot_message({"chattype": "single", "from": {"userid": "lisi"}}))
+    []
+    """
+    return [(said.user, said.user)] if said.group and said.user else []
+
+
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
