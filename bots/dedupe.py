@@ -47,6 +47,22 @@ class Dedupe:
             self._seen[key] = (now + self.ttl_s, value)
             return value, True
 
+    def put(self, key: str, value: str) -> None:
+        """Hold `key` for `value` whoever held it (a claim's next state), for the TTL."""
+        if self._redis is not None:
+            self._redis.set(PREFIX + key, value.encode(), ex=self.ttl_s)
+            return
+        with self._lock:
+            self._seen[key] = (time.monotonic() + self.ttl_s, value)
+
+    def drop(self, key: str) -> None:
+        """Let `key` go: the next claim of it is a first again."""
+        if self._redis is not None:
+            self._redis.delete(PREFIX + key)
+            return
+        with self._lock:
+            self._seen.pop(key, None)
+
     def held(self, key: str) -> str | None:
         """The value that holds `key`, if it is claimed."""
         if self._redis is not None:

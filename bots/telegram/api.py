@@ -10,6 +10,12 @@ MAX_WAIT_S); a longer wait is left to the task (`retry_after` on the error). 5xx
 dropped connections make the task retry with backoff (bots.refusals); anything else
 Telegram refuses (403: the bot was blocked or removed; 400: chat not found) is logged
 with Telegram's description.
+
+A call that must not be made twice (sendMessage: the Bot API has no idempotency key)
+passes a `Mark` (bots.telegram.once): httpcore's trace hook tells it just before the
+request's first byte is written, and the call tells it when Telegram surely did nothing
+(the request never fully left, or Telegram answered with an error), so it may be tried
+again. A request written whose answer never came is `unsure`: Telegram may have done it.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import logging
 import time
 from contextlib import AbstractContextManager
 from functools import cache
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -37,13 +43,48 @@ class BotApiError(Exception):
     """Telegram did not do what a call asked. `status` 0: no answer (the network)."""
 
     def __init__(
-        self, method: str, status: int, description: str, retry_after: float | None = None
+        self,
+        method: str,
+        status: int,
+        description: str,
+        retry_after: float | None = None,
+        unsure: bool = False,
     ) -> None:
         super().__init__(f"{method}: {status} {description}")
         self.method = method
         self.status = status
         self.description = description
         self.retry_after = retry_after
+        self.unsure = unsure  # the request left whole and no answer said what became of it
+
+
+class Mark(Protocol):
+    """What a call that must not be made twice records around its request."""
+
+    def sending(self) -> None:
+        """The request is about to leave (no byte of it has yet); raising stops it."""
+        ...
+
+    def not_sent(self) -> None:
+        """Telegram surely did nothing: the request never left whole, or it answered with
+        an error. Sending it again is safe."""
+        ...
+
+
+class _Leaving:
+    """httpcore's trace hook for one request: `mark.sending()` just before its first byte
+    is written; whether its last byte was."""
+
+    def __init__(self, mark: Mark) -> None:
+        self.mark = mark
+        self.started = self.written = False
+
+    def __call__(self, event: str, info: dict[str, Any]) -> None:
+        if event.endswith(".send_request_headers.started") and not self.started:
+            self.mark.sending()
+            self.started = True
+        elif event.endswith(".send_request_body.complete"):
+            self.written = True
 
 
 def api_url(base_url: str, token: str) -> str:
@@ -63,11 +104,12 @@ class BotApi:
         self._base = api_url(base_url, token).rstrip("/")
         self._http = http
 
-    def call(self, method: str, params: dict[str, Any]) -> Any:
-        """The `result` of one Bot API method, flood waits included."""
+    def call(self, method: str, params: dict[str, Any], mark: Mark | None = None) -> Any:
+        """The `result` of one Bot API method, flood waits included; `mark` told about
+        each try's request (see Mark)."""
         for waited in range(FLOOD_WAITS + 1):
             try:
-                return self._post(method, params)
+                return self._post(method, params, mark)
             except BotApiError as exc:
                 wait = exc.retry_after
                 if wait is None or wait > MAX_WAIT_S or waited == FLOOD_WAITS:
@@ -81,24 +123,40 @@ class BotApi:
         (BotApiError with `retry_after`), never waited out (a streamed reply's edits)."""
         return self._post(method, params)
 
-    def _post(self, method: str, params: dict[str, Any]) -> Any:
+    def _post(self, method: str, params: dict[str, Any], mark: Mark | None = None) -> Any:
+        leaving = _Leaving(mark) if mark is not None else None
         try:
-            response = self._http.post(f"{self._base}/{method}", json=params)
+            response = self._http.post(
+                f"{self._base}/{method}",
+                json=params,
+                extensions={"trace": leaving} if leaving is not None else None,
+            )
         except httpx.TransportError as exc:
+            unsure = leaving is not None and leaving.written
+            if leaving is not None and leaving.started and not unsure:
+                leaving.mark.not_sent()
             # The message names the error, never the URL (it holds the token).
-            raise BotApiError(method, 0, type(exc).__name__) from None
+            raise BotApiError(method, 0, type(exc).__name__, unsure=unsure) from None
         try:
             body = response.json()
         except ValueError:
-            raise BotApiError(method, response.status_code, "not JSON") from None
-        if response.status_code == 200 and body.get("ok"):
+            body = None
+        if response.status_code == 200 and body is not None and body.get("ok"):
             return body.get("result")
+        # An answer that is not the result says nothing was done; but a gateway timeout
+        # does not say whether Telegram, behind it, did it.
+        unsure = response.status_code == 504
+        if leaving is not None and not unsure:
+            leaving.mark.not_sent()
+        if body is None:
+            raise BotApiError(method, response.status_code, "not JSON", unsure=unsure)
         retry_after = (body.get("parameters") or {}).get("retry_after")
         raise BotApiError(
             method,
             int(body.get("error_code") or response.status_code),
             str(body.get("description") or ""),
             float(retry_after) if retry_after is not None else None,
+            unsure,
         )
 
 
@@ -142,6 +200,7 @@ __all__ = [
     "RETRY",
     "BotApi",
     "BotApiError",
+    "Mark",
     "bot_api",
     "client",
     "gone",

@@ -7,9 +7,13 @@ part carries the 👍 / 👎 / 🔄 keyboard, and the Turn is stored as delivere
 
 The Bot API cannot read a chat's history, so a task that runs again (redelivered after a
 worker died, or retried after a 5xx halfway through a long reply) cannot look for what it
-sent, as Slack's delivery does. Instead each part sent is claimed in Redis
-(bots.dedupe, `telegram:part:<turn>:<part>` → its message id) and skipped when the task
-runs again, and the store's delivered mark skips whole replies (bots.redelivery).
+sent, as Slack's delivery does. Instead each part is claimed in Redis as its request
+leaves and given its message id when Telegram answers (bots.telegram.once,
+`telegram:part:<turn>:<part>`): a part whose request left is never sent again, even when
+the worker died before the answer came (its id is then unknown: the reply is stored as
+delivered as `<chat>:0`, and its buttons still work, they name the turn). The store's
+delivered mark skips whole replies (bots.redelivery). A failure notice's parts are claimed
+the same way, by the notice task's id.
 Flood control (429) is waited out as Telegram's retry_after says: in the call when short
 (bots.telegram.api), else by retrying the task that much later.
 
@@ -34,6 +38,7 @@ from bots.refusals import Transient
 from bots.streaming.handover import take_over
 from bots.telegram.api import RETRY, BotApi, BotApiError, bot_api, gone, refused_logged, unchanged
 from bots.telegram.keyboard import keyboard
+from bots.telegram.once import made, recorded, send_once
 from bots.telegram.settings import TelegramSettings
 from bots.telegram.split import split_reply
 from bots.telegram.translate import is_private, message_of, posted_as, send_params, where
@@ -79,20 +84,20 @@ def send_reply(
     parts = split_reply(reply["text"].strip() or "…")  # Telegram refuses a blank message
     message_id = 0
     for index, part in enumerate(parts):
-        claim = f"telegram:part:{reply['turn_id']}:{index}"
-        held = sent.held(claim)
-        if held is not None:
-            message_id = int(held)
+        key = f"telegram:part:{reply['turn_id']}:{index}"
+        earlier = recorded(sent, key)
+        if earlier is not None:
+            message_id = earlier
             continue
         markup = keyboard(reply["turn_id"]) if index == len(parts) - 1 else None
         if index == 0 and streamed is not None and edit_text(api, streamed, part, markup):
             message_id = message_of(streamed)[1]
+            made(sent, key, message_id)  # an edit made twice shows the same: no claim first
         else:
             params = send_params(
                 reply["chat_key"], part, reply_to=reply_to if index == 0 else None, markup=markup
             )
-            message_id = int(api.call("sendMessage", params)["message_id"])
-        sent.claim(claim, str(message_id))
+            message_id = send_once(api, sent, key, params)
     return posted_as(chat_id, message_id)
 
 
@@ -162,10 +167,12 @@ def notice(task: Any, said: Notice) -> None:
     rt = process.current()
     answered = rt.store.platform_message_ids([message_id]).get(message_id) if message_id else None
     reply_to = reply_target(chat_key, answered)
-    api = bot_api(rt.settings_as(TelegramSettings))
+    settings = rt.settings_as(TelegramSettings)
+    api, sent = bot_api(settings), sent_parts(settings)
     with flood_later(task), refused_logged(f"notice to {chat_key}"):
         streamed = streamed_message(message_id, f"notice:{task.request.id}")
         for index, part in enumerate(split_reply(text)):
             if index == 0 and streamed is not None and edit_text(api, streamed, part, None):
                 continue
-            api.call("sendMessage", send_params(chat_key, part, reply_to if index == 0 else None))
+            params = send_params(chat_key, part, reply_to if index == 0 else None)
+            send_once(api, sent, f"telegram:notice:{task.request.id}:{index}", params)
