@@ -7,8 +7,9 @@ does, forgetting those below `offset`), setWebhook and deleteWebhook, setMyComma
 sendMessage, editMessageText, editMessageReplyMarkup and answerCallbackQuery from in-memory
 chats (an edit that changes nothing is refused as Telegram refuses it, "message is not
 modified"), and can be told to answer a method's next calls with an error (429 with
-retry_after for flood control, or a 5xx). A call with another token gets 401, as Telegram
-answers.
+retry_after for flood control, or a 5xx), or to hold the answers of the replies it posts
+(`hold`: a worker killed while it waits for Telegram's answer). A call with another token
+gets 401, as Telegram answers.
 
 With a webhook set, an update a test pushes is POSTed to it at once, with the secret token
 in `X-Telegram-Bot-Api-Secret-Token`, as Telegram does (and getUpdates hands out nothing);
@@ -23,7 +24,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -72,6 +73,9 @@ class BotApi:
     next_message_id: int = 500
     webhook: dict[str, Any] | None = None  # setWebhook's parameters while one is set
     refused: int = 0  # calls made with another token (answered 401)
+    holding: bool = False  # `hold`: answers of messages with a keyboard wait for `release`
+    held: int = 0  # answers waiting now
+    gate: threading.Event = field(default_factory=threading.Event)
 
     def push(self, update: dict[str, Any]) -> int:
         """Queue an update (its update_id given here) for getUpdates, or POST it to the
@@ -120,6 +124,34 @@ class BotApi:
         `retry_after`: Telegram's flood control)."""
         with self.lock:
             self.failures[method] = Failure(status, retry_after, times)
+
+    def hold(self) -> None:
+        """From now on a sendMessage with a keyboard (a reply's last part) is done, the
+        message posted, and its answer held until `release`."""
+        with self.lock:
+            self.gate.clear()
+            self.holding = True
+
+    def release(self) -> None:
+        """Send the held answers (to whoever still listens) and hold no more."""
+        with self.lock:
+            self.holding = False
+            self.gate.set()
+
+    def held_now(self) -> int:
+        with self.lock:
+            return self.held
+
+    def keep_answer(self, method: str, params: dict[str, Any]) -> bool:
+        """Hold this call's answer until `release`, if it is held; whether it was."""
+        with self.lock:
+            if not (self.holding and method == "sendMessage" and params.get("reply_markup")):
+                return False
+            self.held += 1
+        self.gate.wait()
+        with self.lock:
+            self.held -= 1
+        return True
 
     def called(self, method: str, **params: Any) -> list[Call]:
         """The calls of `method` whose parameters include `params`."""
@@ -273,7 +305,11 @@ class _Handler(JsonHandler):
             status, body = self.api.answer(method, params)
         except LookupError as exc:
             status, body = 400, {"ok": False, "error_code": 400, "description": str(exc)}
-        self.reply_json(body, status)
+        if not self.api.keep_answer(method, params):
+            self.reply_json(body, status)
+            return
+        with suppress(OSError):  # its caller died while the answer was held: it is lost
+            self.reply_json(body, status)
 
 
 @contextmanager
