@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from core.types import Delivery
@@ -26,6 +26,13 @@ class ReplyRequest(TaskMessage):
     request_key: str  # the first reply to a message has a fixed key; each retry a new one
     enqueued_at: float | None = None  # epoch seconds, for the queued_s timing
     live: bool = False  # the text so far is wanted while it grows (wire.live)
+    asked_again: int = 0  # how many times it was queued again as a backstop (ask_again)
+
+
+def first_key(message_id: int) -> str:
+    """The request key of a message's first reply (a message delivered twice is answered
+    once)."""
+    return f"msg:{message_id}"
 
 
 def request_reply(
@@ -38,20 +45,39 @@ def request_reply(
     platform names the retry (`retry_id`: a task that runs twice asks for one sibling).
     `live`: the text so far is written while it is generated (wire.live).
     """
-    key = f"retry:{retry_id or uuid.uuid4().hex}" if retry else f"msg:{message_id}"
+    key = f"retry:{retry_id or uuid.uuid4().hex}" if retry else first_key(message_id)
     send(ReplyRequest(message_id, key, time.time(), live))
     return key
 
 
-# How soon a message that waits for an earlier one's reply asks again.
-POLL_S = 0.2
+# A message that waits for the reply to an earlier one of its conversation is queued again
+# by the worker that stores that reply (workers.replier, wire.behind): asking again on a
+# timer is only the backstop for a hand-over that was lost (a worker died between storing
+# and handing on). It used to be every 0.2 s for up to 300 s, 1,500 tasks a waiting
+# message; doubling from 2 s to at most 60 s is 8 over those 300 s.
+AGAIN_FIRST_S = 2.0
+AGAIN_MOST_S = 60.0
+
+
+def again_in(asked_again: int) -> float:
+    """Seconds until the backstop asks again, the `asked_again`th time it did.
+
+    >>> [again_in(n) for n in range(6)]
+    [2.0, 4.0, 8.0, 16.0, 32.0, 60.0]
+    """
+    return min(AGAIN_MOST_S, AGAIN_FIRST_S * 2 ** min(asked_again, 16))
 
 
 def ask_again(request: ReplyRequest) -> None:
-    """Queue `request` again, shortly (it waits for the reply to an earlier message of its
-    conversation); it keeps its first queue time, so its wait is bounded from when it first
-    arrived."""
-    send_later(request, POLL_S)
+    """Queue `request` again later, as the backstop (see AGAIN_FIRST_S); it keeps its
+    first queue time, so its wait is bounded from when it first arrived."""
+    asked = request.asked_again
+    send_later(replace(request, asked_again=asked + 1), again_in(asked))
+
+
+def resume(request: ReplyRequest) -> None:
+    """Queue `request` now: the reply it waited for is stored."""
+    send(request)
 
 
 @dataclass(frozen=True)
@@ -66,6 +92,7 @@ class Intake(TaskMessage):
     author: str
     text: str
     platform_message_id: str | None
+    awaits_reply: bool = True  # False: over a limit (bots.limits), stored unanswered
 
 
 def send_intake(message: Intake) -> None:

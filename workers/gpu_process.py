@@ -8,7 +8,9 @@ the generate task reads it. Importing this module loads no model.
 from __future__ import annotations
 
 from core.store import Store
+from wire.behind import WaitingRequests
 from wire.live import EVERY_S, LiveTexts, MemoryLiveText
+from wire.messages import AGAIN_MOST_S
 from wire.process import NotStarted, Process
 from workers.engine import Engine
 from workers.replier import Replier
@@ -42,8 +44,18 @@ class GpuProcess:
         wait_s = 0.0 if settings.embedded else settings.order_wait_s
         # Where generation tasks hand their requests: decoded with every other request this
         # process is serving (continuous batching, workers.scheduler).
+        # Requests behind an earlier reply of their conversation wait in Redis, handed on
+        # by the worker that stores that reply (wire.behind); as long as they may wait.
+        waiting = None
+        if settings.broker_url:
+            waiting = WaitingRequests(settings.broker_url, wait_s + AGAIN_MOST_S)
         self.replies = Replier(
-            lambda: self.store, scheduler, settings.generation(), wait_s, self.live_texts
+            lambda: self.store,
+            scheduler,
+            settings.generation(),
+            wait_s,
+            self.live_texts,
+            waiting,
         )
 
     @property

@@ -12,10 +12,14 @@ Three threads a process, each doing one thing so the model never waits on SQL:
 
 Order within a conversation: a conversation has one reply in the making at a time, so a
 second message sees the reply to the first in its context; a request for a conversation
-busy here is parked until that reply is stored. A message whose earlier one is being
-answered elsewhere (another worker, or a task still queued) is answered `Behind` (asked
-again shortly) for up to `wait_s` after it was queued, then answered with the earlier
-message as context alone.
+busy here is parked until that reply is stored, and parked requests are let go one per
+conversation at a time, in order (a conversation with 300 waiting costs an intake round
+one context read, not 300). A message whose earlier one is being answered elsewhere
+(another worker, or a task still queued), or whose conversation has a request parked here
+already, waits in Redis (`waiting`, wire.behind) and is answered `Behind`: its task is
+acknowledged and holds nothing here, and the worker that stores a reply of that
+conversation queues the next waiting request. That goes on for up to `wait_s` after it was
+queued, then the message is answered with the earlier message as context alone.
 
 A redelivered request whose Turn exists gets that Turn without generating again; it is
 delivered again unless it was delivered.
@@ -37,8 +41,9 @@ from functools import partial
 from core.context import build_prompt, messages_that_fit
 from core.store import Store
 from core.types import ChatMessage, Delivery, GenerationSettings, ReplyContext, Turn, delivery
+from wire.behind import WaitingRequests
 from wire.live import LiveTexts
-from wire.messages import ReplyRequest, deliver
+from wire.messages import ReplyRequest, deliver, resume
 from workers.decoder import DecodingRow
 from workers.generation import Generation
 from workers.scheduler import Scheduler
@@ -73,17 +78,19 @@ class Replier:
         settings: GenerationSettings,
         wait_s: float = 0.0,
         live: LiveTexts | None = None,
+        waiting: WaitingRequests | None = None,
     ) -> None:
         self._store = store
         self.scheduler = scheduler
         self.settings = settings
         self.wait_s = wait_s
         self.live = live
+        self.waiting = waiting  # None (one process): requests wait parked here
         self._waiting: deque[_Asked] = deque()
         self._ready = threading.Condition()
         self._done: queue.SimpleQueue[_Making | tuple[int, str]] = queue.SimpleQueue()
         self._in_making: set[int] = set()  # conversations with a reply in the making here
-        self._parked: dict[int, list[_Asked]] = {}  # conversation -> requests behind it
+        self._parked: dict[int, deque[_Asked]] = {}  # conversation -> requests behind it
         self._rows: dict[int, DecodingRow] = {}  # message id -> the row making its reply
         self._asked: dict[int, int] = {}  # message id -> its requests not yet answered
         self._cancel: set[int] = set()  # of those, the ones to stop as they start
@@ -180,6 +187,7 @@ class Replier:
         asked_ids = {a.request.message_id for a in taken}
         redelivered: list[tuple[str, Delivery]] = []
         existing: list[tuple[_Asked, Turn]] = []
+        behind: list[tuple[_Asked, int, int]] = []  # (request, conversation, earlier message)
         with self._ready:  # the finishing thread reads and changes what is in the making
             for asked, context in zip(taken, contexts, strict=True):
                 if isinstance(context, LookupError):
@@ -193,19 +201,24 @@ class Replier:
                     continue
                 conversation = context.message.conversation_id
                 earlier = context.waits_on
+                request = asked.request
                 if conversation in self._in_making or (
                     earlier is not None and earlier in asked_ids
                 ):
-                    self._parked.setdefault(conversation, []).append(asked)
+                    parked = self._parked.setdefault(conversation, deque())
+                    if parked and earlier is not None and self.waiting is not None:
+                        # One parked a conversation: the rest wait without holding a slot.
+                        behind.append((asked, conversation, earlier))
+                    else:
+                        parked.append(asked)
                     continue
-                request = asked.request
                 queued_until = (request.enqueued_at or 0.0) + self.wait_s
                 if (
                     earlier is not None
                     and request.enqueued_at is not None
                     and taken_at < queued_until
                 ):
-                    _fail(asked, Behind(request.message_id, earlier))
+                    behind.append((asked, conversation, earlier))
                     continue
                 try:
                     prompt = build_prompt(
@@ -230,6 +243,44 @@ class Replier:
         deliver(redelivered)
         for asked, turn in existing:
             _resolve(asked, turn)
+        self._wait_behind(behind, newest)
+
+    def _wait_behind(self, behind: list[tuple[_Asked, int, int]], newest: int) -> None:
+        """Requests behind an earlier message: each waits in its conversation's queue
+        (wire.behind) and is answered Behind. Its context is read again once it is in
+        there: an earlier reply stored meanwhile has handed on nothing to it, so it takes
+        itself back (unless a worker has queued it again already) and starts here."""
+        if not behind:
+            return
+        if self.waiting is None:
+            for asked, _conversation, earlier in behind:
+                _fail(asked, Behind(asked.request.message_id, earlier))
+            return
+        keys = [(a.request.message_id, a.request.request_key) for a, _c, _e in behind]
+        try:
+            self.waiting.wait([(conversation, a.request) for a, conversation, _e in behind])
+            again = self._store().reply_contexts(keys, newest)
+            back = [
+                asked
+                for (asked, conversation, _e), context in zip(behind, again, strict=True)
+                if not _still_behind(context)
+                and self.waiting.take_back(conversation, asked.request)
+            ]
+        except Exception as exc:  # Redis or the store blinked: the backstop asks again
+            log.warning("%d requests wait for the backstop alone (%r)", len(behind), exc)
+            for asked, _conversation, earlier in behind:
+                _fail(asked, Behind(asked.request.message_id, earlier))
+            return
+        taken = {id(asked) for asked in back}
+        for (asked, _conversation, earlier), context in zip(behind, again, strict=True):
+            if id(asked) not in taken:
+                # Still behind: waits, with a backstop. Else a worker queued it again.
+                backstop = _still_behind(context)
+                _fail(asked, Behind(asked.request.message_id, earlier, backstop))
+        if back:
+            with self._ready:
+                self._waiting.extend(back)
+                self._ready.notify()
 
     def _made(self, making: _Making, _: Future[Generation]) -> None:
         self._done.put(making)  # on the decoding thread: hand it over, nothing more
@@ -241,11 +292,21 @@ class Replier:
         return lambda text: self._done.put((message_id, text))
 
     def _release_idle(self) -> None:
-        """Requests parked behind a conversation with nothing in the making (the earlier
-        message failed at once) go back to be looked at again. Called holding the lock."""
+        """The first request parked behind a conversation with nothing in the making (the
+        earlier message failed at once, or waits elsewhere) goes back to be looked at
+        again. Called holding the lock."""
         for conversation in [c for c in self._parked if c not in self._in_making]:
-            self._waiting.extend(self._parked.pop(conversation))
+            self._waiting.append(self._let_go(conversation))
             self._ready.notify()
+
+    def _let_go(self, conversation: int) -> _Asked:
+        """The first request parked behind `conversation` (there is one); the rest stay
+        parked, in order. Called holding the lock."""
+        parked = self._parked[conversation]
+        asked = parked.popleft()
+        if not parked:
+            del self._parked[conversation]
+        return asked
 
     # finishing
 
@@ -288,8 +349,8 @@ class Replier:
                     conversation = making.context.message.conversation_id
                     self._in_making.discard(conversation)
                     self._rows.pop(making.asked.request.message_id, None)
-                    parked = self._parked.pop(conversation, [])
-                    self._waiting.extendleft(reversed(parked))
+                    if conversation in self._parked:
+                        self._waiting.appendleft(self._let_go(conversation))
                 self._ready.notify_all()  # intake, and whoever waits in stop()
 
     def _store_turns(self, ok: list[tuple[_Making, Generation]]) -> None:
@@ -309,8 +370,27 @@ class Replier:
             for making, _ in ok:
                 _fail(making.asked, exc)
             return
+        self._hand_on(turns)
         for (making, _), turn in zip(ok, turns, strict=True):
             _resolve(making.asked, turn)
+
+    def _hand_on(self, turns: list[Turn]) -> None:
+        """Queue the next request waiting in each of these replies' conversations."""
+        if self.waiting is None:
+            return
+        try:
+            for request in self.waiting.hand_on([(t.conversation_id, t.message_id) for t in turns]):
+                resume(request)
+        except Exception as exc:  # the backstop asks again
+            log.warning("cannot hand on after %d replies (%r)", len(turns), exc)
+
+
+def _still_behind(context: ReplyContext | LookupError) -> bool:
+    return (
+        not isinstance(context, LookupError)
+        and context.existing is None
+        and context.waits_on is not None
+    )
 
 
 def _fail(asked: _Asked, error: BaseException) -> None:

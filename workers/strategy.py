@@ -8,7 +8,9 @@ through the consumer's loop as Celery does). That saves two thread hand-offs and
 task tracing per message.
 
 A message behind an earlier one of its conversation still being answered (by another
-worker) is queued again, shortly, and this delivery of it acknowledged.
+worker) is acknowledged at once: the worker that stores that reply queues it again
+(wire.behind), and a slow backstop asks again in case that never happens
+(workers.turns.Behind).
 
 Anything else takes Celery's own path unchanged: a task with a countdown or a rate limit,
 every task under the prefork or solo pool, and a request whose batch failed (it runs again
@@ -72,7 +74,8 @@ def _finish(
 ) -> None:
     error = done.exception()
     if isinstance(error, Behind):
-        ask_again(asked)
+        if error.backstop:
+            ask_again(asked)
         request.on_success((False, None, perf_counter() - started))
         return
     if error is None:

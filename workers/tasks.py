@@ -63,10 +63,11 @@ def generate(request: ReplyRequest) -> int | None:
 
     The request joins the replies this worker is decoding at their next step (continuous
     batching); replies finished together are stored and queued for delivery together.
-    A message behind an earlier one still being answered is queued again, shortly (None
-    then)."""
+    A message behind an earlier one still being answered waits to be queued again by the
+    worker that stores that reply, with a slow backstop (None then: workers.turns.Behind)."""
     try:
         return gpu_process.current().replies.submit(request).id
-    except Behind:
-        ask_again(request)
+    except Behind as behind:
+        if behind.backstop:
+            ask_again(request)
         return None

@@ -10,11 +10,14 @@ from workers.generation import Generation
 
 class Behind(Exception):
     """The message waits for the reply to an earlier one of its conversation, which is
-    being made elsewhere (another worker, or a task still queued): ask again shortly."""
+    being made elsewhere (another worker, or a task still queued). Its task is done: the
+    worker that stores that reply queues the request again (wire.behind). `backstop`: ask
+    again later as well, in case that never happens (wire.messages.ask_again); False when
+    the request was queued again already."""
 
-    def __init__(self, message_id: int, earlier_id: int) -> None:
+    def __init__(self, message_id: int, earlier_id: int, backstop: bool = True) -> None:
         super().__init__(f"message {message_id} waits for the reply to message {earlier_id}")
-        self.message_id, self.earlier_id = message_id, earlier_id
+        self.message_id, self.earlier_id, self.backstop = message_id, earlier_id, backstop
 
 
 def new_turn(
