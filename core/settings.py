@@ -152,6 +152,26 @@ class Settings(BaseSettings):
     dedupe_ttl_s: int = Field(
         3600, ge=60, description="how long a platform's event id is remembered against retries"
     )
+    # Why 12 and 30: a person typing fast sends a line every few seconds, a burst of
+    # short lines included, so 12 a minute never stops a conversation; in a group several
+    # people share a chat, and 30 a minute (one every 2 s) is past a lively channel but
+    # about a fifth of what one CPU gpu worker makes with the default model (DESIGN.md:
+    # 118 tok/s batched, ~2.5 replies/s), so one chat can never take a worker whole.
+    user_limit: int = Field(
+        12,
+        ge=0,
+        description="most messages one person gets answered in rate_window_s, in all chats "
+        "of a platform; more are kept unanswered and the chat is told once; 0: no limit",
+    )
+    chat_limit: int = Field(
+        30,
+        ge=0,
+        description="most messages one chat (a DM, a channel thread, a group) gets answered "
+        "in rate_window_s; more are kept unanswered and the chat is told once; 0: no limit",
+    )
+    rate_window_s: int = Field(
+        60, ge=1, description="the window user_limit and chat_limit count messages in"
+    )
 
     @field_validator("stop", mode="before")
     @classmethod

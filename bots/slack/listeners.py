@@ -24,7 +24,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bots.dedupe import Dedupe
-from bots.intake import accept, request_reply
+from bots.intake import accept, limited, request_reply
+from bots.limits import Limits
 from bots.slack import backfill
 from bots.slack.delivery import DOWN, RETRY_ACTION, UP
 from bots.slack.names import Names, names
@@ -137,6 +138,7 @@ class Listeners:
         self.dedupe = dedupe
         self.names = names
         self.streamer = streamer
+        self.limits = Limits.of(settings)  # counted in Redis, shared by every replica
         self.teams = id_set(settings.slack_teams)
         self.channels = id_set(settings.slack_channels)
 
@@ -201,15 +203,14 @@ class Listeners:
         text = with_names(checked.text, self.names)
         if not said.direct:
             text = said_by(self.names(said.user), text)
+        incoming = IncomingMessage(PLATFORM, said.chat_key, said.user, text, None, said.posted_as)
         if in_thread and not known:
-            # Mentioned in a thread it never saw: the thread's earlier messages come first.
-            backfill.queue(said, text)
+            # Mentioned in a thread it never saw: the thread's earlier messages come first
+            # (a mention over the limits is kept alone, unanswered, and the thread not read).
+            if not limited(self.store, incoming, self.limits):
+                backfill.queue(said, text)
             return
-        accept(
-            self.store,
-            IncomingMessage(PLATFORM, said.chat_key, said.user, text, None, said.posted_as),
-            self.streamer,
-        )
+        accept(self.store, incoming, self.streamer, self.limits)
 
     def _answers(self, said: SlackMessage, in_known_thread: bool) -> bool:
         if said.direct:

@@ -26,6 +26,7 @@ from bots import http_server
 from bots.dedupe import Dedupe
 from bots.http_server import MAX_BODY
 from bots.intake import accept
+from bots.limits import Limits
 from bots.wecom.bot_callback import BOT_PATH, BotCallback
 from bots.wecom.card_messages import CardPress
 from bots.wecom.cards import card_action
@@ -63,6 +64,7 @@ class AppCallback:
             settings.wecom_corp_id,
         )
         self.users = id_set(settings.wecom_users)
+        self.limits = Limits.of(settings)
         # Fresher than the duplicate check's memory: a replay is refused, not deduped.
         self.max_age_s = min(MAX_AGE_S, settings.dedupe_ttl_s)
 
@@ -130,7 +132,8 @@ class AppCallback:
             return
         if checked.notice:
             self._tell(said, checked.notice)
-        accept(self.store, IncomingMessage(PLATFORM, said.chat_key, said.user, checked.text))
+        message = IncomingMessage(PLATFORM, said.chat_key, said.user, checked.text)
+        accept(self.store, message, limits=self.limits)
 
     def _press(self, said: AppMessage) -> None:
         """A rating card's button: stored and the card updated by the io queue."""
