@@ -35,6 +35,20 @@ def person_pseudonym(secret: bytes, platform: str, person: str) -> str:
     return "person-" + hmac.new(secret, message, hashlib.sha256).hexdigest()[:8]
 
 
+def forgotten_hash(secret: bytes, platform: str, person: str) -> str:
+    """Who `replyloop forget` erased, as its audit record keeps it: the whole HMAC, so
+    whoever holds the key can answer "was this person forgotten?" and nobody without it
+    can read who was.
+
+    >>> len(forgotten_hash(b"k", "slack", "U7"))
+    64
+    >>> forgotten_hash(b"k", "slack", "U7") == forgotten_hash(b"k", "telegram", "U7")
+    False
+    """
+    message = f"forgotten:{platform}:{person}".encode()
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+
+
 def load_or_create_secret(path: Path) -> bytes:
     """The installation's own HMAC key, made once, so pseudonyms stay stable across exports."""
     if path.exists():

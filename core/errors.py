@@ -51,3 +51,7 @@ class NothingToRollBack(RegistryError):
 class ReplyRefused(ReplyloopError):
     """A reply the worker will not make (it cannot fit in the model's memory, or waited past
     its deadline); the message says why, in words the chat is told."""
+
+
+class UnknownPerson(ReplyloopError):
+    """`replyloop forget` names someone the store holds nothing of."""

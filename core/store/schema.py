@@ -151,3 +151,19 @@ kept_votes = Table(
     Column("acted_at", DateTime(timezone=True), nullable=False),
     Index("ix_kept_votes_posted_as", "posted_as"),
 )
+
+# Who `replyloop forget` erased (migration 0007): an HMAC of them under the raters' key
+# (core.anonymize.forgotten_hash), when, and how much went; never who in clear.
+forgotten_people = Table(
+    "forgotten_people",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("platform", String(32), nullable=False),
+    Column("person_hash", String(64), nullable=False, index=True),
+    Column("forgotten_at", DateTime(timezone=True), nullable=False),
+    Column("messages", Integer, nullable=False),
+    Column("replies", Integer, nullable=False),
+    Column("votes", Integer, nullable=False),
+    Column("names", Integer, nullable=False),
+    Column("mentions", Integer, nullable=False),
+)
