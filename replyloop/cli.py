@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from core.errors import RegistryError, ServiceUnavailable
-from replyloop import commands, model_commands, train_commands
+from replyloop import commands, forget_command, model_commands, train_commands
 from replyloop.model_refs import ModelRefError
 from replyloop.setting_errors import explain
 from replyloop.settings import AllSettings
@@ -68,6 +68,7 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--since", help="only replies made on or after this date (YYYY-MM-DD)")
     export.add_argument("--model-version", help="only replies of this model version")
 
+    forget_command.add_parser(sub)
     model_commands.add_parser(sub)
     train_commands.add_parsers(sub)
 

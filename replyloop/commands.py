@@ -14,12 +14,12 @@ from slack_sdk.errors import SlackApiError
 from bots.slack.settings import SlackSettings
 from bots.telegram.settings import TelegramSettings
 from bots.wecom.settings import WeComSettings
-from core.anonymize import load_or_create_secret
 from core.settings import Settings
 from core.store import Store
 from core.urls import mask_url
-from replyloop import model_commands, train_commands
+from replyloop import forget_command, model_commands, train_commands
 from replyloop.bootstrap import bootstrap, embedded, gpu_tasks, io_tasks
+from replyloop.rater_secret import rater_secret
 from replyloop.settings import AllSettings
 
 
@@ -38,6 +38,8 @@ def dispatch(args: argparse.Namespace, settings: AllSettings) -> int:
         return export(settings, args.format, Path(args.out), args.since, args.model_version)
     if args.command == "model":
         return model_commands.run(settings, args)
+    if args.command == "forget":
+        return forget_command.run(settings, args)
     if args.command == "train":
         return train_commands.train(settings, args)
     if args.command == "eval":
@@ -294,11 +296,7 @@ def export(
     engine = store.engine
     if model_version is not None:
         _check_known(store, model_version)
-    secret = (
-        settings.rater_secret.get_secret_value().encode()
-        if settings.rater_secret
-        else load_or_create_secret(settings.data_dir / "rater_secret")
-    )
+    secret = rater_secret(settings)
     total = count_rated(engine, where)
     out.parent.mkdir(parents=True, exist_ok=True)
     with (
