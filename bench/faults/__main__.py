@@ -42,7 +42,7 @@ def main() -> int:
         started = time.monotonic()
         print(f"{name} ...", file=sys.stderr, flush=True)
         try:
-            outcomes.append(SCENARIOS[name](options))
+            outcomes.extend(SCENARIOS[name](options))
         except Exception:  # one broken scenario must not hide the others' figures
             failed += 1
             traceback.print_exc()

@@ -10,7 +10,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
 from typing import Protocol
 
 from bench.faults.stack import Adapter, Stack
@@ -112,3 +114,12 @@ class Retrier:
 
 def slow(seconds: float = API_LATENCY_S) -> None:
     time.sleep(seconds)
+
+
+class Quiet(BaseHTTPRequestHandler):
+    """A fake API's handler that says nothing when its caller hangs up mid-answer (a worker
+    killed mid-call does): that is the scenario, not an error of the fake."""
+
+    def handle(self) -> None:
+        with suppress(ConnectionError):
+            super().handle()

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from bench.faults.platform import BotMessage, Retrier, slow
+from bench.faults.platform import BotMessage, Quiet, Retrier, slow
 from bench.faults.stack import Adapter, Stack, free_port_url, http_ok
 from tests.fake_http import serving
 from tests.fake_slack import BOT_TOKEN, BOT_USER, TEAM, Workspace, _Handler
@@ -48,6 +48,7 @@ class SlackPlatform:
         self.urls: list[str] = []  # each replica's /slack/events
         self.retrier = Retrier(RETRIES_S)
         self.channels: dict[str, str] = {}
+        self.people: dict[str, str] = {}  # a person of its own for each message
         self.every_retry = False  # each replica gets each event and all of its retries
         self.lock = threading.Lock()
 
@@ -69,17 +70,31 @@ class SlackPlatform:
     # -- people ----------------------------------------------------------------------------
 
     def send(self, token: str) -> None:
-        channel = "D" + secrets.token_hex(5).upper()
+        channel, person = "D" + secrets.token_hex(5).upper(), "U" + secrets.token_hex(5).upper()
+        with self.workspace.lock:
+            self.workspace.people[person] = ("", f"Person {token}")
         with self.lock:
             self.channels[token] = channel
+            self.people[token] = person
+        said = self.workspace.add(channel, {"user": person, "text": f"hello {token}"})
+        event = {"type": "message", "channel": channel, "channel_type": "im", **said}
+        self._deliver(token, event)
+
+    def send_in(self, channel: str, token: str) -> None:
+        """A message carrying `token` in an existing DM (many from one person)."""
         said = self.workspace.add(channel, {"user": "U1", "text": f"hello {token}"})
         event = {"type": "message", "channel": channel, "channel_type": "im", **said}
         self._deliver(token, event)
 
+    def posts_in(self, channel: str) -> list[dict[str, Any]]:
+        with self.workspace.lock:
+            said = self.workspace.messages.get(channel, [])
+            return [dict(m) for m in said if m.get("user") == BOT_USER]
+
     def vote(self, token: str, message: BotMessage) -> None:
         event = {
             "type": "reaction_added",
-            "user": "U1",
+            "user": self.people[token],
             "reaction": "+1",
             "item_user": BOT_USER,
             "item": {"type": "message", "channel": self.channels[token], "ts": message.key},
@@ -101,11 +116,7 @@ class SlackPlatform:
     def replies(self, token: str) -> list[BotMessage]:
         with self.lock:
             channel = self.channels[token]
-        with self.workspace.lock:
-            said = [
-                m for m in self.workspace.messages.get(channel, []) if m.get("user") == BOT_USER
-            ]
-            return [_bot_message(m) for m in said]
+        return [_bot_message(m) for m in self.posts_in(channel)]
 
     def acked(self, token: str) -> bool:
         return self.retrier.acked(token)
@@ -154,7 +165,7 @@ def post(url: str, body: bytes, retry: int) -> int:
 @contextmanager
 def slack_platform() -> Iterator[SlackPlatform]:
     workspace = PacedWorkspace()
-    handler = type("Handler", (_Handler,), {"workspace": workspace})
+    handler = type("Handler", (Quiet, _Handler), {"workspace": workspace})
     with serving(handler) as port:
         platform = SlackPlatform(workspace, f"http://127.0.0.1:{port}/api/")
         try:

@@ -12,13 +12,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from bench.faults.platform import BotMessage, slow
+from bench.faults.platform import BotMessage, Quiet, slow
 from bench.faults.stack import Adapter, Stack
 from bots.telegram.keyboard import press
 from tests.fake_http import serving
 from tests.fake_telegram import TOKEN, BotApi, _Handler, chat
 
-PERSON = {"id": 7001, "is_bot": False, "first_name": "Ann"}
 PAUSED = ("sendMessage", "editMessageText", "editMessageReplyMarkup")
 
 
@@ -48,12 +47,12 @@ class TelegramPlatform:
         )
 
     def send(self, token: str) -> None:
-        chat_id = random.randint(10**8, 10**9)
+        chat_id = random.randint(10**8, 10**9)  # a private chat: the person's own id
         message = {
             "message_id": self.api.message_id(),
             "date": int(time.time()),
             "chat": chat(chat_id),
-            "from": PERSON,
+            "from": person(chat_id),
             "text": f"hello {token}",
         }
         with self.lock:
@@ -69,7 +68,7 @@ class TelegramPlatform:
         data = current["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
         query = {
             "id": secrets.token_hex(8),
-            "from": PERSON,
+            "from": person(chat_id),
             "chat_instance": "instance-1",
             "data": data,
             "message": current,
@@ -96,6 +95,10 @@ class TelegramPlatform:
         pass
 
 
+def person(user_id: int) -> dict[str, Any]:
+    return {"id": user_id, "is_bot": False, "first_name": f"Person {user_id}"}
+
+
 def _bot_message(sent: dict[str, Any]) -> BotMessage:
     """A reply is whole once its last part carries the rating keyboard."""
     rows = (sent.get("reply_markup") or {}).get("inline_keyboard") or [[]]
@@ -107,6 +110,6 @@ def _bot_message(sent: dict[str, Any]) -> BotMessage:
 @contextmanager
 def telegram_platform() -> Iterator[TelegramPlatform]:
     api = PacedBotApi()
-    handler = type("Handler", (_Handler,), {"api": api, "token": TOKEN})
+    handler = type("Handler", (Quiet, _Handler), {"api": api, "token": TOKEN})
     with serving(handler) as port:
         yield TelegramPlatform(api, f"http://127.0.0.1:{port}/bot")

@@ -17,7 +17,7 @@ from typing import Any
 from wechatpy.enterprise.crypto import WeChatCrypto
 from wechatpy.parser import xmltodict
 
-from bench.faults.platform import BotMessage, Retrier, slow
+from bench.faults.platform import BotMessage, Quiet, Retrier, slow
 from bench.faults.stack import Adapter, Stack, free_port_url, http_ok
 from tests.fake_http import serving
 from tests.fake_wecom import CORP_ID, SECRET, WeComApi, _Handler
@@ -156,7 +156,7 @@ def post(url: str, query: dict[str, str], body: bytes) -> int:
 @contextmanager
 def wecom_platform() -> Iterator[WeComPlatform]:
     api = PacedWeComApi()
-    handler = type("Handler", (_Handler,), {"api": api})
+    handler = type("Handler", (Quiet, _Handler), {"api": api})
     with serving(handler) as port:
         platform = WeComPlatform(api, f"http://127.0.0.1:{port}/cgi-bin/")
         try:

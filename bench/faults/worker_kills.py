@@ -13,7 +13,7 @@ from bench.faults.traffic import Outcome, Traffic
 STRIKE_AFTER = 2
 
 
-def kill_worker(options: Options, scenario: str, queue: str, platform: str) -> Outcome:
+def kill_worker(options: Options, scenario: str, queue: str, platform: str) -> list[Outcome]:
     """Send a backlog, kill -9 `queue`'s worker once the first replies are out, start a new
     one. The fault ends when the new one is launched: its start-up is part of recovery."""
     with running(options, scenario, platform) as system:
@@ -25,24 +25,24 @@ def kill_worker(options: Options, scenario: str, queue: str, platform: str) -> O
         system.stack.start_worker(queue)
         outcome = traffic.finish(scenario, fault_end, options.wait_s)
         outcome.notes.append(system.stack.broker_note())
-        return outcome
+        return [outcome]
 
 
-def gpu_kill(options: Options) -> Outcome:
+def gpu_kill(options: Options) -> list[Outcome]:
     """kill -9 of the gpu worker mid-generation, a backlog queued; a new one started."""
     return kill_worker(options, "gpu-kill", "gpu", "slack")
 
 
-def io_kill_slack(options: Options) -> Outcome:
+def io_kill_slack(options: Options) -> list[Outcome]:
     """kill -9 of the io worker mid-delivery to Slack; a new one started."""
     return kill_worker(options, "io-kill-slack", "io", "slack")
 
 
-def io_kill_telegram(options: Options) -> Outcome:
+def io_kill_telegram(options: Options) -> list[Outcome]:
     """kill -9 of the io worker mid-delivery to Telegram; a new one started."""
     return kill_worker(options, "io-kill-telegram", "io", "telegram")
 
 
-def io_kill_wecom(options: Options) -> Outcome:
+def io_kill_wecom(options: Options) -> list[Outcome]:
     """kill -9 of the io worker mid-delivery to WeCom; a new one started."""
     return kill_worker(options, "io-kill-wecom", "io", "wecom")

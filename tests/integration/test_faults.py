@@ -1,0 +1,32 @@
+"""The fault harness's scenarios that take about a minute each (bench/faults), as tests:
+under each fault no message is lost or answered twice and no vote is lost.
+
+Each runs the real adapters against the fake platform servers, real gpu and io workers, a
+Redis of its own (killed and restarted) and, for pg-restart, a PostgreSQL cluster of its
+own, with every setting at its default. A failure prints the scenario's row and notes; the
+processes' logs are left in the test's temporary folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.faults.harness import Options
+from bench.faults.scenarios import SCENARIOS
+from bench.faults.table import render
+from bench.faults.traffic import WAIT_S
+
+MESSAGES = 12
+# flood sends 300 messages and waits for them: minutes, so only `python -m bench.faults`.
+MINUTE_LONG = [name for name in SCENARIOS if name != "flood"]
+
+
+@pytest.mark.parametrize("scenario", MINUTE_LONG)
+def test_nothing_is_lost_or_duplicated(scenario: str, tiny_model: Path, tmp_path: Path) -> None:
+    outcomes = SCENARIOS[scenario](Options(tmp_path, tiny_model, MESSAGES))
+    table = render(outcomes, WAIT_S) + f"\nlogs: {tmp_path}"
+    for outcome in outcomes:
+        assert outcome.sent >= MESSAGES and outcome.votes_cast > 0, table
+        assert (outcome.lost, outcome.duplicated, outcome.lost_votes) == (0, 0, 0), table
