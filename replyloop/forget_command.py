@@ -49,9 +49,9 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         print(f"replyloop: {exc}", file=sys.stderr)
         return 1
     print(
-        f"forgot {args.platform} user {args.user}: {gone.messages} messages, "
-        f"{gone.replies} replies that read them, {gone.votes} votes, {gone.names} names; "
-        f"{gone.mentions} other texts no longer name them (audit record {gone.id}). "
+        f"forgot {args.platform} user {args.user} (audit record {gone.id}): "
+        f"messages {gone.messages}, replies that read them {gone.replies}, votes {gone.votes}, "
+        f"names {gone.names}; other texts that named them now say 'someone': {gone.mentions}. "
         "Exports written before now still hold them: delete them and export again."
     )
     return 0
