@@ -209,3 +209,23 @@ def test_names_are_replaced_only_on_their_own_platform() -> None:
 def test_another_key_gives_other_pseudonyms() -> None:
     assert pseudonym("U7") != person_pseudonym(b"another key", "slack", "U7")
     assert pseudonym("U7") != person_pseudonym(SECRET, "telegram", "U7")
+
+
+def test_ids_in_clear_become_the_same_pseudonym_as_the_name() -> None:
+    prompt: list[ChatMessage] = [
+        {"role": "user", "content": "U5: ask <@U7> and <@U404|gone>, or @U8"},
+        {"role": "user", "content": "U7 said U5: no"},  # ids as plain words: the limit
+    ]
+    renamed = Pseudonyms(KNOWN, SECRET).turn(rated(1, "<@U8>: ok", ("U2", 1), prompt=prompt))
+    assert [m["content"] for m in renamed.prompt] == [
+        f"{pseudonym('U5')}: ask @{pseudonym('U7')} and @{pseudonym('U404')}, or "
+        f"@{pseudonym('U8')}",
+        "U7 said U5: no",
+    ]
+    assert renamed.completion == f"@{pseudonym('U8')}: ok"
+
+
+def test_slack_markup_is_renamed_where_no_name_is_known() -> None:
+    turn = rated(1, "hi <@U7>", ("U2", 1), platform="telegram")
+    telegram = person_pseudonym(SECRET, "telegram", "U7")
+    assert Pseudonyms(KNOWN, SECRET).turn(turn).completion == f"hi @{telegram}"
