@@ -40,6 +40,8 @@ CELERY_KEYS = (
     "celery-task-meta-*",
     "replyloop:terminal:outbox:*",
     "replyloop:seen:*",
+    "replyloop:limit:*",
+    "replyloop:behind:*",
 )
 STOP_TIMEOUT_S = 10.0
 LOCK_TIMEOUT_S = 600.0  # only when every number is taken: wait for one to come free
@@ -63,7 +65,9 @@ def worker_env(
     broker_url: str, database_url: str, model: Path, home: Path, **settings: str
 ) -> dict[str, str]:
     """The environment of workers (and commands) on this broker, database and model, with
-    their data and cache folders under `home`."""
+    their data and cache folders under `home`. The message limits (bots.limits) are off
+    unless given: they would count a fake user's messages across a whole module's tests."""
+    settings = {"user_limit": "0", "chat_limit": "0", **settings}
     return clean_env(
         broker_url=broker_url,
         database_url=database_url,
