@@ -6,7 +6,8 @@ reactions.add, conversations.replies and conversations.history from an in-memory
 workspace, users.info from its people, and
 apps.connections.open with `socket_url` (a tests/fake_socket_mode.py server), and can be
 told to answer a method's next calls with an HTTP error (429 with Retry-After, or 5xx) or
-with one of Slack's errors (HTTP 200, `ok: false`). A call with a token it does not know
+with one of Slack's errors (HTTP 200, `ok: false`), or to post a reply and drop the
+connection unanswered (`lose_answers`). A call with a token it does not know
 gets `invalid_auth`, as Slack answers.
 """
 
@@ -45,6 +46,7 @@ class Workspace:
     tokens: set[str] = field(default_factory=lambda: {BOT_TOKEN, APP_TOKEN})
     people: dict[str, tuple[str, str]] = field(default_factory=lambda: dict(PEOPLE))
     lock: threading.Lock = field(default_factory=threading.Lock)
+    losing: int = 0  # `lose_answers`: replies still to post unanswered
     _clock: float = 1_700_000_000.0
 
     def next_ts(self) -> str:
@@ -70,6 +72,20 @@ class Workspace:
         `error`."""
         with self.lock:
             self.failures[method] = Failure(status, retry_after, times, error)
+
+    def lose_answers(self, times: int = 1) -> None:
+        """Post the next `times` replies (chat.postMessage with metadata), then drop each
+        one's connection unanswered: Slack posted it, its answer never arrived."""
+        with self.lock:
+            self.losing = times
+
+    def answer_lost(self, method: str, params: dict[str, Any]) -> bool:
+        """Whether this call, done, goes unanswered (`lose_answers`)."""
+        with self.lock:
+            if method != "chat.postMessage" or not params.get("metadata") or not self.losing:
+                return False
+            self.losing -= 1
+            return True
 
     def called(self, method: str) -> list[Call]:
         with self.lock:
@@ -194,6 +210,9 @@ class _Handler(JsonHandler):
         bearer = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
         token = bearer or params.get("token")
         status, headers, body = self.workspace.answer(method, params, token)
+        if self.workspace.answer_lost(method, params):
+            self.close_connection = True  # the client reads no status line at all
+            return
         self.reply_json(body, status, headers)
 
 

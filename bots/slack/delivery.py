@@ -9,7 +9,9 @@ again (bots.slack.web); what still fails makes the task retry with backoff, whil
 Slack refuses for good (the bot left the channel) is logged and the batch's other replies
 are still posted. A task that runs again (redelivered after a worker died, or retried)
 first looks in the thread for a reply it posted already, by that metadata, so a thread
-never shows one reply twice.
+never shows one reply twice; so chat.postMessage is never tried again inside the call
+when its connection drops (bots.slack.web), as it may have posted. A failure notice
+carries its task's id the same way.
 
 A reply streamed while it was written (bots.slack.stream) is not posted again: its stream
 is ended (bots.streaming.handover) and the streamed message edited into the reply, with
@@ -40,6 +42,7 @@ from wire.tasks import handles_bound
 log = logging.getLogger(__name__)
 
 METADATA_TYPE = "replyloop_reply"
+NOTICE_TYPE = "replyloop_notice"
 SECTION_CHARS = 3000  # Block Kit's limit for a section's text
 AFFORDANCES = ("+1", "-1")
 
@@ -83,33 +86,47 @@ def _chunks(text: str, size: int) -> Iterator[str]:
         yield text[start : start + size]
 
 
-def posted_before(web: WebClient, channel: str, thread: str | None, turn_id: int) -> str | None:
-    """The ts of this turn's reply if it is in the thread (or the DM's recent messages)."""
+def posted_before(
+    web: WebClient, channel: str, thread: str | None, metadata: dict[str, Any]
+) -> str | None:
+    """The ts of the bot's message that carries `metadata`, if it is in the thread (every
+    page: a thread lists its oldest first) or among the DM's recent messages."""
     if thread is not None:
-        page = web.conversations_replies(
+        pages: Any = web.conversations_replies(
             channel=channel, ts=thread, include_all_metadata=True, limit=200
         )
     else:
-        page = web.conversations_history(channel=channel, include_all_metadata=True, limit=50)
-    for posted in page.get("messages") or []:
-        metadata = posted.get("metadata") or {}
-        payload = metadata.get("event_payload") or {}
-        if metadata.get("event_type") == METADATA_TYPE and payload.get("turn_id") == turn_id:
-            return str(posted["ts"])
+        pages = [web.conversations_history(channel=channel, include_all_metadata=True, limit=50)]
+    for page in pages:
+        for posted in page.get("messages") or []:
+            if _carries(posted.get("metadata") or {}, metadata):
+                return str(posted["ts"])
     return None
+
+
+def _carries(found: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    payload = found.get("event_payload") or {}
+    return found.get("event_type") == wanted["event_type"] and all(
+        payload.get(name) == value for name, value in wanted["event_payload"].items()
+    )
+
+
+def reply_metadata(turn_id: int) -> dict[str, Any]:
+    return {"event_type": METADATA_TYPE, "event_payload": {"turn_id": turn_id}}
 
 
 def post_reply(web: WebClient, reply: Delivery, buttons: bool, look_first: bool) -> str:
     """Post one reply (unless `look_first` finds it posted); `channel:ts` of it."""
     _team, channel, thread = where(reply["chat_key"])
-    ts = posted_before(web, channel, thread, reply["turn_id"]) if look_first else None
+    metadata = reply_metadata(reply["turn_id"])
+    ts = posted_before(web, channel, thread, metadata) if look_first else None
     if ts is None:
         posted = web.chat_postMessage(
             channel=channel,
             thread_ts=thread,
             text=reply["text"] or "…",
             blocks=blocks(reply["text"], reply["turn_id"], buttons),
-            metadata={"event_type": METADATA_TYPE, "event_payload": {"turn_id": reply["turn_id"]}},
+            metadata=metadata,
             unfurl_links=False,
         )
         ts = str(posted["ts"])
@@ -126,7 +143,7 @@ def edit_reply(web: WebClient, reply: Delivery, streamed: str, buttons: bool) ->
             ts=ts,
             text=reply["text"] or "…",
             blocks=blocks(reply["text"], reply["turn_id"], buttons),
-            metadata={"event_type": METADATA_TYPE, "event_payload": {"turn_id": reply["turn_id"]}},
+            metadata=reply_metadata(reply["turn_id"]),
         )
     except SlackApiError as exc:
         if exc.response.get("error") not in GONE:
@@ -159,7 +176,7 @@ def deliver(task: Any, batch: Deliveries) -> None:
     replies = batch.replies
     rt = process.current()
     settings = rt.settings_as(SlackSettings)
-    web = web_client(settings)
+    web, poster = web_client(settings), web_client(settings, reconnect=False)
     again = runs_again(task)
     replies = still_to_deliver(task, rt.store, replies)
     buttons = settings.slack_buttons
@@ -168,7 +185,7 @@ def deliver(task: Any, batch: Deliveries) -> None:
             streamed = streamed_message(reply["message_id"], str(reply["turn_id"]))
             posted = edit_reply(web, reply, streamed, buttons) if streamed else None
             if posted is None:
-                posted = post_reply(web, reply, buttons, again or "repeat" in reply)
+                posted = post_reply(poster, reply, buttons, again or "repeat" in reply)
         if refused:
             continue
         rt.store.mark_delivered(reply["turn_id"], posted)
@@ -181,7 +198,9 @@ def notice(task: Any, said: Notice) -> None:
     reply to a message whose reply was being streamed replaces the partial text."""
     chat_key, message_id, text = said.chat_key, said.message_id, said.text
     _team, channel, thread = where(chat_key)
-    web = web_client(process.current().settings_as(SlackSettings))
+    settings = process.current().settings_as(SlackSettings)
+    web, poster = web_client(settings), web_client(settings, reconnect=False)
+    metadata = {"event_type": NOTICE_TYPE, "event_payload": {"task": str(task.request.id)}}
     with refused_logged(f"notice to {chat_key}"):
         streamed = streamed_message(message_id, f"notice:{task.request.id}")
         if streamed is not None:
@@ -191,4 +210,6 @@ def notice(task: Any, said: Notice) -> None:
             except SlackApiError as exc:
                 if exc.response.get("error") not in GONE:
                     raise
-        web.chat_postMessage(channel=channel, thread_ts=thread, text=text)
+        if runs_again(task) and posted_before(poster, channel, thread, metadata):
+            return
+        poster.chat_postMessage(channel=channel, thread_ts=thread, text=text, metadata=metadata)

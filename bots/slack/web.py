@@ -31,24 +31,26 @@ TRANSIENT_ERRORS = frozenset(
 
 
 @cache
-def client(token: str, base_url: str) -> WebClient:
+def client(token: str, base_url: str, reconnect: bool = True) -> WebClient:
     """A Web API client per process and token. It waits out a 429 for as long as
-    Retry-After says, and tries a 5xx or a dropped connection again with backoff."""
-    return WebClient(
-        token=token,
-        base_url=base_url,
-        retry_handlers=[
-            ConnectionErrorRetryHandler(max_retry_count=2),
-            RateLimitErrorRetryHandler(max_retry_count=3),
-            ServerErrorRetryHandler(max_retry_count=2),
-        ],
-    )
+    Retry-After says, and tries a 5xx again with backoff, and a dropped connection unless
+    `reconnect` is False: chat.postMessage has no idempotency key, and a connection that
+    drops after the request left (RemoteDisconnected, a reset) may have posted it. Such a
+    post fails the task instead, whose retry looks for the message first
+    (bots.slack.delivery)."""
+    handlers = [
+        RateLimitErrorRetryHandler(max_retry_count=3),
+        ServerErrorRetryHandler(max_retry_count=2),
+    ]
+    if reconnect:
+        handlers.insert(0, ConnectionErrorRetryHandler(max_retry_count=2))
+    return WebClient(token=token, base_url=base_url, retry_handlers=handlers)
 
 
-def web_client(settings: SlackSettings) -> WebClient:
+def web_client(settings: SlackSettings, reconnect: bool = True) -> WebClient:
     if settings.slack_bot_token is None:
         raise RuntimeError("SLACK_BOT_TOKEN is not set: the io worker cannot post to Slack")
-    return client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+    return client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url, reconnect)
 
 
 def _judge(exc: Exception) -> tuple[str, bool]:

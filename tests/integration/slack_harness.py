@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
+from bots.slack.delivery import METADATA_TYPE
 from core.errors import UnknownTurn
 from core.store import Store
 from core.types import Turn
@@ -89,7 +90,7 @@ class Slack:
         """The bot's replies that the fake Slack took, in `channel`."""
         with self.workspace.lock:
             found = self.workspace.messages.get(channel, [])
-            return [m for m in found if m.get("metadata")]
+            return [m for m in found if is_reply(m.get("metadata"))]
 
     def turn_of(self, channel: str, posted: dict[str, Any]) -> Turn:
         """The stored Turn behind a reply the bot posted in `channel`."""
@@ -115,7 +116,7 @@ class Slack:
         return [
             str(c.params.get("text"))
             for c in calls
-            if c.params.get("channel") == channel and not c.params.get("metadata")
+            if c.params.get("channel") == channel and not is_reply(c.params.get("metadata"))
         ]
 
     def post_for_body(self, body: bytes) -> str:
@@ -135,8 +136,13 @@ class Slack:
             for call in self.workspace.called("chat.postMessage")
             if call.params.get("channel") == channel
             and call.params.get("thread_ts") == thread
-            and call.params.get("metadata")
+            and is_reply(call.params.get("metadata"))
         ]
+
+
+def is_reply(metadata: Any) -> bool:
+    """Whether a message's metadata marks it as a reply (a notice carries its own)."""
+    return bool(metadata) and metadata.get("event_type") == METADATA_TYPE
 
 
 def event_callback(event: dict[str, Any], event_id: str | None = None) -> dict[str, Any]:

@@ -21,7 +21,13 @@ from core.store.schema import kept_votes, turns
 from core.types import delivery
 from tests.fake_slack import BOT_USER, TEAM
 from tests.integration.adapters import export, oversized_status, standing_votes
-from tests.integration.slack_harness import SECRET, Slack, new_channel, wait_for
+from tests.integration.slack_harness import (
+    SECRET,
+    Slack,
+    another_adapter,
+    new_channel,
+    wait_for,
+)
 from tests.integration.workers import replyloop
 from wire.app import configure
 from wire.messages import Deliveries, send_deliveries
@@ -194,6 +200,20 @@ def test_5xx_beyond_the_clients_retries_retries_the_task_and_posts_once(slack: S
     assert len(calls) == 4
     time.sleep(1)
     assert len(slack.posted(channel)) == 1
+
+
+def test_a_reply_whose_answer_was_lost_is_found_not_posted_again(slack: Slack) -> None:
+    """Slack posted the reply and the connection dropped before its answer came: the
+    client does not post it again in the call (chat.postMessage has no idempotency key);
+    the task's retry finds it in the thread by its metadata, and marks it delivered."""
+    with another_adapter(slack, "serve-unstreamed.log", REPLYLOOP_SLACK_STREAM="false") as plain:
+        channel = new_channel()
+        slack.workspace.lose_answers()
+        said = plain.say(channel, f"<@{BOT_USER}> did you get that?")
+        posted, turn = plain.reply(channel)
+    assert turn.platform_message_id == f"{channel}:{posted['ts']}"
+    assert len(plain.replies_in(channel, said["ts"])) == 1  # one chat.postMessage, not two
+    assert len(plain.posted(channel)) == 1
 
 
 def test_a_reply_slack_refuses_for_good_is_logged_not_retried(slack: Slack) -> None:
