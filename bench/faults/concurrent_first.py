@@ -23,7 +23,7 @@ def first_requests(options: Options, platform: str) -> Outcome:
             system.platform.start_adapter(system.stack)
             traffic.send(options.messages)
         outcome = traffic.finish(scenario, time.monotonic(), options.wait_s)
-        outcome.notes.append(system.stack.broker_note())
+        outcome.notes.extend(system.stack.notes())
         return outcome
 
 

@@ -74,5 +74,5 @@ def flood(options: Options) -> list[Outcome]:
             "flood replies delivered": float(answered),
             "bot posts in the flood DM": float(len(platform.posts_in(channel))),
         }
-        outcome.notes.append(system.stack.broker_note())
+        outcome.notes.extend(system.stack.notes())
         return [outcome]

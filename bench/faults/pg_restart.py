@@ -30,5 +30,5 @@ def pg_restart(options: Options) -> list[Outcome]:
         fault_end = time.monotonic()
         sender.join()
         outcome = traffic.finish("pg-restart", fault_end, options.wait_s)
-        outcome.notes.append(system.stack.broker_note())
+        outcome.notes.extend(system.stack.notes())
         return [outcome]

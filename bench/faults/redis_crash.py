@@ -26,7 +26,7 @@ def crash_redis(options: Options, scenario: str, aof: bool) -> list[Outcome]:
         fault_end = time.monotonic()
         traffic.send(max(1, options.messages // 4))  # once it is back
         outcome = traffic.finish(scenario, fault_end, options.wait_s)
-        outcome.notes.append(system.stack.broker_note())
+        outcome.notes.extend(system.stack.notes())
         return [outcome]
 
 

@@ -22,5 +22,5 @@ def replicas(options: Options) -> list[Outcome]:
         traffic = Traffic(platform, system.stack.store)
         traffic.send(options.messages)
         outcome = traffic.finish("replicas", time.monotonic(), options.wait_s)
-        outcome.notes.append(system.stack.broker_note())
+        outcome.notes.extend(system.stack.notes())
         return [outcome]

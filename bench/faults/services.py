@@ -8,7 +8,9 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,8 +97,11 @@ def _as_postgres(command: list[str]) -> list[str]:
 class OwnPostgres:
     """A PostgreSQL cluster of the harness's own (initdb + pg_ctl) on a free port."""
 
-    home: Path
+    log: Path  # where its log is copied when it stops
     port: int = field(default_factory=free_port)
+    # A folder of its own in /tmp: the postgres user cannot reach into the harness's
+    # folder (mkdtemp and pytest make theirs 0700, owned by root).
+    home: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="replyloop-pg-")))
 
     @property
     def data(self) -> Path:
@@ -118,7 +123,6 @@ class OwnPostgres:
             raise RuntimeError(f"pg_ctl {' '.join(args)} failed: {done.stdout}{done.stderr}")
 
     def start(self) -> None:
-        self.home.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             shutil.chown(self.home, "postgres")
         done = subprocess.run(
@@ -153,3 +157,6 @@ class OwnPostgres:
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():
             self.pg_ctl("-m", "immediate", "-w", "stop")
+        with suppress(OSError):
+            shutil.copyfile(self.home / "postgres.log", self.log)
+        shutil.rmtree(self.home, ignore_errors=True)

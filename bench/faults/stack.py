@@ -88,6 +88,31 @@ class Stack:
             time.sleep(0.05)
         return started
 
+    def exits_note(self) -> str | None:
+        """Which processes died on their own (no supervisor restarts them here), with the
+        first line their log gave as the reason."""
+        died = []
+        for queue, worker in self.workers.items():
+            if worker.process.poll() is not None:
+                died.append((f"{queue} worker", worker.process.returncode, worker.log))
+        for adapter in self.adapters:
+            if adapter.process.poll() is not None:
+                died.append((adapter.log.stem, adapter.process.returncode, adapter.log))
+        if not died:
+            return None
+        said = []
+        for name, code, log in died:
+            lines = log.read_text(errors="replace").splitlines()
+            why = next((x for x in lines if "CRITICAL" in x or "Unrecoverable" in x), "")
+            said.append(f"{name} exited ({code}) {why.split(' ', 2)[-1][:160]}")
+        return "; ".join(said)
+
+    def notes(self) -> list[str]:
+        """What a reader of the table needs to find the cause: dead processes, and what
+        the broker still holds."""
+        found = self.exits_note()
+        return ([found] if found else []) + [self.broker_note()]
+
     def broker_note(self) -> str:
         """What the broker holds at the end: tasks waiting in each queue, and tasks taken
         by a worker and not acknowledged (kombu's `unacked` hash; a dead worker's stay
@@ -137,7 +162,7 @@ def database(home: Path, own: bool) -> Iterator[tuple[str, OwnPostgres | None]]:
     """A new database: on the shared test PostgreSQL, or (`own`) on a cluster of the
     harness's own that a scenario may restart."""
     if own:
-        cluster = OwnPostgres(home / "postgres")
+        cluster = OwnPostgres(home / "postgres.log")
         cluster.start()
         try:
             yield cluster.url, cluster

@@ -10,11 +10,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bench.faults.platform import BotMessage, Platform
 from core.store import Store
-from core.store.schema import messages, votes
+from core.store.schema import kept_votes, messages, turns, votes
 
 WAIT_S = 120.0  # after the fault ends, for the messages it lost or delayed
 VOTE_WAIT_S = 30.0  # after the last vote is cast, for it to reach the store
@@ -46,6 +46,7 @@ class Traffic:
         self.store = store
         self.prefix = "f" + secrets.token_hex(3)
         self.tokens: list[str] = []
+        self.made = 0
         self.sent_at: dict[str, float] = {}
         self.answered: dict[str, float] = {}  # token -> when its whole reply first showed
         self.voted: dict[str, int | None] = {}  # token -> the turn its vote was cast on
@@ -57,11 +58,13 @@ class Traffic:
     def send(self, count: int) -> list[str]:
         """`count` new messages, each from a person in a new chat, sent at once."""
         with self.lock:
-            new = [f"{self.prefix}-{len(self.tokens) + i:04d}" for i in range(count)]
-            self.tokens.extend(new)
+            new = [f"{self.prefix}-{self.made + i:04d}" for i in range(count)]
+            self.made += count
         for token in new:
             self.sent_at[token] = time.monotonic()
             self.platform.send(token)
+            with self.lock:  # watched only once the platform knows its chat
+                self.tokens.append(token)
         return new
 
     def replied(self) -> int:
@@ -136,6 +139,13 @@ class Traffic:
         unknown = [t for t, turn in cast.items() if turn is None]
         if unknown:
             notes.append(f"{len(unknown)} votes on replies showing no turn id")
+        for token, found in posts.items():
+            if len(found) > 1:
+                shown = ", ".join("whole" if m.complete else "partial/notice" for m in found)
+                notes.append(f"{token} answered {len(found)} times: {shown}")
+        missing = sorted(t for t in cast.values() if t is not None and t not in landed)
+        if missing:
+            notes.append(f"votes lost on turns {missing}: {self._why_not_counted(missing)}")
         recover = None
         if not lost:
             last = max(self.answered.values(), default=fault_end)
@@ -152,6 +162,17 @@ class Traffic:
             recover_s=recover,
             notes=notes,
         )
+
+    def _why_not_counted(self, turn_ids: list[int]) -> str:
+        """Whether each reply whose vote is missing was ever marked delivered, and how many
+        votes wait for that mark (kept_votes)."""
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(
+                select(turns.c.id, turns.c.platform_message_id).where(turns.c.id.in_(turn_ids))
+            ).all()
+            kept = conn.execute(select(func.count()).select_from(kept_votes)).scalar_one()
+        undelivered = [r.id for r in rows if r.platform_message_id is None]
+        return f"{len(undelivered)} never marked delivered {undelivered}; {kept} kept votes waiting"
 
     def _wait_answers(self, deadline: float) -> set[str]:
         """Until every message is answered, or is one the platform gave up delivering

@@ -24,7 +24,7 @@ def kill_worker(options: Options, scenario: str, queue: str, platform: str) -> l
         fault_end = time.monotonic()
         system.stack.start_worker(queue)
         outcome = traffic.finish(scenario, fault_end, options.wait_s)
-        outcome.notes.append(system.stack.broker_note())
+        outcome.notes.extend(system.stack.notes())
         return [outcome]
 
 
