@@ -38,15 +38,18 @@ class WaitingRequests:
         self._redis = redis.Redis.from_url(redis_url, decode_responses=True)
         self.ttl_s = max(1, int(ttl_s))
 
-    def wait(self, waiting: Sequence[tuple[int, ReplyRequest]]) -> None:
-        """Put each (conversation id, request) in its conversation's queue: one round
-        trip."""
+    def wait(self, waiting: Sequence[tuple[int, ReplyRequest]]) -> list[int]:
+        """Put each (conversation id, request) in its conversation's queue, in one round
+        trip; how many wait ahead of each."""
         with self._redis.pipeline(transaction=False) as pipe:
             for conversation, request in waiting:
                 key = f"{PREFIX}{conversation}"
-                pipe.zadd(key, {_member(request): request.message_id})
+                member = _member(request)
+                pipe.zadd(key, {member: request.message_id})
                 pipe.expire(key, self.ttl_s)
-            pipe.execute()
+                pipe.zrank(key, member)
+            found = pipe.execute()
+        return [int(rank or 0) for rank in found[2::3]]
 
     def take_back(self, conversation: int, request: ReplyRequest) -> bool:
         """Take `request` out again; False when a worker has handed it on already."""

@@ -54,25 +54,30 @@ def request_reply(
 # by the worker that stores that reply (workers.replier, wire.behind): asking again on a
 # timer is only the backstop for a hand-over that was lost (a worker died between storing
 # and handing on). It used to be every 0.2 s for up to 300 s, 1,500 tasks a waiting
-# message; doubling from 2 s to at most 60 s is 8 over those 300 s.
+# message; doubling from 2 s to at most 60 s is 8 over those 300 s. A request with others
+# waiting ahead of it in its conversation cannot be answered before them, so its first
+# wait grows with them: a flood of 300 asks 300 times, not 1,200 (bench/flood.py).
 AGAIN_FIRST_S = 2.0
 AGAIN_MOST_S = 60.0
 
 
-def again_in(asked_again: int) -> float:
-    """Seconds until the backstop asks again, the `asked_again`th time it did.
+def again_in(asked_again: int, ahead: int = 0) -> float:
+    """Seconds until the backstop asks again, the `asked_again`th time it did, with
+    `ahead` requests waiting before it.
 
     >>> [again_in(n) for n in range(6)]
     [2.0, 4.0, 8.0, 16.0, 32.0, 60.0]
+    >>> again_in(0, ahead=3), again_in(0, ahead=200)
+    (8.0, 60.0)
     """
-    return min(AGAIN_MOST_S, AGAIN_FIRST_S * 2 ** min(asked_again, 16))
+    return min(AGAIN_MOST_S, AGAIN_FIRST_S * 2 ** min(asked_again, 16) * (1 + ahead))
 
 
-def ask_again(request: ReplyRequest) -> None:
+def ask_again(request: ReplyRequest, ahead: int = 0) -> None:
     """Queue `request` again later, as the backstop (see AGAIN_FIRST_S); it keeps its
     first queue time, so its wait is bounded from when it first arrived."""
     asked = request.asked_again
-    send_later(replace(request, asked_again=asked + 1), again_in(asked))
+    send_later(replace(request, asked_again=asked + 1), again_in(asked, ahead))
 
 
 def resume(request: ReplyRequest) -> None:

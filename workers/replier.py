@@ -258,7 +258,7 @@ class Replier:
             return
         keys = [(a.request.message_id, a.request.request_key) for a, _c, _e in behind]
         try:
-            self.waiting.wait([(conversation, a.request) for a, conversation, _e in behind])
+            ahead = self.waiting.wait([(c, a.request) for a, c, _e in behind])
             again = self._store().reply_contexts(keys, newest)
             back = [
                 asked
@@ -272,11 +272,11 @@ class Replier:
                 _fail(asked, Behind(asked.request.message_id, earlier))
             return
         taken = {id(asked) for asked in back}
-        for (asked, _conversation, earlier), context in zip(behind, again, strict=True):
+        for (asked, _c, earlier), context, before in zip(behind, again, ahead, strict=True):
             if id(asked) not in taken:
                 # Still behind: waits, with a backstop. Else a worker queued it again.
                 backstop = _still_behind(context)
-                _fail(asked, Behind(asked.request.message_id, earlier, backstop))
+                _fail(asked, Behind(asked.request.message_id, earlier, backstop, before))
         if back:
             with self._ready:
                 self._waiting.extend(back)

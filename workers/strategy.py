@@ -75,7 +75,7 @@ def _finish(
     error = done.exception()
     if isinstance(error, Behind):
         if error.backstop:
-            ask_again(asked)
+            ask_again(asked, error.ahead)
         request.on_success((False, None, perf_counter() - started))
         return
     if error is None:

@@ -69,5 +69,5 @@ def generate(request: ReplyRequest) -> int | None:
         return gpu_process.current().replies.submit(request).id
     except Behind as behind:
         if behind.backstop:
-            ask_again(request)
+            ask_again(request, behind.ahead)
         return None

@@ -13,11 +13,14 @@ class Behind(Exception):
     being made elsewhere (another worker, or a task still queued). Its task is done: the
     worker that stores that reply queues the request again (wire.behind). `backstop`: ask
     again later as well, in case that never happens (wire.messages.ask_again); False when
-    the request was queued again already."""
+    the request was queued again already. `ahead`: how many wait before it there."""
 
-    def __init__(self, message_id: int, earlier_id: int, backstop: bool = True) -> None:
+    def __init__(
+        self, message_id: int, earlier_id: int, backstop: bool = True, ahead: int = 0
+    ) -> None:
         super().__init__(f"message {message_id} waits for the reply to message {earlier_id}")
         self.message_id, self.earlier_id, self.backstop = message_id, earlier_id, backstop
+        self.ahead = ahead
 
 
 def new_turn(
