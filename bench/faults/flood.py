@@ -5,6 +5,7 @@ counts the others' messages (the flood's own are in the figures)."""
 
 from __future__ import annotations
 
+import importlib
 import secrets
 import statistics
 import threading
@@ -13,7 +14,9 @@ import time
 from sqlalchemy import func, select
 
 from bench.faults.harness import Options, running
+from bench.faults.services import OwnRedis
 from bench.faults.slack import SlackPlatform
+from bench.faults.stack import database
 from bench.faults.traffic import Outcome, Traffic
 from core.store.schema import messages, turns
 
@@ -75,4 +78,28 @@ def flood(options: Options) -> list[Outcome]:
             "bot posts in the flood DM": float(len(platform.posts_in(channel))),
         }
         outcome.notes.extend(system.stack.notes())
-        return [outcome]
+    outcome.figures.update(terminal_flood(options))
+    return [outcome]
+
+
+def terminal_flood(options: Options) -> dict[str, float]:
+    """bench/flood.py's own measure (another engineer's: people through the adapters'
+    intake, answered into terminal outboxes), where it exists, on a Redis and database of
+    its own: its figures, named as it names them."""
+    try:
+        bench_flood = importlib.import_module("bench.flood")
+    except ImportError:
+        return {}
+    home = options.home / "flood-bench"
+    own_redis = OwnRedis(home / "redis")
+    own_redis.start()
+    try:
+        with database(home, own=False) as (url, _cluster):
+            found = bench_flood.flood(own_redis.url, url, home)
+    finally:
+        own_redis.stop()
+    return {
+        f"bench/flood.py {name}": float(value)
+        for name, value in found.items()
+        if isinstance(value, int | float)
+    }

@@ -8,9 +8,12 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
+from sqlalchemy.exc import OperationalError
 
 from bench.faults.platform import BotMessage, Platform
 from core.store import Store
@@ -20,6 +23,8 @@ WAIT_S = 120.0  # after the fault ends, for the messages it lost or delayed
 VOTE_WAIT_S = 30.0  # after the last vote is cast, for it to reach the store
 LINGER_S = 3.0  # once all is answered: a duplicate posted a little later is still seen
 POLL_S = 0.1
+READ_TRIES = 60  # half a second apart
+T = TypeVar("T")
 
 
 @dataclass
@@ -52,6 +57,7 @@ class Traffic:
         self.voted: dict[str, int | None] = {}  # token -> the turn its vote was cast on
         self.lock = threading.Lock()
         self.stopping = threading.Event()
+        self.failure: BaseException | None = None
         self.watcher = threading.Thread(target=self._watch, daemon=True)
         self.watcher.start()
 
@@ -80,6 +86,13 @@ class Traffic:
             time.sleep(POLL_S / 2)
 
     def _watch(self) -> None:
+        try:
+            self._watch_until_stopped()
+        except BaseException as exc:  # finish() raises it: a dead watcher counts nothing
+            self.failure = exc
+            raise
+
+    def _watch_until_stopped(self) -> None:
         while not self.stopping.is_set():
             with self.lock:
                 waiting = [t for t in self.tokens if t not in self.answered]
@@ -101,15 +114,24 @@ class Traffic:
 
     # -- the tally -------------------------------------------------------------------------
 
+    def read(self, query: Callable[[Connection], T]) -> T:
+        """The harness's own reads outlast a database restart (pg-restart cuts them)."""
+        for _ in range(READ_TRIES - 1):
+            try:
+                with self.store.engine.connect() as conn:
+                    return query(conn)
+            except OperationalError:
+                time.sleep(0.5)
+        with self.store.engine.connect() as conn:
+            return query(conn)
+
     def stored(self) -> set[str]:
         found = re.compile(rf"\b{self.prefix}-\d{{4}}\b")
-        with self.store.engine.connect() as conn:
-            texts = conn.execute(select(messages.c.text)).scalars()
-            return {m.group(0) for text in texts for m in found.finditer(text)}
+        texts = self.read(lambda conn: list(conn.execute(select(messages.c.text)).scalars()))
+        return {m.group(0) for text in texts for m in found.finditer(text)}
 
     def voted_turns(self) -> set[int]:
-        with self.store.engine.connect() as conn:
-            return set(conn.execute(select(votes.c.turn_id)).scalars())
+        return self.read(lambda conn: set(conn.execute(select(votes.c.turn_id)).scalars()))
 
     def finish(self, scenario: str, fault_end: float, wait_s: float = WAIT_S) -> Outcome:
         """Wait for the answers (until `wait_s` after `fault_end`), rate the rest, wait
@@ -124,6 +146,8 @@ class Traffic:
         time.sleep(LINGER_S)
         self.stopping.set()
         self.watcher.join()
+        if self.failure is not None:
+            raise RuntimeError("the reply watcher died") from self.failure
         stored = self.stored()
         posts = {t: self.platform.replies(t) for t in self.tokens}
         answered = set(self.answered)
@@ -166,11 +190,14 @@ class Traffic:
     def _why_not_counted(self, turn_ids: list[int]) -> str:
         """Whether each reply whose vote is missing was ever marked delivered, and how many
         votes wait for that mark (kept_votes)."""
-        with self.store.engine.connect() as conn:
-            rows = conn.execute(
+        rows = self.read(
+            lambda conn: conn.execute(
                 select(turns.c.id, turns.c.platform_message_id).where(turns.c.id.in_(turn_ids))
             ).all()
-            kept = conn.execute(select(func.count()).select_from(kept_votes)).scalar_one()
+        )
+        kept = self.read(
+            lambda conn: conn.execute(select(func.count()).select_from(kept_votes)).scalar_one()
+        )
         undelivered = [r.id for r in rows if r.platform_message_id is None]
         return f"{len(undelivered)} never marked delivered {undelivered}; {kept} kept votes waiting"
 
