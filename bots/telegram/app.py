@@ -41,6 +41,7 @@ from telegram.ext import Application, CallbackQueryHandler, ContextTypes, TypeHa
 
 from bots.dedupe import Dedupe
 from bots.intake import accept, request_reply
+from bots.limits import Limits
 from bots.streaming.streamer import Streamer
 from bots.telegram.access import NOT_ALLOWED, Access, admins_only
 from bots.telegram.keyboard import GONE, QUEUED, RETRYING, VOTES, keyboard, press, toast
@@ -118,6 +119,7 @@ class Handlers:
         self.access = access if access is not None else Access.of(settings)
         self.streamer = streamer  # replies shown while they are written (bots.telegram.stream)
         self.names = NameRecorder(store, PLATFORM)
+        self.limits = Limits.of(settings)  # counted in Redis, shared by every replica
         self._presses = asyncio.Lock()
 
     def register(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
@@ -182,7 +184,7 @@ class Handlers:
         # Recorded before the text that carries them is: an export never meets a name it
         # cannot replace.
         self.names.remember(named)
-        accept(self.store, replace(message, text=checked.text), self.streamer)
+        accept(self.store, replace(message, text=checked.text), self.streamer, self.limits)
 
     def command(self, decision: Command) -> None:
         if decision.name == "reset":

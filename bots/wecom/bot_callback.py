@@ -26,6 +26,7 @@ from wechatpy.exceptions import InvalidSignatureException
 
 from bots.dedupe import Dedupe
 from bots.intake import request_reply, store_message
+from bots.limits import SLOW_DOWN, Limits
 from bots.wecom.bot_crypto import BotCrypto
 from bots.wecom.bot_translate import (
     BotMessage,
@@ -74,6 +75,7 @@ class BotCallback:
         )
         self.users = id_set(settings.wecom_users)
         self.names = NameRecorder(store, PLATFORM)
+        self.limits = Limits.of(settings)
         # Fresher than the duplicate check's memory: a replay is refused, not deduped.
         self.max_age_s = min(MAX_AGE_S, settings.dedupe_ttl_s)
 
@@ -133,11 +135,17 @@ class BotCallback:
         text = said_by(said, checked.text)
         message = IncomingMessage(PLATFORM, said.chat_key, said.user, text, None, said.msg_id)
         self.names.remember(people_named(said))  # before the text that carries them
+        # Over a limit (bots.limits): kept unanswered, and the stream, which is how the
+        # smart bot says anything, says so once a window (else it ends empty).
+        verdict = self.limits.check(PLATFORM, said.chat_key, said.user)
         try:
-            message_id = store_message(self.store, message)
+            message_id = store_message(self.store, message, verdict.over is None)
         except SQLAlchemyError as exc:
             log.error("database unavailable (%s): smart-bot message refused", type(exc).__name__)
             return stream_frame(stream_id, UNAVAILABLE, True)
+        if verdict.over is not None:
+            told = SLOW_DOWN[verdict.over] if verdict.told else ""
+            return stream_frame(stream_id, told, True)
         notice = "\n".join(notes)
         self.live.open(
             message_id,
