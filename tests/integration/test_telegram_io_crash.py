@@ -30,6 +30,7 @@ from tests.integration.adapters import wait_for
 from tests.integration.telegram_harness import forget_telegram_claims, private_chat
 from tests.integration.workers import start_workers, worker_env
 from wire.app import configure
+from wire.live import PREFIX as LIVE_PREFIX
 from wire.messages import Deliveries, send_deliveries
 
 VISIBILITY_S = 30  # the least the settings allow; kombu looks for such messages every 10 s
@@ -54,10 +55,23 @@ def stored_replies(store: Store, chats: list[int]) -> list[tuple[int, int, str]]
     return made
 
 
+def forget_live_replies(broker: str) -> None:
+    """Drop the streamed replies' hashes earlier modules left (wire.live, keyed by stored
+    message id): this test's fresh store numbers its messages from 1 again, and a
+    delivery would take an old Slack stream for its own."""
+    client = redis.Redis.from_url(broker)
+    try:
+        for key in client.scan_iter(f"{LIVE_PREFIX}*"):
+            client.delete(key)
+    finally:
+        client.close()
+
+
 def test_a_killed_io_worker_posts_each_reply_once(
     worker_broker: str, tiny_model: Path, tmp_path: Path
 ) -> None:
     forget_telegram_claims(worker_broker)
+    forget_live_replies(worker_broker)
     database_url = f"sqlite:///{tmp_path / 'replyloop.sqlite3'}"
     with fake_telegram() as (api, api_url):
         env = worker_env(
