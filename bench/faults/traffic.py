@@ -101,7 +101,7 @@ class Traffic:
                 if whole:
                     with self.lock:
                         self.answered[token] = time.monotonic()
-                    if self.tokens.index(token) % 2 == 0:  # right after it is posted
+                    if int(token.rsplit("-", 1)[1]) % 2 == 0:  # right after it is posted
                         self._vote(token, whole[0])
             time.sleep(POLL_S)
 
@@ -137,7 +137,7 @@ class Traffic:
         """Wait for the answers (until `wait_s` after `fault_end`), rate the rest, wait
         for the votes, and count."""
         deadline = fault_end + wait_s
-        stored = self._wait_answers(deadline)
+        self._wait_answers(deadline)
         for token in list(self.answered):
             whole = [m for m in self.platform.replies(token) if m.complete]
             self._vote(token, whole[0])
@@ -201,7 +201,7 @@ class Traffic:
         undelivered = [r.id for r in rows if r.platform_message_id is None]
         return f"{len(undelivered)} never marked delivered {undelivered}; {kept} kept votes waiting"
 
-    def _wait_answers(self, deadline: float) -> set[str]:
+    def _wait_answers(self, deadline: float) -> None:
         """Until every message is answered, or is one the platform gave up delivering
         (never taken, never stored), or `deadline`."""
         while True:
@@ -214,7 +214,7 @@ class Traffic:
                 ]
             unsettled = open_ or (len(self.answered) < len(self.tokens) and self.platform.pending())
             if not unsettled or time.monotonic() > deadline:
-                return stored
+                return
             time.sleep(1.0)
 
     def _wait_votes(self, cast: dict[str, int | None]) -> set[int]:
