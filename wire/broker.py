@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from kombu.transport import redis as kombu_redis
+from redis.exceptions import ConnectionError
 
 # URL schemes that kombu serves with its plain Redis transport (not Sentinel).
 SCHEMES = ("redis", "rediss")
@@ -20,6 +21,21 @@ SCHEMES = ("redis", "rediss")
 
 class Channel(kombu_redis.Channel):  # type: ignore[misc]
     _shared: tuple[Any, Any] | None = None  # (the pool it was made for, the client)
+    _params: dict[bool, dict[str, Any]] | None = None  # asynchronous? -> connection params
+
+    def _connparams(self, asynchronous: bool = False) -> dict[str, Any]:
+        """kombu's, remembered: when Redis goes away, Celery closes the connection (which
+        drops the transport's client info) before the channel, whose close then restores
+        its unacked messages on a new pool made from that info. kombu raised
+        AttributeError there ('NoneType' has no 'hostname'), which Celery took as
+        unrecoverable: the gpu worker exited for good after a Redis restart (issue 20)."""
+        if self._params is None:
+            self._params = {}
+        if self.connection is not None and self.connection.client is not None:
+            self._params[asynchronous] = dict(super()._connparams(asynchronous=asynchronous))
+        elif asynchronous not in self._params:
+            raise ConnectionError("the broker connection was closed under this channel")
+        return dict(self._params[asynchronous])
 
     @contextmanager
     def conn_or_acquire(self, client: Any = None) -> Iterator[Any]:
