@@ -172,6 +172,21 @@ class Settings(BaseSettings):
     rate_window_s: int = Field(
         60, ge=1, description="the window user_limit and chat_limit count messages in"
     )
+    # The sweeper (bots.sweeper) on io workers: a message whose task was lost is asked
+    # for again. 30 s: far above a reply's usual second or two, and with a 10 s round a
+    # lost message is answered within about 40 s of the broker being back.
+    sweep_after_s: int = Field(
+        30,
+        ge=1,
+        description="a message unanswered this long with no request in hand is asked for again",
+    )
+    sweep_every_s: float = Field(10.0, gt=0, description="how often an io worker sweeps")
+    sweep_window_s: int = Field(
+        6 * 3600, ge=60, description="how far back the sweeper looks for unanswered messages"
+    )
+    sweep_attempts: int = Field(
+        5, ge=1, description="times a message is asked for again before it is given up"
+    )
 
     @field_validator("stop", mode="before")
     @classmethod

@@ -101,6 +101,10 @@ def worker(
     else:
         io_tasks()
         pool, count = pool or "threads", concurrency or 8
+        # Messages whose tasks were lost are asked for again (one io worker a round).
+        from bots.sweeper import start_sweeping
+
+        start_sweeping(settings, context.store)
     if logging.getLevelName(loglevel.upper()) != logging.DEBUG:
         quiet_task_logs()
     app.worker_main(

@@ -18,7 +18,7 @@ request's backstop, wire.messages.ask_again.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 
 import redis
@@ -67,3 +67,12 @@ class WaitingRequests:
             found = pipe.execute()
         popped = [entry for removed_and_popped in found[1::2] for entry, _ in removed_and_popped]
         return [ReplyRequest.from_wire(json.loads(entry)) for entry in popped]
+
+    def waiting_in(self, conversations: Collection[int]) -> set[int]:
+        """The message ids of every request waiting in these conversations, in one round
+        trip."""
+        with self._redis.pipeline(transaction=False) as pipe:
+            for conversation in conversations:
+                pipe.zrange(f"{PREFIX}{conversation}", 0, -1, withscores=True)
+            found = pipe.execute()
+        return {int(score) for entries in found for _, score in entries}

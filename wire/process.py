@@ -15,6 +15,7 @@ from celery.signals import worker_process_init
 
 from core.settings import Settings
 from core.store import Store, open_store
+from wire.claims import Claims
 from wire.live import LiveText
 
 
@@ -35,6 +36,8 @@ class Process:
     store: Store
     # Where replies shown while they grow are written (Redis); None without a broker.
     live: LiveText | None
+    # Claims on the messages this process has in hand (wire.claims); None without a broker.
+    claims: Claims | None = None
 
     def settings_as(self, kind: type[S]) -> S:
         """This process's settings as `kind`, a platform's (bots/<platform>/settings.py),
@@ -63,7 +66,8 @@ def start(settings: Settings) -> Process:
     global _current
     store = open_store(settings.effective_database_url())
     live = LiveText(settings.broker_url) if settings.broker_url else None
-    _current = Process(settings, store, live)
+    claims = Claims(settings.broker_url) if settings.broker_url else None
+    _current = Process(settings, store, live, claims)
     return _current
 
 

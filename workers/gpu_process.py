@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from core.store import Store
 from wire.behind import WaitingRequests
+from wire.claims import Claims
 from wire.live import EVERY_S, LiveTexts, MemoryLiveText
 from wire.messages import AGAIN_MOST_S
 from wire.process import NotStarted, Process
@@ -46,9 +47,12 @@ class GpuProcess:
         # process is serving (continuous batching, workers.scheduler).
         # Requests behind an earlier reply of their conversation wait in Redis, handed on
         # by the worker that stores that reply (wire.behind); as long as they may wait.
-        waiting = None
+        # With a broker, the requests held here are claimed, so the sweeper (bots.sweeper)
+        # leaves them be while this process lives.
+        waiting, claims = None, None
         if settings.broker_url:
             waiting = WaitingRequests(settings.broker_url, wait_s + AGAIN_MOST_S)
+            claims = Claims(settings.broker_url)
         self.replies = Replier(
             lambda: self.store,
             scheduler,
@@ -56,6 +60,7 @@ class GpuProcess:
             wait_s,
             self.live_texts,
             waiting,
+            claims,
         )
 
     @property

@@ -42,8 +42,10 @@ from core.context import build_prompt, messages_that_fit
 from core.store import Store
 from core.types import ChatMessage, Delivery, GenerationSettings, ReplyContext, Turn, delivery
 from wire.behind import WaitingRequests
+from wire.claims import Claims
 from wire.live import LiveTexts
 from wire.messages import ReplyRequest, deliver, resume
+from workers.claiming import keep_claimed
 from workers.decoder import DecodingRow
 from workers.generation import Generation
 from workers.scheduler import Scheduler
@@ -79,6 +81,7 @@ class Replier:
         wait_s: float = 0.0,
         live: LiveTexts | None = None,
         waiting: WaitingRequests | None = None,
+        claims: Claims | None = None,
     ) -> None:
         self._store = store
         self.scheduler = scheduler
@@ -86,6 +89,7 @@ class Replier:
         self.wait_s = wait_s
         self.live = live
         self.waiting = waiting  # None (one process): requests wait parked here
+        self.claims = claims  # None (one process): nothing sweeps (bots.sweeper)
         self._waiting: deque[_Asked] = deque()
         self._ready = threading.Condition()
         self._done: queue.SimpleQueue[_Making | tuple[int, str]] = queue.SimpleQueue()
@@ -160,6 +164,13 @@ class Replier:
             self._cancel.clear()
             threading.Thread(target=self._intake, name="intake", daemon=True).start()
             threading.Thread(target=self._finishing, name="finishing", daemon=True).start()
+            if self.claims is not None:
+                keep_claimed(self.claims, self.held)
+
+    def held(self) -> list[int]:
+        """The messages whose requests this process holds: taken and not yet answered."""
+        with self._ready:
+            return list(self._asked)
 
     # intake
 

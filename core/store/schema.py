@@ -49,7 +49,7 @@ messages = Table(
     Column("author", String(255), nullable=False),
     Column("text", Text, nullable=False),
     Column("platform_message_id", String(255), nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),  # 0008
     # False for a message the bot only read, or whose reply failed for good (migration 0003)
     Column("awaits_reply", Boolean, nullable=False, server_default=false()),
 )

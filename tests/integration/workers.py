@@ -42,6 +42,9 @@ CELERY_KEYS = (
     "replyloop:seen:*",
     "replyloop:limit:*",
     "replyloop:behind:*",
+    "replyloop:claim:*",
+    "replyloop:swept:*",
+    "replyloop:sweeper",
 )
 STOP_TIMEOUT_S = 10.0
 LOCK_TIMEOUT_S = 600.0  # only when every number is taken: wait for one to come free

@@ -1,0 +1,151 @@
+"""Every stored message is answered (issue 20): the sweeper asks again for the replies whose
+tasks were lost, and only for those.
+
+First the sweeper alone, in this process, on the workers' broker with no worker taking
+anything: what it counts as in hand and what it queues. Then real workers: messages
+stored with their tasks lost get exactly one reply each, from the io worker's sweeper."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from bots.intake import request_reply, store_message
+from bots.sweeper import GIVEN_UP, Sweeper
+from bots.terminal.outbox import outbox
+from core.settings import Settings
+from core.store import Store, open_store
+from core.types import IncomingMessage
+from replyloop.bootstrap import bootstrap
+from tests.integration.workers import start_workers, worker_env
+from wire.claims import Claims
+from wire.queues import GPU_QUEUE, IO_QUEUE
+
+AFTER_S = 1
+
+
+@pytest.fixture
+def quiet_broker(worker_broker: str) -> Iterator[redis.Redis]:
+    """The workers' broker (this run's own database) with no worker on it: whatever is
+    queued stays to be looked at. Claims left by earlier tests' workers are dropped first:
+    their message ids were another store's. The queues and claims are deleted after."""
+    client = redis.Redis.from_url(worker_broker)
+    assert client.llen(GPU_QUEUE) == 0 and client.llen(IO_QUEUE) == 0, "a worker's leftovers"
+    _forget_sweeps(client)
+    yield client
+    client.delete(GPU_QUEUE, IO_QUEUE)
+    _forget_sweeps(client)
+
+
+def _forget_sweeps(client: redis.Redis) -> None:
+    for pattern in ("replyloop:claim:*", "replyloop:swept:*", "replyloop:sweeper"):
+        for key in client.scan_iter(match=pattern):
+            client.delete(key)
+
+
+def _stored(store: Store, chat: str, text: str) -> int:
+    return store_message(store, IncomingMessage("terminal", chat, "someone", text))
+
+
+def _queued(client: redis.Redis, queue: str) -> list[int]:
+    """The messages `queue` holds a task for, as the sweeper reads them."""
+    url = "redis://{host}:{port}/{db}".format(**client.connection_pool.connection_kwargs)
+    return sorted(Claims(url).queued_messages([queue]))
+
+
+def test_only_messages_with_no_request_in_hand_are_asked_for_again(
+    quiet_broker: redis.Redis, worker_broker: str, db_url: str
+) -> None:
+    settings = Settings(
+        _env_file=None,
+        broker_url=worker_broker,
+        database_url=db_url,
+        sweep_after_s=AFTER_S,
+        sweep_attempts=2,
+    )
+    store = bootstrap(settings).store
+    chat = f"chat-{secrets.token_hex(4)}"
+    lost = [_stored(store, chat, f"lost {n}") for n in range(3)]  # stored; the task never sent
+    queued = [_stored(store, f"{chat}-q", f"queued {n}") for n in range(2)]
+    for message_id in queued:
+        request_reply(message_id)  # in the gpu queue: in hand
+    held = _stored(store, f"{chat}-h", "held by a worker")
+    Claims(worker_broker).hold([held])
+    time.sleep(AFTER_S + 0.2)  # all of them old enough to look at
+    young = _stored(store, f"{chat}-y", "just now")  # too young: its request may be on its way
+    sweeper = Sweeper(settings, store)
+
+    first = sweeper.sweep()
+    assert (first.waiting, first.in_hand, first.queued, first.given_up) == (6, 3, 3, 0)
+    assert _queued(quiet_broker, GPU_QUEUE) == sorted(lost + queued)
+    assert young not in _queued(quiet_broker, GPU_QUEUE)
+
+    again = sweeper.sweep()  # everything is in hand now: nothing is queued twice
+    assert (again.in_hand, again.queued) == (6, 0)
+    assert len(quiet_broker.lrange(GPU_QUEUE, 0, -1)) == 5
+
+    # Redis comes back empty: the queued requests and the claims are gone with it.
+    quiet_broker.delete(GPU_QUEUE)
+    for key in quiet_broker.scan_iter(match="replyloop:claim:*"):
+        quiet_broker.delete(key)
+    time.sleep(AFTER_S + 0.2)  # `young` is old enough now too
+    after_crash = sweeper.sweep()
+    assert after_crash.queued == 7
+    assert _queued(quiet_broker, GPU_QUEUE) == sorted([*lost, *queued, held, young])
+
+    # A message swept more than sweep_attempts times is given up, and its chat told.
+    quiet_broker.delete(GPU_QUEUE)
+    for key in quiet_broker.scan_iter(match="replyloop:claim:*"):
+        quiet_broker.delete(key)
+    last = sweeper.sweep()
+    assert last.given_up == 3  # the lost three were swept twice already; the rest once
+    notices = quiet_broker.lrange(IO_QUEUE, 0, -1)
+    assert len(notices) == 3 and all(GIVEN_UP.encode() in n for n in notices)
+    assert sorted(_queued(quiet_broker, GPU_QUEUE)) == sorted([*queued, held, young])
+    assert sweeper.sweep().waiting == 4  # the given-up three wait no more
+
+
+def test_messages_whose_tasks_were_lost_get_one_reply_each(
+    worker_broker: str, tiny_model: Path, tmp_path: Path, sqlite_url: str
+) -> None:
+    env = worker_env(
+        worker_broker,
+        sqlite_url,
+        tiny_model,
+        tmp_path,
+        max_new_tokens="4",
+        sweep_after_s="2",
+        sweep_every_s="0.5",
+    )
+    settings = Settings(_env_file=None, broker_url=worker_broker, database_url=sqlite_url)
+    store = open_store(sqlite_url)
+    chats = [f"lost-{secrets.token_hex(4)}" for _ in range(4)]
+    # Stored while no worker ran, and their tasks never sent: as after a Redis crash.
+    lost = {chat: _stored(store, chat, f"hello from {chat}") for chat in chats}
+    workers = start_workers(env, tmp_path)
+    try:
+        bootstrap(settings)
+        box = outbox(worker_broker)
+        replies: dict[str, list[dict[str, Any]]] = {chat: [] for chat in chats}
+        for chat in chats:
+            item = box.get(chat, 120)
+            assert item is not None, f"{chat}: no reply\n{workers.logs()}"
+            replies[chat].append(item)
+        # Several sweeps later (one a 0.5 s, a message 2 s old), still one reply each.
+        time.sleep(2 + 4 * 0.5)
+        for chat in chats:
+            while (extra := box.get(chat, 0.1)) is not None:
+                replies[chat].append(extra)
+        assert {chat: [r["message_id"] for r in got] for chat, got in replies.items()} == {
+            chat: [lost[chat]] for chat in chats
+        }
+    finally:
+        workers.stop()
+        store.engine.dispose()
+        _forget_sweeps(redis.Redis.from_url(worker_broker))

@@ -1,0 +1,79 @@
+"""Which stored messages have a reply in hand somewhere: what the sweeper must not queue
+again (bots.sweeper).
+
+A message's request is in hand while it is
+- queued: its request is in the gpu queue's list, or its delivery in the io queue's
+  (`queued_messages` reads them there);
+- held by a gpu worker (taken, parked, being generated or stored): the worker renews a
+  claim, `replyloop:claim:<message id>`, every CLAIM_EVERY_S while it holds the request
+  (`Claims.hold`), and a worker killed with -9 stops renewing, so its claims lapse after
+  CLAIM_TTL_S;
+- waiting behind an earlier reply of its conversation (wire.behind).
+- being delivered: the io worker claims the replies it takes for DELIVERY_TTL_S (a
+  delivery that retries claims them again as it runs again).
+Everything here lives in the broker's Redis, with the tasks themselves: a Redis that comes
+back empty (no persistence) loses the claims with the tasks, and the sweeper sees those
+messages as lost, which they are.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Collection, Iterable
+from typing import Any
+
+import redis
+
+PREFIX = "replyloop:claim:"
+CLAIM_EVERY_S = 5.0
+CLAIM_TTL_S = 20  # four renewals missed: the worker is gone (or stuck in one step that long)
+DELIVERY_TTL_S = 60  # no delivery of one batch takes this long but a dead worker's
+
+
+class Claims:
+    def __init__(self, redis_url: str) -> None:
+        self._redis = redis.Redis.from_url(redis_url)
+
+    def hold(self, message_ids: Iterable[int], ttl_s: int = CLAIM_TTL_S) -> None:
+        """Claim (or renew the claim on) these messages for `ttl_s` seconds: one round trip."""
+        with self._redis.pipeline(transaction=False) as pipe:
+            for message_id in message_ids:
+                pipe.set(f"{PREFIX}{message_id}", 1, ex=ttl_s)
+            pipe.execute()
+
+    def held(self, message_ids: Collection[int]) -> set[int]:
+        """Those of `message_ids` that someone holds."""
+        ids = list(message_ids)
+        if not ids:
+            return set()
+        found = self._redis.mget([f"{PREFIX}{message_id}" for message_id in ids])
+        return {message_id for message_id, value in zip(ids, found, strict=True) if value}
+
+    def queued_messages(self, queues: Iterable[str]) -> set[int]:
+        """The message ids of every reply request and delivery in these queues' lists (kombu
+        Redis queues, as wire.publish and apply_async store a task): read whole, which
+        costs about 20 µs a task, fine every few seconds for a backlog of thousands."""
+        found: set[int] = set()
+        for queue in queues:
+            for raw in self._redis.lrange(queue, 0, -1):
+                found.update(_message_ids(raw))
+        return found
+
+
+def _message_ids(raw: bytes | str) -> list[int]:
+    """The messages a queued task is about: a reply request's `message_id`, or those of a
+    delivery's replies; none for any other task."""
+    try:
+        envelope: dict[str, Any] = json.loads(raw)
+        fields = json.loads(base64.b64decode(envelope["body"]))[0][0]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return []  # not a task this release can read
+    if not isinstance(fields, dict):
+        return []
+    if "message_id" in fields:
+        return [int(fields["message_id"])]
+    replies = fields.get("replies")
+    if isinstance(replies, list):
+        return [int(r["message_id"]) for r in replies if isinstance(r, dict) and "message_id" in r]
+    return []
