@@ -21,6 +21,9 @@ from wire.queues import IO_QUEUE, ROUTES
 # (replyloop.commands), so the io worker never imports torch.
 app = Celery("replyloop")
 
+# 0, 0.5, 1, ... 3 s apart: 22 tries over about 55 s.
+PUBLISH_RETRY = {"max_retries": 22, "interval_start": 0, "interval_step": 0.5, "interval_max": 3}
+
 
 def configure(settings: Settings) -> Celery:
     """Point the app at the broker, or make it run tasks in-process when there is none."""
@@ -53,6 +56,10 @@ def configure(settings: Settings) -> Celery:
         broker_transport_options=transport,
         result_backend_transport_options=transport,
         broker_connection_retry_on_startup=True,
+        # A send while the broker is away (a Redis restart) is tried again for about a
+        # minute before it fails; Celery's default gives up after about 0.6 s.
+        task_publish_retry=True,
+        task_publish_retry_policy=PUBLISH_RETRY,
         worker_hijack_root_logger=False,
         task_routes=ROUTES,
         task_default_queue=IO_QUEUE,

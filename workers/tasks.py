@@ -6,6 +6,8 @@ import logging
 from typing import Any
 
 from celery.signals import worker_process_init
+from kombu.exceptions import OperationalError as KombuOperationalError
+from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.errors import ReplyRefused
@@ -25,6 +27,9 @@ def _init_child(**_: Any) -> None:
     gpu_process.current().engine  # noqa: B018 - loading is the point
 
 
+# What a send raises while the broker is away, after its retries (wire.app.PUBLISH_RETRY).
+BROKER_ERRORS = (KombuOperationalError, RedisError)
+
 FAILED = "Sorry, no reply could be made ({error}). Your message is kept; try again later."
 
 
@@ -39,6 +44,12 @@ class ReplyTask(app.Task):  # type: ignore[name-defined,misc]
         self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
     ) -> None:
         message_id = ReplyRequest.from_wire(*args, **kwargs).message_id
+        if isinstance(exc, BROKER_ERRORS):
+            # Not the reply's fault: the broker is away (its Turn may be stored, its
+            # delivery not queued). The message still awaits a reply, and the sweeper
+            # (bots.sweeper) asks for it again once the broker is back.
+            log.warning("reply to message %s left to the sweeper: %r", message_id, exc)
+            return
         log.error("no reply to message %s: %r", message_id, exc)
         store = gpu_process.current().store
         try:
