@@ -154,9 +154,12 @@ def test_a_thumbs_down_reaction_is_a_vote_and_removing_it_takes_it_back(
     telegram.react(posted, [], ["👎"], user=BOB)
     wait_for("the 👎", lambda: standing_votes(telegram.store, turn.id) == [(rater, -1)])
     rows = export(telegram.env, telegram.home, tmp_path / "votes.kto.jsonl", "kto")
-    row = next(
-        r for r in rows if r["prompt"][-1]["content"] == "Ann: react to me, reaction-unique-word"
-    )
+    said = [r for r in rows if "reaction-unique-word" in r["prompt"][-1]["content"]]
+    assert len(said) == 1, rows
+    row = said[0]
+    # A group message carries its sender's name, which an export replaces by a pseudonym.
+    speaker, text = row["prompt"][-1]["content"].split(": ", 1)
+    assert speaker.startswith("person-") and text == "react to me, reaction-unique-word"
     assert row["label"] is False
     assert row["completion"] == [{"role": "assistant", "content": turn.completion}]
 
