@@ -10,7 +10,8 @@ leaves those whose request is in hand (queued, held by a live gpu worker, or wai
 an earlier reply: wire.claims). Each of the rest gets its reply requested again under its
 first key, so generation is idempotent: a Turn made already is delivered, not made twice,
 and a delivered one is left alone (bots.redelivery). A message swept `sweep_attempts`
-times without a reply is given up, and its chat told so.
+times without a reply is given up, and its chat told so. Kept votes a day old, which no
+reply will ever match, are dropped (core.store.kept).
 
 Several io workers may run one each: a Redis lock lets one of them sweep per round.
 """
@@ -27,6 +28,7 @@ import redis
 
 from core.settings import Settings
 from core.store import Store
+from core.store.kept import KEPT_FOR_S, drop_kept_votes
 from core.store.time import utcnow
 from core.store.waiting import Waiting, waiting_messages
 from wire.behind import WaitingRequests
@@ -62,6 +64,9 @@ class Sweeper:
     def sweep(self) -> Swept:
         """One round; returns what it found and did."""
         now = utcnow()
+        dropped = drop_kept_votes(self.store, now - timedelta(seconds=KEPT_FOR_S))
+        if dropped:
+            log.info("sweeper: %d kept votes a day old matched no reply: dropped", dropped)
         found = waiting_messages(
             self.store,
             since=now - timedelta(seconds=self.settings.sweep_window_s),

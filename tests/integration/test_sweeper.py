@@ -10,18 +10,21 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+from sqlalchemy import select
 
 from bots.intake import request_reply, store_message
 from bots.sweeper import GIVEN_UP, Sweeper
 from bots.terminal.outbox import outbox
 from core.settings import Settings
 from core.store import Store, open_store
-from core.types import IncomingMessage
+from core.store.schema import kept_votes
+from core.types import IncomingMessage, Vote
 from replyloop.bootstrap import bootstrap
 from tests.integration.workers import start_workers, worker_env
 from wire.claims import Claims
@@ -79,12 +82,18 @@ def test_only_messages_with_no_request_in_hand_are_asked_for_again(
     Claims(worker_broker).hold([held])
     time.sleep(AFTER_S + 0.2)  # all of them old enough to look at
     young = _stored(store, f"{chat}-y", "just now")  # too young: its request may be on its way
+    # Reactions on messages that are no reply: one a day old, one just now.
+    now = datetime.now(UTC)
+    store.keep_vote("slack", "C1:1.0", "U1", Vote.UP, "reaction", None, now - timedelta(days=1.1))
+    store.keep_vote("slack", "C1:2.0", "U1", Vote.UP, "reaction", None, now)
     sweeper = Sweeper(settings, store)
 
     first = sweeper.sweep()
     assert (first.waiting, first.in_hand, first.queued, first.given_up) == (6, 3, 3, 0)
     assert _queued(quiet_broker, GPU_QUEUE) == sorted(lost + queued)
     assert young not in _queued(quiet_broker, GPU_QUEUE)
+    with store.engine.connect() as conn:  # the day-old kept vote is dropped, not the other
+        assert list(conn.scalars(select(kept_votes.c.posted_as))) == ["C1:2.0"]
 
     again = sweeper.sweep()  # everything is in hand now: nothing is queued twice
     assert (again.in_hand, again.queued) == (6, 0)
