@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-EXAMPLES = 150
+# 150 a test in the suite; the figure (500 an endpoint) is one run with
+# REPLYLOOP_TEST_FUZZ_EXAMPLES=500.
+EXAMPLES = int(os.environ.get("REPLYLOOP_TEST_FUZZ_EXAMPLES", "150"))
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
     lambda inner: (
