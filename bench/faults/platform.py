@@ -29,6 +29,7 @@ class BotMessage:
     key: str  # the platform's id of it
     complete: bool  # a whole reply with its rating affordances (not a stream, not a notice)
     turn_id: int | None  # the reply it carries, where the platform shows it
+    text: str = ""  # what it says (the start of it), for a reader of the notes
 
 
 class Platform(Protocol):

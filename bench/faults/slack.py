@@ -133,7 +133,8 @@ def _bot_message(posted: dict[str, Any]) -> BotMessage:
     never has any."""
     payload = (posted.get("metadata") or {}).get("event_payload") or {}
     turn_id = payload.get("turn_id")
-    return BotMessage(str(posted["ts"]), turn_id is not None, turn_id)
+    text = str(posted.get("text", ""))[:60]
+    return BotMessage(str(posted["ts"]), turn_id is not None, turn_id, text)
 
 
 def _post_as(url: str, body: bytes, number: int) -> Callable[[int], bool]:

@@ -104,7 +104,8 @@ def _bot_message(sent: dict[str, Any]) -> BotMessage:
     rows = (sent.get("reply_markup") or {}).get("inline_keyboard") or [[]]
     named = [press(str(b.get("callback_data", ""))) for b in rows[0]]
     turns = [found[1] for found in named if found is not None]
-    return BotMessage(str(sent["message_id"]), bool(turns), turns[0] if turns else None)
+    turn = turns[0] if turns else None
+    return BotMessage(str(sent["message_id"]), bool(turns), turn, str(sent.get("text", ""))[:60])
 
 
 @contextmanager

@@ -165,7 +165,9 @@ class Traffic:
             notes.append(f"{len(unknown)} votes on replies showing no turn id")
         for token, found in posts.items():
             if len(found) > 1:
-                shown = ", ".join("whole" if m.complete else "partial/notice" for m in found)
+                shown = ", ".join(
+                    f"{'whole' if m.complete else 'partial/notice'} {m.text!r}" for m in found
+                )
                 notes.append(f"{token} answered {len(found)} times: {shown}")
         missing = sorted(t for t in cast.values() if t is not None and t not in landed)
         if missing:

@@ -20,7 +20,7 @@ from wechatpy.parser import xmltodict
 from bench.faults.platform import BotMessage, Quiet, Retrier, slow
 from bench.faults.stack import Adapter, Stack, free_port_url, http_ok
 from tests.fake_http import serving
-from tests.fake_wecom import CORP_ID, SECRET, WeComApi, _Handler
+from tests.fake_wecom import CORP_ID, SECRET, Call, WeComApi, _Handler
 
 TOKEN = "callbackToken123"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters, as WeCom makes them
@@ -32,9 +32,21 @@ RETRIES_S = (0.0, 0.0, 0.0)
 
 
 class PacedWeComApi(WeComApi):
+    """tests/fake_wecom.py, at a real API's pace, and handing out its token as WeCom does:
+    "有效期内重复获取返回相同结果" (within its 7,200 s a fetch returns the same token,
+    developer.work.weixin.qq.com, 获取access_token). The tests' fake makes a new one each
+    fetch and refuses the last, so io threads fetching at once refuse each other's sends
+    (42001): a fault of the fake, not one to measure."""
+
     def answer(self, endpoint: str, query: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
         if endpoint.startswith("message/"):
             slow()
+        if endpoint == "gettoken" and self.token is not None:
+            with self.lock:
+                self.calls.append(Call(endpoint, query, body))
+                if (query.get("corpid"), query.get("corpsecret")) == (CORP_ID, SECRET):
+                    return {"errcode": 0, "errmsg": "ok", "access_token": self.token,
+                            "expires_in": 7200}  # fmt: skip
         return super().answer(endpoint, query, body)
 
 
@@ -125,7 +137,10 @@ class WeComPlatform:
         turns = list(dict.fromkeys(_turn(card) for card in cards))
         shown = max(len(texts), len(turns))
         turn = turns[0] if turns else None
-        return [BotMessage(f"{user}:{i}", turn is not None, turn) for i in range(shown)]
+        said = [*texts, *[""] * shown][:shown]
+        return [
+            BotMessage(f"{user}:{i}", turn is not None, turn, t[:60]) for i, t in enumerate(said)
+        ]
 
     def acked(self, token: str) -> bool:
         return self.retrier.acked(token)
