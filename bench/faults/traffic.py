@@ -166,7 +166,7 @@ class Traffic:
         for token, found in posts.items():
             if len(found) > 1:
                 shown = ", ".join(
-                    f"{'whole' if m.complete else 'partial/notice'} {m.text!r}" for m in found
+                    f"{'whole' if m.complete else 'partial/notice'} {m.text[:16]!r}" for m in found
                 )
                 notes.append(f"{token} answered {len(found)} times: {shown}")
         missing = sorted(t for t in cast.values() if t is not None and t not in landed)
