@@ -32,7 +32,7 @@ from core.store.kept import KEPT_FOR_S, drop_kept_votes
 from core.store.time import utcnow
 from core.store.waiting import Waiting, waiting_messages
 from wire.behind import WaitingRequests
-from wire.claims import Claims
+from wire.claims import CLAIM_TTL_S, Claims
 from wire.messages import Notice, ReplyRequest, first_key, send_notice
 from wire.queues import GPU_QUEUE, IO_QUEUE
 from wire.tasks import send
@@ -76,11 +76,12 @@ class Sweeper:
         if not found:
             return swept
         ids = [w.message_id for w in found]
-        in_hand = (
-            self.claims.held(ids)
-            | self.claims.queued_messages((GPU_QUEUE, IO_QUEUE))
-            | self.behind.waiting_in({w.conversation_id for w in found})
-        )
+        # In this order: a task that leaves a queue's list is in the unacked hash at once,
+        # and claimed by its worker within moments.
+        queued = self.claims.queued_messages((GPU_QUEUE, IO_QUEUE))
+        taken = self.claims.taken_since(CLAIM_TTL_S)
+        held = self.claims.held(ids)
+        in_hand = queued | taken | held | self.behind.waiting_in({w.conversation_id for w in found})
         lost = [w for w in found if w.message_id not in in_hand]
         swept.in_hand = len(found) - len(lost)
         for waiting in lost:

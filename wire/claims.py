@@ -4,6 +4,7 @@ again (bots.sweeper).
 A message's request is in hand while it is
 - queued: its request is in the gpu queue's list, or its delivery in the io queue's
   (`queued_messages` reads them there);
+- just taken by a worker, which has yet to claim it (`taken_since`);
 - held by a gpu worker (taken, parked, being generated or stored): the worker renews a
   claim, `replyloop:claim:<message id>`, every CLAIM_EVERY_S while it holds the request
   (`Claims.hold`), and a worker killed with -9 stops renewing, so its claims lapse after
@@ -20,12 +21,16 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Collection, Iterable
 from typing import Any
 
 import redis
 
 PREFIX = "replyloop:claim:"
+# kombu's Redis transport: tasks taken by a worker and not yet acknowledged, by delivery tag
+# (QoS.append), and when each was taken.
+UNACKED, UNACKED_INDEX = "unacked", "unacked_index"
 CLAIM_EVERY_S = 5.0
 CLAIM_TTL_S = 20  # four renewals missed: the worker is gone (or stuck in one step that long)
 DELIVERY_TTL_S = 60  # no delivery of one batch takes this long but a dead worker's
@@ -60,12 +65,35 @@ class Claims:
                 found.update(_message_ids(raw))
         return found
 
+    def taken_since(self, seconds: float) -> set[int]:
+        """The messages of tasks a worker took in the last `seconds` and has not yet
+        acknowledged (kombu's `unacked` hash, indexed by when each was taken): a request
+        is there from the moment it leaves its queue's list until its worker claims it
+        (or acknowledges it). Older entries there may be a dead worker's, so they do not
+        count; read after `queued_messages`, so a task moving from the one to the other
+        is seen in one of them."""
+        tags: list[Any] = self._redis.zrange(  # type: ignore[assignment]
+            UNACKED_INDEX, "+inf", time.time() - seconds, desc=True, byscore=True
+        )
+        if not tags:
+            return set()
+        found: set[int] = set()
+        for value in self._redis.hmget(UNACKED, tags):
+            if value is None:
+                continue  # acknowledged meanwhile
+            try:
+                envelope = json.loads(value)[0]
+            except (ValueError, IndexError, TypeError):
+                continue
+            found.update(_message_ids(envelope))
+        return found
 
-def _message_ids(raw: bytes | str) -> list[int]:
-    """The messages a queued task is about: a reply request's `message_id`, or those of a
-    delivery's replies; none for any other task."""
+
+def _message_ids(raw: bytes | str | dict[str, Any]) -> list[int]:
+    """The messages a queued task (its envelope, or that as JSON) is about: a reply
+    request's `message_id`, or those of a delivery's replies; none for any other task."""
     try:
-        envelope: dict[str, Any] = json.loads(raw)
+        envelope: dict[str, Any] = raw if isinstance(raw, dict) else json.loads(raw)
         fields = json.loads(base64.b64decode(envelope["body"]))[0][0]
     except (ValueError, KeyError, IndexError, TypeError):
         return []  # not a task this release can read

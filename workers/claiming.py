@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from wire.claims import CLAIM_EVERY_S, Claims
@@ -17,13 +18,13 @@ def keep_claimed(claims: Claims, held: Callable[[], list[int]]) -> threading.Thr
     """Start renewing the claims on `held()` (the message ids this process holds now)."""
 
     def renew() -> None:
-        stop = threading.Event()
-        while not stop.wait(CLAIM_EVERY_S):
+        while True:
             try:
                 if ids := held():
                     claims.hold(ids)
             except Exception as exc:  # noqa: BLE001 - Redis away: the next round tries again
-                log.warning("cannot renew claims on %d requests (%r)", len(ids), exc)
+                log.warning("cannot renew claims (%r)", exc)
+            time.sleep(CLAIM_EVERY_S)
 
     thread = threading.Thread(target=renew, name="claims", daemon=True)
     thread.start()

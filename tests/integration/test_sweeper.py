@@ -7,6 +7,7 @@ stored with their tasks lost get exactly one reply each, from the io worker's sw
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from collections.abc import Iterator
@@ -42,7 +43,7 @@ def quiet_broker(worker_broker: str) -> Iterator[redis.Redis]:
     assert client.llen(GPU_QUEUE) == 0 and client.llen(IO_QUEUE) == 0, "a worker's leftovers"
     _forget_sweeps(client)
     yield client
-    client.delete(GPU_QUEUE, IO_QUEUE)
+    client.delete(GPU_QUEUE, IO_QUEUE, "unacked", "unacked_index")
     _forget_sweeps(client)
 
 
@@ -54,6 +55,17 @@ def _forget_sweeps(client: redis.Redis) -> None:
 
 def _stored(store: Store, chat: str, text: str) -> int:
     return store_message(store, IncomingMessage("terminal", chat, "someone", text))
+
+
+def _take(client: redis.Redis, message_id: int, at: float) -> None:
+    """Queue a reply request for `message_id`, and move it where kombu keeps a task a worker
+    took at epoch `at` and has not acknowledged."""
+    request_reply(message_id)
+    raw = client.lpop(GPU_QUEUE)  # the one just pushed (workers take from the other end)
+    assert isinstance(raw, bytes)
+    tag = f"tag-{message_id}-{at}"
+    client.hset("unacked", tag, json.dumps([json.loads(raw), "", GPU_QUEUE]))
+    client.zadd("unacked_index", {tag: at})
 
 
 def _queued(client: redis.Redis, queue: str) -> list[int]:
@@ -80,6 +92,12 @@ def test_only_messages_with_no_request_in_hand_are_asked_for_again(
         request_reply(message_id)  # in the gpu queue: in hand
     held = _stored(store, f"{chat}-h", "held by a worker")
     Claims(worker_broker).hold([held])
+    # Taken from the queue by a worker a moment ago, not yet claimed; and one a worker took
+    # long ago and never acknowledged (it died): that one is lost.
+    taken = _stored(store, f"{chat}-t", "just taken")
+    dead = _stored(store, f"{chat}-d", "taken by a worker that died")
+    _take(quiet_broker, taken, time.time())
+    _take(quiet_broker, dead, time.time() - 600)
     time.sleep(AFTER_S + 0.2)  # all of them old enough to look at
     young = _stored(store, f"{chat}-y", "just now")  # too young: its request may be on its way
     # Reactions on messages that are no reply: one a day old, one just now.
@@ -89,35 +107,36 @@ def test_only_messages_with_no_request_in_hand_are_asked_for_again(
     sweeper = Sweeper(settings, store)
 
     first = sweeper.sweep()
-    assert (first.waiting, first.in_hand, first.queued, first.given_up) == (6, 3, 3, 0)
-    assert _queued(quiet_broker, GPU_QUEUE) == sorted(lost + queued)
+    assert (first.waiting, first.in_hand, first.queued, first.given_up) == (8, 4, 4, 0)
+    assert _queued(quiet_broker, GPU_QUEUE) == sorted([*lost, *queued, dead])
     assert young not in _queued(quiet_broker, GPU_QUEUE)
     with store.engine.connect() as conn:  # the day-old kept vote is dropped, not the other
         assert list(conn.scalars(select(kept_votes.c.posted_as))) == ["C1:2.0"]
 
     again = sweeper.sweep()  # everything is in hand now: nothing is queued twice
-    assert (again.in_hand, again.queued) == (6, 0)
-    assert len(quiet_broker.lrange(GPU_QUEUE, 0, -1)) == 5
+    assert (again.in_hand, again.queued) == (8, 0)
+    assert len(quiet_broker.lrange(GPU_QUEUE, 0, -1)) == 6
 
     # Redis comes back empty: the queued requests and the claims are gone with it.
-    quiet_broker.delete(GPU_QUEUE)
+    quiet_broker.delete(GPU_QUEUE, "unacked", "unacked_index")
     for key in quiet_broker.scan_iter(match="replyloop:claim:*"):
         quiet_broker.delete(key)
     time.sleep(AFTER_S + 0.2)  # `young` is old enough now too
     after_crash = sweeper.sweep()
-    assert after_crash.queued == 7
-    assert _queued(quiet_broker, GPU_QUEUE) == sorted([*lost, *queued, held, young])
+    assert after_crash.queued == 9
+    everyone = [*lost, *queued, held, young, taken, dead]
+    assert _queued(quiet_broker, GPU_QUEUE) == sorted(everyone)
 
     # A message swept more than sweep_attempts times is given up, and its chat told.
     quiet_broker.delete(GPU_QUEUE)
     for key in quiet_broker.scan_iter(match="replyloop:claim:*"):
         quiet_broker.delete(key)
     last = sweeper.sweep()
-    assert last.given_up == 3  # the lost three were swept twice already; the rest once
+    assert last.given_up == 4  # the lost three and the dead one were swept twice already
     notices = quiet_broker.lrange(IO_QUEUE, 0, -1)
-    assert len(notices) == 3 and all(GIVEN_UP.encode() in n for n in notices)
-    assert sorted(_queued(quiet_broker, GPU_QUEUE)) == sorted([*queued, held, young])
-    assert sweeper.sweep().waiting == 4  # the given-up three wait no more
+    assert len(notices) == 4 and all(GIVEN_UP.encode() in n for n in notices)
+    assert _queued(quiet_broker, GPU_QUEUE) == sorted([*queued, held, young, taken])
+    assert sweeper.sweep().waiting == 5  # the given-up four wait no more
 
 
 def test_messages_whose_tasks_were_lost_get_one_reply_each(

@@ -1,5 +1,7 @@
-"""Messages by time: the sweeper (bots.sweeper) looks every few seconds for messages of the
-last hours still waiting for their reply, and must not read the whole table to find them.
+"""Messages by time, for the sweeper.
+
+The sweeper (bots.sweeper) looks every few seconds for messages of the last hours still
+waiting for their reply, and must not read the whole table to find them.
 
 Revision ID: 0008
 Revises: 0007
