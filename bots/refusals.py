@@ -13,6 +13,8 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from sqlalchemy.exc import OperationalError
+
 log = logging.getLogger(__name__)
 
 
@@ -20,8 +22,16 @@ class Transient(Exception):
     """The platform failed in a way that may pass: try the task again later."""
 
 
-# Retries of a failed io task (after the client's own, if it has any): 8 with backoff.
-RETRY = {"autoretry_for": (Transient, OSError), "retry_backoff": True, "max_retries": 8}
+# Retries of a failed io task (after the client's own, if it has any): 8 with backoff. A
+# database that blinks is one reason: a reply posted but not yet marked delivered when
+# PostgreSQL restarted was left unmarked, and votes on it kept waiting. The task that runs
+# again finds what it posted (Slack's metadata, Telegram's claimed parts, WeCom's own
+# duplicate check) rather than posting it twice.
+RETRY = {
+    "autoretry_for": (Transient, OSError, OperationalError),
+    "retry_backoff": True,
+    "max_retries": 8,
+}
 
 # (the platform's code for an error, whether it may pass)
 Judge = Callable[[Exception], tuple[str, bool]]
