@@ -4,21 +4,34 @@ a copy: the first to claim an event id handles it, the rest drop it.
 
 With a broker the claim is a Redis SET NX with a TTL, shared by every replica. Embedded
 (one process, no Redis) it is a dictionary.
+
+An adapter's event ids are claimed `open_when_away`: while Redis cannot be reached, an
+event is handled unclaimed rather than refused. Refused, the platform got a 500 and tried
+again later (Slack after 1 s, 1 minute and 5 minutes, then never): a message sent during an
+outage was answered minutes late, or lost. Handled, it is stored at once and its reply
+asked for as soon as the broker is back (or by the sweeper); the price is that a retry of
+the same event during the outage is handled twice, and the platform retries only what it
+got no answer for.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
 import redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
 
 PREFIX = "replyloop:seen:"
 
 
 class Dedupe:
-    def __init__(self, redis_url: str | None, ttl_s: int) -> None:
+    def __init__(self, redis_url: str | None, ttl_s: int, open_when_away: bool = False) -> None:
         self.ttl_s = ttl_s
+        self.open_when_away = open_when_away
         self._redis = redis.Redis.from_url(redis_url) if redis_url else None
         # key -> (when it expires, its value): embedded only
         self._seen: dict[str, tuple[float, str]] = {}
@@ -33,9 +46,15 @@ class Dedupe:
         A repeat within the TTL gets the first claimer's value (a retry finds what its
         first try started)."""
         if self._redis is not None:
-            if self._redis.set(PREFIX + key, value.encode(), nx=True, ex=self.ttl_s):
+            try:
+                if self._redis.set(PREFIX + key, value.encode(), nx=True, ex=self.ttl_s):
+                    return value, True
+                held = self._redis.get(PREFIX + key)
+            except RedisError as exc:
+                if not self.open_when_away:
+                    raise
+                log.warning("cannot claim %s (%r): handled unclaimed", key, exc)
                 return value, True
-            held = self._redis.get(PREFIX + key)
             return (_text(held) if held is not None else value), False
         now = time.monotonic()
         with self._lock:

@@ -14,13 +14,17 @@ shared by every adapter replica); embedded (one process, no Redis) they are a di
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
 
 import redis
+from redis.exceptions import RedisError
 
 from core.settings import Settings
+
+log = logging.getLogger(__name__)
 
 PREFIX = "replyloop:limit:"
 
@@ -94,7 +98,11 @@ class Limits:
         if self._script is not None:
             keys = [user, f"{user}:told", chat, f"{chat}:told"]
             args = [self.user_limit, self.chat_limit, self.window_s]
-            over, told = self._script(keys=keys, args=args)
+            try:
+                over, told = self._script(keys=keys, args=args)
+            except RedisError as exc:  # a message is never lost to its count: answered
+                log.warning("cannot count %s's message (%r): not limited", author, exc)
+                return ANSWER
             return Verdict(_OVER.get(int(over)), bool(int(told)))
         with self._lock:
             now = time.monotonic()

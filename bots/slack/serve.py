@@ -31,7 +31,7 @@ StartResponse = Callable[..., Any]
 
 
 def app_for(settings: SlackSettings, store: Store, streamer: Streamer | None = None) -> App:
-    dedupe = Dedupe(settings.broker_url, settings.dedupe_ttl_s)
+    dedupe = Dedupe(settings.broker_url, settings.dedupe_ttl_s, open_when_away=True)
     return listeners.build(settings, store, dedupe, web_client(settings), streamer)
 
 

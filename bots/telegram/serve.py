@@ -62,7 +62,7 @@ def build(
         .post_init(_announce)
         .build()
     )
-    dedupe = Dedupe(settings.broker_url, settings.dedupe_ttl_s)
+    dedupe = Dedupe(settings.broker_url, settings.dedupe_ttl_s, open_when_away=True)
     Handlers(settings, store, dedupe, streamer=streamer).register(application)
     return application
 

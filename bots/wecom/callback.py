@@ -188,7 +188,7 @@ def _bytes(value: Any) -> bytes:
 def routes(settings: WeComSettings, store: Store) -> dict[str, Callback]:
     """The callbacks whose settings are there: the app's (WECOM_TOKEN, WECOM_AES_KEY), the
     smart bot's (WECOM_BOT_TOKEN, WECOM_BOT_AES_KEY), or both."""
-    dedupe = Dedupe(settings.broker_url, settings.dedupe_ttl_s)
+    dedupe = Dedupe(settings.broker_url, settings.dedupe_ttl_s, open_when_away=True)
     served: dict[str, Callback] = {}
     if settings.wecom_token is not None and settings.wecom_aes_key is not None:
         served[APP_PATH] = AppCallback(settings, store, dedupe)
