@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -124,3 +126,15 @@ class Quiet(BaseHTTPRequestHandler):
     def handle(self) -> None:
         with suppress(ConnectionError):
             super().handle()
+
+
+def status_of(request: urllib.request.Request, timeout: float) -> int:
+    """The HTTP status an adapter answers `request` with; 0 when no answer comes within
+    `timeout` (the platform's own limit: it then counts the call as failed and retries)."""
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+    except OSError:
+        return 0

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from bench.faults.platform import BotMessage, Quiet, Retrier, slow
+from bench.faults.platform import BotMessage, Quiet, Retrier, slow, status_of
 from bench.faults.stack import Adapter, Stack, free_port_url, http_ok
 from tests.fake_http import serving
 from tests.fake_slack import BOT_TOKEN, BOT_USER, TEAM, Workspace, _Handler
@@ -154,13 +154,7 @@ def post(url: str, body: bytes, retry: int) -> int:
     if retry:
         request.add_header("X-Slack-Retry-Num", str(retry))
         request.add_header("X-Slack-Retry-Reason", "http_timeout")
-    try:
-        with urllib.request.urlopen(request, timeout=ACK_S) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as error:
-        return int(error.code)
-    except OSError:
-        return 0
+    return status_of(request, ACK_S)
 
 
 @contextmanager

@@ -17,7 +17,7 @@ from typing import Any
 from wechatpy.enterprise.crypto import WeChatCrypto
 from wechatpy.parser import xmltodict
 
-from bench.faults.platform import BotMessage, Quiet, Retrier, slow
+from bench.faults.platform import BotMessage, Quiet, Retrier, slow, status_of
 from bench.faults.stack import Adapter, Stack, free_port_url, http_ok
 from tests.fake_http import serving
 from tests.fake_wecom import CORP_ID, SECRET, Call, WeComApi, _Handler
@@ -159,13 +159,7 @@ def _turn(card: dict[str, Any]) -> int:
 def post(url: str, query: dict[str, str], body: bytes) -> int:
     """The HTTP status of one callback (0: no answer within WeCom's 5 s)."""
     request = urllib.request.Request(f"{url}?{urllib.parse.urlencode(query)}", data=body)
-    try:
-        with urllib.request.urlopen(request, timeout=ANSWER_S) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as error:
-        return int(error.code)
-    except OSError:
-        return 0
+    return status_of(request, ANSWER_S)
 
 
 @contextmanager
