@@ -17,9 +17,10 @@ from contextlib import contextmanager
 from typing import Any
 
 from bench.faults.platform import BotMessage, Quiet, Retrier, slow, status_of
-from bench.faults.stack import Adapter, Stack, free_port_url, http_ok
+from bench.faults.stack import Adapter, Stack, free_port_url
 from tests.fake_http import serving
 from tests.fake_slack import BOT_TOKEN, BOT_USER, TEAM, Workspace, _Handler
+from tests.integration.adapters import http_ok
 from tests.integration.slack_harness import SECRET, event_callback
 
 # Slack's Events API: an answer within 3 s, else the event counts as failed; failed events

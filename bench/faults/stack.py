@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -147,14 +146,6 @@ class Stack:
 
 def free_port_url() -> str:
     return f"http://127.0.0.1:{free_port()}"
-
-
-def http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
 
 
 @contextmanager

@@ -18,9 +18,10 @@ from wechatpy.enterprise.crypto import WeChatCrypto
 from wechatpy.parser import xmltodict
 
 from bench.faults.platform import BotMessage, Quiet, Retrier, slow, status_of
-from bench.faults.stack import Adapter, Stack, free_port_url, http_ok
+from bench.faults.stack import Adapter, Stack, free_port_url
 from tests.fake_http import serving
 from tests.fake_wecom import CORP_ID, SECRET, Call, WeComApi, _Handler
+from tests.integration.adapters import http_ok
 
 TOKEN = "callbackToken123"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters, as WeCom makes them
