@@ -43,6 +43,7 @@ from bots.slack.translate import (
     with_names,
 )
 from bots.streaming.streamer import Streamer
+from bots.votes import take_platform_vote, take_vote
 from core.errors import EmptyMessage, UnknownTurn
 from core.settings import id_set
 from core.store import Store
@@ -54,8 +55,6 @@ from wire.messages import (
     Notice,
     PlatformVote,
     send_notice,
-    send_platform_vote,
-    send_vote,
 )
 
 log = logging.getLogger(__name__)
@@ -241,7 +240,8 @@ class Listeners:
         if vote is None or not event.get("user"):
             return
         at = event_time(event.get("event_ts"))
-        send_platform_vote(
+        take_platform_vote(
+            self.store,
             PlatformVote(
                 platform=PLATFORM,
                 posted_as=posted_as(item["channel"], item["ts"]),
@@ -249,7 +249,7 @@ class Listeners:
                 value=int(vote),
                 source="slack_reaction",
                 at=at.timestamp() if at else None,
-            )
+            ),
         )
 
     def on_button(self, ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
@@ -267,7 +267,8 @@ class Listeners:
             return
         user = str((body.get("user") or {}).get("id"))
         value = Vote.UP if action["action_id"] == UP else Vote.DOWN
-        send_vote(CastVote(turn_id, rater(_team_of(body) or "", user), int(value), "slack_button"))
+        cast = CastVote(turn_id, rater(_team_of(body) or "", user), int(value), "slack_button")
+        take_vote(self.store, cast)
 
     # -- /replyloop -----------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Any
 
-from celery.exceptions import TimeoutError as CeleryTimeout
+from sqlalchemy.exc import SQLAlchemyError
 from telegram import InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes, TypeHandler
@@ -61,6 +61,7 @@ from bots.telegram.translate import (
     people_named,
     rater,
 )
+from bots.votes import take_platform_vote, take_vote
 from core.errors import EmptyMessage, UnknownTurn
 from core.store import Store
 from core.store.people import NameRecorder
@@ -72,16 +73,13 @@ from wire.messages import (
     CastVote,
     PlatformVote,
     send_notice,
-    send_platform_vote,
 )
 from wire.messages import Notice as ChatNotice
-from wire.tasks import ask
 
 log = logging.getLogger(__name__)
 
 SOURCE = "telegram_button"
 REACTION_SOURCE = "telegram_reaction"
-VOTE_WAIT_S = 10.0  # Telegram shows a press as pending until it is answered
 
 HELP = (
     "I'm replyloop, a chat bot that learns from your ratings. Here I answer every message; "
@@ -209,7 +207,8 @@ class Handlers:
         if not self.access.allows(vote.chat_id, vote.user_id):
             log.info("reaction by %s in chat %s: not allowed, ignored", vote.user_id, vote.chat_id)
             return
-        send_platform_vote(
+        take_platform_vote(
+            self.store,
             PlatformVote(
                 platform=PLATFORM,
                 posted_as=vote.posted,
@@ -217,7 +216,7 @@ class Handlers:
                 value=int(vote.vote),
                 source=REACTION_SOURCE,
                 at=vote.at,
-            )
+            ),
         )
 
     # -- keyboard presses ------------------------------------------------------------------
@@ -263,17 +262,15 @@ class Handlers:
         return True
 
     def vote(self, turn_id: int, who: str, button: Vote) -> Counted:
-        """The press as a vote (through the vote task, its result awaited), and the
-        reply's counts after it."""
-        standing = self.store.standing_votes(turn_id).get(who, Vote.RETRACTED)
-        value = pressed(standing, button)
-        pending = ask(CastVote(turn_id, who, int(value), SOURCE))
+        """The press as a vote, recorded now (bots.votes), and the reply's counts after it;
+        nothing to show when the database is down and the io queue records it later."""
         try:
-            result: dict[str, Any] = pending.get(timeout=VOTE_WAIT_S)
-        except CeleryTimeout:
-            log.warning("vote on reply %s not stored within %.0f s", turn_id, VOTE_WAIT_S)
-            return Counted(None, None)
-        if not result.get("ok"):
+            standing = self.store.standing_votes(turn_id).get(who, Vote.RETRACTED)
+        except SQLAlchemyError:  # the store is down: the press sets the vote, queued below
+            standing = Vote.RETRACTED
+        cast = CastVote(turn_id, who, int(pressed(standing, button)), SOURCE)
+        result = take_vote(self.store, cast)
+        if result is None or not result.get("ok"):
             return Counted(result, None)
         return Counted(result, tally(self.store.standing_votes(turn_id).values()))
 

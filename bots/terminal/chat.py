@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from types import FrameType, TracebackType
 from typing import Any, Protocol
 
-from celery.exceptions import TimeoutError as CeleryTimeout
-
 from bots.intake import request_reply, store_message
 from bots.terminal.commands import HELP, Command, UnknownCommand, parse
 from bots.terminal.listening import QueueListeners
 from bots.terminal.outbox import Outbox
+from bots.votes import take_vote
 from core.errors import EmptyMessage
 from core.settings import Settings
 from core.store import Store
@@ -28,7 +27,6 @@ from wire.app import app
 from wire.live import LiveTexts
 from wire.messages import CastVote
 from wire.queues import GPU_QUEUE
-from wire.tasks import ask
 
 PLATFORM = "terminal"
 POLL_S = 0.05  # how often a streamed reply is looked at
@@ -228,11 +226,9 @@ class TerminalChat:
         if self.last is None:
             self.say("No reply to rate yet.")
             return
-        pending = ask(CastVote(self.last.turn_id, self.user, int(value), PLATFORM))
-        try:
-            result: dict[str, Any] = pending.get(timeout=self.settings.reply_timeout_s)
-        except CeleryTimeout:
-            self.say("Vote queued; it is stored when a `replyloop worker io` takes it.")
+        result = take_vote(self.store, CastVote(self.last.turn_id, self.user, int(value), PLATFORM))
+        if result is None:
+            self.say("Vote queued: the database is away; it is stored when it is back.")
             return
         if not result["ok"]:
             self.say(f"Not recorded: {result['error']}")

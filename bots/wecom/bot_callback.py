@@ -27,6 +27,7 @@ from wechatpy.exceptions import InvalidSignatureException
 from bots.dedupe import Dedupe
 from bots.intake import request_reply, store_message
 from bots.limits import SLOW_DOWN, Limits
+from bots.votes import take_platform_vote
 from bots.wecom.bot_crypto import BotCrypto
 from bots.wecom.bot_translate import (
     BotMessage,
@@ -46,7 +47,7 @@ from core.store.people import NameRecorder
 from core.text import check_text
 from core.types import IncomingMessage
 from wire.live import LiveText
-from wire.messages import PlatformVote, send_platform_vote
+from wire.messages import PlatformVote
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +193,8 @@ class BotCallback:
             log.info("WeCom feedback event with no vote in it: %r", said.feedback.get("type"))
             return
         vote, reasons = judged
-        send_platform_vote(
+        take_platform_vote(
+            self.store,
             PlatformVote(
                 platform=PLATFORM,
                 posted_as=feedback_id,
@@ -202,7 +204,7 @@ class BotCallback:
                 at=said.created_at or time.time(),
                 # 👍/👎 show under a reply still streaming: kept until it is stored
                 reasons=reasons,
-            )
+            ),
         )
 
 
