@@ -3,7 +3,8 @@
 
 It answers auth.test, chat.postMessage, chat.update (the message edited in place),
 reactions.add, conversations.replies and conversations.history from an in-memory
-workspace, users.info from its people, and
+workspace (a message's metadata kept from chat.postMessage and chat.update, and listed
+only with include_all_metadata), users.info from its people, and
 apps.connections.open with `socket_url` (a tests/fake_socket_mode.py server), and can be
 told to answer a method's next calls with an HTTP error (429 with Retry-After, or 5xx) or
 with one of Slack's errors (HTTP 200, `ok: false`), or to post a reply and drop the
@@ -174,7 +175,7 @@ class Workspace:
         thread = params.get("ts")
         with self.lock:
             found = [
-                m
+                _as_listed(m, params)
                 for m in self.messages.get(str(params.get("channel")), [])
                 if m["ts"] == thread or m.get("thread_ts") == thread
             ]
@@ -182,8 +183,17 @@ class Workspace:
 
     def _conversations_history(self, params: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
-            found = list(reversed(self.messages.get(str(params.get("channel")), [])))
+            listed = self.messages.get(str(params.get("channel")), [])
+            found = [_as_listed(m, params) for m in reversed(listed)]
         return {"ok": True, "messages": found, "has_more": False}
+
+
+def _as_listed(message: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """A message as conversations.replies and .history list it: its metadata only when
+    asked for with include_all_metadata (slack_sdk sends True as "1"), as Slack does."""
+    if str(params.get("include_all_metadata")).lower() in ("1", "true"):
+        return dict(message)
+    return {name: value for name, value in message.items() if name != "metadata"}
 
 
 class _Handler(JsonHandler):
