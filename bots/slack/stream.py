@@ -3,6 +3,12 @@ reply goes (its thread, or the DM) as plain text with the "still writing" mark, 
 edited with chat.update at most every REPLYLOOP_SLACK_STREAM_EVERY_S. The final delivery
 (bots.slack.delivery) edits it into the whole reply, with its buttons and metadata.
 
+The streamed message carries Slack message metadata naming the stored message whose reply
+it shows (STREAM_TYPE, `message_id`): the live hash in Redis that names the message is
+lost with Redis's data, and the final delivery then finds it in the thread by this, to
+edit it rather than post the reply beside it. Editing it into the reply (or a failure
+notice) replaces the metadata, so an ended stream is never found again.
+
 The streamer's own Web API client has no retry handlers: a 429 is reported at once with
 its Retry-After (the streamer holds that reply's edits off and never waits), and a call
 gives up after TIMEOUT_S, well inside the reply's lock (wire.live.LOCK_S).
@@ -12,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -25,6 +32,7 @@ from wire.live import LiveText
 # Slack cuts a message's text at 40,000 characters and advises keeping it under 4,000.
 PREVIEW_CHARS = 4000
 TIMEOUT_S = 5.0
+STREAM_TYPE = "replyloop_stream"
 DEFAULT_RETRY_AFTER_S = 1.0  # a 429 without Retry-After
 
 
@@ -39,11 +47,15 @@ class SlackStream:
     def preview(self, text: str) -> str:
         return preview(text, PREVIEW_CHARS)
 
-    def post(self, chat_key: str, answered: str | None, text: str) -> str:
+    def post(self, message_id: int, chat_key: str, answered: str | None, text: str) -> str:
         _team, channel, thread = where(chat_key)
         with _mapped():
             posted = self.web.chat_postMessage(
-                channel=channel, thread_ts=thread, text=text, unfurl_links=False
+                channel=channel,
+                thread_ts=thread,
+                text=text,
+                metadata=stream_metadata(message_id),
+                unfurl_links=False,
             )
         return posted_as(channel, str(posted["ts"]))
 
@@ -51,6 +63,11 @@ class SlackStream:
         channel, ts = posted.split(":", 1)
         with _mapped():
             self.web.chat_update(channel=channel, ts=ts, text=text)
+
+
+def stream_metadata(message_id: int) -> dict[str, Any]:
+    """The metadata of the message that streams stored message `message_id`'s reply."""
+    return {"event_type": STREAM_TYPE, "event_payload": {"message_id": message_id}}
 
 
 @contextmanager

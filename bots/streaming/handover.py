@@ -7,36 +7,60 @@ stream taken and posts its own message), marks it `done` (so the streamer stops 
 its next edit) and reads what was posted. The lock is held for those three Redis calls
 only: every platform call after it happens with the stream already ended. A streamer that
 died holding the lock held it LOCK_S at most; the delivery waits that long, once.
+
+A hash without the adapter's `chat_key` was lost: Redis restarted without its data (and a
+generating worker may have written the text so far into a new hash since), or it expired.
+Nothing in Redis names the streamed message then, though one may be in the chat: the
+delivery is told (`Handover.lost`), and a platform that can find its streamed message by
+itself (Slack, by its metadata) looks for it before posting the reply anew.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from bots.refusals import Transient
-from bots.streaming.streamer import DONE, FINAL, POSTED, POSTER, release
+from bots.streaming.streamer import CHAT_KEY, DONE, FINAL, POSTED, POSTER, release
 from wire.live import LOCK_S, LiveText
 
 ENDED_BY = "ended_by"  # whose reply the stream was: a turn id, or a failure notice's task id
 
 
-def take_over(
-    live: LiveText, message_id: int, owner: str, wait_s: float = LOCK_S + 1
-) -> str | None:
+@dataclass(frozen=True)
+class Handover:
+    """What the final delivery edits: `posted`, the streamed message's platform id (None
+    when it posts its own). `lost`: the reply's live hash is gone or was made again
+    without the adapter's part, so a message streamed before may be unknown here."""
+
+    posted: str | None
+    lost: bool = False
+
+
+def hand_over(live: LiveText, message_id: int, owner: str, wait_s: float = LOCK_S + 1) -> Handover:
     """End the stream of message `message_id`'s reply for `owner` (the turn id of the reply
-    delivered, or a notice's task id). The platform id of the message it streamed, which
-    `owner` now edits; None when there is none to edit: the reply was not streamed,
-    nothing was posted yet (the streamer will post nothing now), or the stream was
-    another reply's."""
-    if not live.read(message_id):
-        return None  # not streamed (streaming off, or not opened by an adapter)
+    delivered, or a notice's task id). `posted` is None when there is nothing to edit: the
+    reply was not streamed, nothing was posted yet (the streamer will post nothing now),
+    the stream was another reply's, or its hash was lost (`lost`)."""
+    found = live.read(message_id)
+    if not found:
+        # Not streamed (streaming off, or not opened by an adapter), or lost.
+        return Handover(None, lost=True)
     lock = live.lock(message_id)
     if not lock.acquire(blocking=True, blocking_timeout=wait_s):
         raise Transient(f"the stream of message {message_id}'s reply stays locked")
     try:
         if live.claim(message_id, ENDED_BY, owner) != owner:
-            return None
+            return Handover(None)
         live.claim(message_id, POSTER, FINAL)
         live.mark(message_id, DONE)
         posted = live.read(message_id).get(POSTED)
     finally:
         release(lock, f"the stream of message {message_id}'s reply")
-    return str(posted) if posted else None
+    return Handover(str(posted) if posted else None, lost=CHAT_KEY not in found)
+
+
+def take_over(
+    live: LiveText, message_id: int, owner: str, wait_s: float = LOCK_S + 1
+) -> str | None:
+    """`hand_over`'s streamed message alone, for a platform that cannot look for one."""
+    return hand_over(live, message_id, owner, wait_s).posted

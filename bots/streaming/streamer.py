@@ -8,7 +8,9 @@ a late partial edit can never land over the whole reply. Who posts first is clai
 the hash (`poster`, HSETNX) and the posted message's platform id written there
 (`posted`) for the final delivery to edit.
 
-A watch ends when the hash says `done`, when it expired, or after `limit_s`. A platform
+A watch ends when the hash says `done`, when it expired or was lost (Redis restarted
+without its data: a hash a generating worker made again holds no `chat_key`, and a
+second streamed message would be one too many), or after `limit_s`. A platform
 saying "too many requests" (RateLimited) holds that reply's edits off until its
 Retry-After has passed; any other refusal (Refused) stops streaming that reply. The
 streamer never waits for a platform, and never fails a reply: the final delivery still
@@ -23,7 +25,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from redis.exceptions import LockError, RedisError
 from redis.lock import Lock
@@ -67,9 +69,9 @@ class Target(Protocol):
         """The text so far as one message shows it (bots.streaming.pacing.preview)."""
         ...
 
-    def post(self, chat_key: str, answered: str | None, text: str) -> str:
-        """Post `text` where the reply goes (answering platform message `answered`); the
-        posted message's platform id."""
+    def post(self, message_id: int, chat_key: str, answered: str | None, text: str) -> str:
+        """Post `text` where the reply goes (answering platform message `answered`), as the
+        reply to stored message `message_id`; the posted message's platform id."""
         ...
 
     def edit(self, posted: str, text: str) -> None:
@@ -153,7 +155,7 @@ class Streamer:
             return
         now = self.clock()
         for stream, hash_ in zip(streams, found, strict=True):
-            if not hash_ or hash_.get(DONE) or now > stream.until:
+            if ended(hash_) or now > stream.until:
                 self._forget(stream)
                 continue
             preview = self.target.preview(str(hash_.get("text") or ""))
@@ -170,7 +172,7 @@ class Streamer:
             if not held:
                 return  # the final delivery is ending this stream
             hash_ = self.live.read(stream.message_id)
-            if not hash_ or hash_.get(DONE):
+            if ended(hash_):
                 self._forget(stream)
                 return
             posted = hash_.get(POSTED)
@@ -182,7 +184,7 @@ class Streamer:
                     return
                 else:
                     answered = str(hash_.get(ANSWERED) or "") or None
-                    posted = self.target.post(stream.chat_key, answered, preview)
+                    posted = self.target.post(stream.message_id, stream.chat_key, answered, preview)
                     self.live.mark(stream.message_id, POSTED, posted)
             except RateLimited as exc:
                 log.info("reply to message %s: %s", stream.message_id, exc)
@@ -210,6 +212,11 @@ class Streamer:
     def _forget(self, stream: Stream) -> None:
         with self._lock:
             self._streams.pop(stream.message_id, None)
+
+
+def ended(hash_: dict[str, Any]) -> bool:
+    """Whether a live hash's stream is over: done, expired, or lost."""
+    return not hash_ or bool(hash_.get(DONE)) or CHAT_KEY not in hash_
 
 
 def release(lock: Lock, what: str) -> None:

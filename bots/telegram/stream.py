@@ -41,7 +41,9 @@ class TelegramStream:
     def preview(self, text: str) -> str:
         return preview(text, TEXT_LIMIT, units)
 
-    def post(self, chat_key: str, answered: str | None, text: str) -> str:
+    def post(self, message_id: int, chat_key: str, answered: str | None, text: str) -> str:
+        """`message_id` is not needed: the final delivery finds the streamed message only
+        through the live hash (Telegram cannot list a chat's messages)."""
         chat_id, _topic = where(chat_key)
         params = send_params(chat_key, text, reply_to=reply_target(chat_key, answered))
         with _mapped():

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import pytest
 import redis
 
-from bots.streaming.handover import take_over
+from bots.streaming.handover import Handover, hand_over, take_over
 from bots.streaming.pacing import MARK, preview
 from bots.streaming.streamer import POSTED, RateLimited, Refused, Streamer
 from wire.live import LOCK_S, PREFIX, LiveText
@@ -37,7 +37,7 @@ class Platform:
     def preview(self, text: str) -> str:
         return preview(text, 4000)
 
-    def post(self, chat_key: str, answered: str | None, text: str) -> str:
+    def post(self, message_id: int, chat_key: str, answered: str | None, text: str) -> str:
         self._fail()
         posted = f"{chat_key}:{len(self.calls) + 1}"
         self.calls.append(("post", posted, text))
@@ -67,10 +67,16 @@ class Setup:
     clock: Clock
     streamer: Streamer
     message_id: int
+    redis_url: str
 
     def write(self, text: str) -> None:
         """The gpu worker's part: the text so far."""
         self.live.write(self.message_id, text)
+
+    def lose(self) -> None:
+        """Redis lost the live hash (restarted without its data)."""
+        with redis.Redis.from_url(self.redis_url) as client:
+            client.delete(f"{PREFIX}{self.message_id}", f"{PREFIX}{self.message_id}:lock")
 
     def tick(self, at: float) -> None:
         self.clock.now = at
@@ -83,7 +89,7 @@ def setup(redis_url: str) -> Iterator[Setup]:
     streamer = Streamer(live, platform, LIMIT_S, clock=clock)
     message_id = 10**12 + secrets.randbelow(10**12)  # no other test's live reply
     streamer.open(message_id, "chat-1", None)
-    yield Setup(live, platform, clock, streamer, message_id)
+    yield Setup(live, platform, clock, streamer, message_id, redis_url)
     client = redis.Redis.from_url(redis_url)
     client.delete(f"{PREFIX}{message_id}", f"{PREFIX}{message_id}:lock")
     client.close()
@@ -246,3 +252,33 @@ def test_edits_and_the_hand_over_from_two_threads_never_cross(setup: Setup) -> N
 def test_a_stream_is_watched_no_longer_than_its_limit(setup: Setup) -> None:
     setup.tick(100.0 + LIMIT_S + 1)
     assert setup.streamer.watching() == []
+
+
+def test_a_hash_lost_is_told_to_the_delivery(setup: Setup) -> None:
+    """Redis restarted without its data: nothing names the streamed message, and the
+    delivery is told so (Slack then looks for it by its metadata)."""
+    setup.write("One")
+    setup.tick(100.0)
+    setup.lose()
+    assert hand_over(setup.live, setup.message_id, "7") == Handover(None, lost=True)
+
+
+def test_a_hash_a_worker_made_again_is_not_streamed_again(setup: Setup) -> None:
+    """The worker writes the text so far into a new hash, without the adapter's part: the
+    streamer posts no second message, and the delivery is told the stream was lost."""
+    setup.write("One")
+    setup.tick(100.0)
+    setup.lose()
+    setup.write("One two")
+    setup.tick(101.0)
+    setup.tick(102.0)
+    assert setup.platform.calls == [("post", "chat-1:1", "One" + MARK)]
+    assert setup.streamer.watching() == []
+    assert hand_over(setup.live, setup.message_id, "7") == Handover(None, lost=True)
+    assert hand_over(setup.live, setup.message_id, "8") == Handover(None)  # a sibling's
+
+
+def test_a_hash_in_place_names_the_streamed_message(setup: Setup) -> None:
+    setup.write("One")
+    setup.tick(100.0)
+    assert hand_over(setup.live, setup.message_id, "7") == Handover("chat-1:1", lost=False)
