@@ -130,8 +130,8 @@ class SlackPlatform:
 
 
 def _bot_message(posted: dict[str, Any]) -> BotMessage:
-    """A streamed reply has no metadata until it is edited into the whole reply; a notice
-    never has any."""
+    """A streamed reply carries no turn id (only its stream's metadata) until it is edited
+    into the whole reply; a notice never has one."""
     payload = (posted.get("metadata") or {}).get("event_payload") or {}
     turn_id = payload.get("turn_id")
     text = str(posted.get("text", ""))[:60]

@@ -16,7 +16,12 @@ carries its task's id the same way.
 A reply streamed while it was written (bots.slack.stream) is not posted again: its stream
 is ended (bots.streaming.handover) and the streamed message edited into the reply, with
 the same blocks and metadata a posted one gets. A failure notice ends a stream the same
-way, in place of the partial text.
+way, in place of the partial text, and takes the notice's metadata. The streamed message
+is named by the reply's live hash in Redis; when that hash is lost (Redis restarted
+without its data, or it expired) and streaming is on, the delivery looks in the thread
+(or the DM's recent messages) for the bot's message that carries the stream's metadata
+for this stored message, and edits that one; it posts anew only when there is none. With
+the hash in place there is no such lookup.
 """
 
 from __future__ import annotations
@@ -30,9 +35,10 @@ from slack_sdk.errors import SlackApiError
 
 from bots.redelivery import runs_again, still_to_deliver
 from bots.slack.settings import SlackSettings
+from bots.slack.stream import stream_metadata
 from bots.slack.translate import posted_as, where
-from bots.slack.web import RETRY, refused_logged, web_client
-from bots.streaming.handover import take_over
+from bots.slack.web import RETRY, refused_logged, transient, web_client
+from bots.streaming.handover import hand_over
 from core.types import Delivery
 from wire import process
 from wire.messages import Deliveries, Notice
@@ -153,10 +159,31 @@ def edit_reply(web: WebClient, reply: Delivery, streamed: str, buttons: bool) ->
     return streamed
 
 
-def streamed_message(message_id: int, owner: str) -> str | None:
-    """The message that showed this reply while it was written, its stream now ended."""
+def streamed_message(
+    web: WebClient, chat_key: str, message_id: int, owner: str, streaming: bool
+) -> str | None:
+    """The message (`channel:ts`) that showed this reply while it was written, its stream
+    now ended: named by the live hash, or, with the hash lost and `streaming` on, found in
+    the chat by its stream metadata."""
     live = process.current().live
-    return take_over(live, message_id, owner) if live is not None and message_id else None
+    if live is None or not message_id:
+        return None
+    handover = hand_over(live, message_id, owner)
+    if handover.posted is not None or not handover.lost or not streaming:
+        return handover.posted
+    _team, channel, thread = where(chat_key)
+    try:
+        ts = posted_before(web, channel, thread, stream_metadata(message_id))
+    except SlackApiError as exc:
+        if transient(exc):
+            raise
+        # A thread the bot cannot read (missing_scope): posting beside a stream that may
+        # be there beats not answering at all.
+        log.warning("cannot look for message %s's stream: %s", message_id, exc.response["error"])
+        return None
+    if ts is not None:
+        log.info("message %s's stream was found by its metadata (its live hash lost)", message_id)
+    return posted_as(channel, ts) if ts is not None else None
 
 
 def add_affordances(web: WebClient, posted: str) -> None:
@@ -179,10 +206,12 @@ def deliver(task: Any, batch: Deliveries) -> None:
     web, poster = web_client(settings), web_client(settings, reconnect=False)
     again = runs_again(task)
     replies = still_to_deliver(task, rt.store, replies)
-    buttons = settings.slack_buttons
+    buttons, stream = settings.slack_buttons, settings.slack_stream
     for reply in replies:
         with refused_logged(f"reply {reply['turn_id']} to {reply['chat_key']}") as refused:
-            streamed = streamed_message(reply["message_id"], str(reply["turn_id"]))
+            streamed = streamed_message(
+                web, reply["chat_key"], reply["message_id"], str(reply["turn_id"]), stream
+            )
             posted = edit_reply(web, reply, streamed, buttons) if streamed else None
             if posted is None:
                 posted = post_reply(poster, reply, buttons, again or "repeat" in reply)
@@ -195,17 +224,21 @@ def deliver(task: Any, batch: Deliveries) -> None:
 @handles_bound(Notice, notice_task("slack"), **RETRY)
 def notice(task: Any, said: Notice) -> None:
     """Tell a thread (or DM) something: a failure, a hint, a cut message. A failure to
-    reply to a message whose reply was being streamed replaces the partial text."""
+    reply to a message whose reply was being streamed replaces the partial text (and its
+    stream metadata: an ended stream is never found again)."""
     chat_key, message_id, text = said.chat_key, said.message_id, said.text
     _team, channel, thread = where(chat_key)
     settings = process.current().settings_as(SlackSettings)
     web, poster = web_client(settings), web_client(settings, reconnect=False)
     metadata = {"event_type": NOTICE_TYPE, "event_payload": {"task": str(task.request.id)}}
     with refused_logged(f"notice to {chat_key}"):
-        streamed = streamed_message(message_id, f"notice:{task.request.id}")
+        owner = f"notice:{task.request.id}"
+        streamed = streamed_message(web, chat_key, message_id, owner, settings.slack_stream)
         if streamed is not None:
             try:
-                web.chat_update(channel=channel, ts=streamed.split(":", 1)[1], text=text)
+                web.chat_update(
+                    channel=channel, ts=streamed.split(":", 1)[1], text=text, metadata=metadata
+                )
                 return
             except SlackApiError as exc:
                 if exc.response.get("error") not in GONE:

@@ -53,11 +53,16 @@ def web_client(settings: SlackSettings, reconnect: bool = True) -> WebClient:
     return client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url, reconnect)
 
 
+def transient(exc: SlackApiError) -> bool:
+    """Whether Slack's error is trouble on its side, worth another try later."""
+    status = exc.response.status_code
+    return status == 429 or status >= 500 or exc.response.get("error") in TRANSIENT_ERRORS
+
+
 def _judge(exc: Exception) -> tuple[str, bool]:
     assert isinstance(exc, SlackApiError)
-    status = exc.response.status_code
-    code = str(exc.response.get("error") or f"HTTP {status}")
-    return code, status == 429 or status >= 500 or code in TRANSIENT_ERRORS
+    code = str(exc.response.get("error") or f"HTTP {exc.response.status_code}")
+    return code, transient(exc)
 
 
 def refused_logged(what: str) -> AbstractContextManager[list[str]]:
@@ -65,4 +70,4 @@ def refused_logged(what: str) -> AbstractContextManager[list[str]]:
     return refusals.refused_logged(what, "Slack", SlackApiError, _judge)
 
 
-__all__ = ["RETRY", "refused_logged", "web_client"]
+__all__ = ["RETRY", "refused_logged", "transient", "web_client"]

@@ -7,24 +7,30 @@ more each), and the fake Slack recording every post and edit with its time.
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import redis
 from sqlalchemy import Engine
 
 from bots.streaming.pacing import MARK
+from bots.streaming.streamer import POSTED
 from core.types import Turn
 from tests.fake_http import Call
 from tests.fake_slack import BOT_USER
 from tests.integration.slack_harness import (
     Slack,
     another_adapter,
+    is_reply,
     new_channel,
     served_slack,
     wait_for,
 )
+from wire.live import PREFIX
 
 EVERY_S = 1.0
 JITTER_S = 0.1  # leeway for times read in two processes (both time.monotonic)
@@ -51,12 +57,12 @@ def slack(
 
 
 def stream_of(slack: Slack, channel: str) -> tuple[Call, list[Call]]:
-    """The first message the bot posted in `channel` (the streamed one: no metadata yet),
-    and every chat.update of it, in order."""
+    """The first message the bot posted in `channel` (the streamed one: the stream's
+    metadata, no reply's yet), and every chat.update of it, in order."""
     post = next(
         c
         for c in slack.workspace.called("chat.postMessage")
-        if c.params["channel"] == channel and not c.params.get("metadata")
+        if c.params["channel"] == channel and not is_reply(c.params.get("metadata"))
     )
     ts = next(m["ts"] for m in slack.workspace.messages[channel] if m.get("user") == BOT_USER)
     updates = [
@@ -151,3 +157,64 @@ def test_with_streaming_off_the_reply_is_posted_once_whole(slack: Slack) -> None
     assert posts[0].params["metadata"]["event_payload"] == {"turn_id": turn.id}
     assert not [c for c in slack.workspace.called("chat.update") if c.params["channel"] == channel]
     assert turn.platform_message_id == f"{channel}:{posted['ts']}"
+
+
+def bot_messages(slack: Slack, channel: str) -> list[dict[str, Any]]:
+    """Every message the bot has in `channel`, as it stands now."""
+    with slack.workspace.lock:
+        return [
+            dict(m) for m in slack.workspace.messages.get(channel, []) if m.get("user") == BOT_USER
+        ]
+
+
+def live_key_of(live: redis.Redis, posted: str) -> str | None:
+    """The live hash (wire.live) that names streamed message `posted` (`channel:ts`)."""
+    for key in live.scan_iter(match=f"{PREFIX}*"):
+        if not key.endswith(":lock") and live.hget(key, POSTED) == posted:
+            return str(key)
+    return None
+
+
+@pytest.mark.parametrize(
+    ("channel", "kept_away"),
+    [(new_channel(), False), ("D" + secrets.token_hex(4).upper(), True)],
+    ids=["thread-hash-made-again", "dm-hash-gone"],
+)
+def test_a_stream_whose_live_hash_redis_lost_is_edited_into_the_reply_not_posted_beside(
+    slack: Slack, worker_broker: str, channel: str, kept_away: bool
+) -> None:
+    """Redis lost the reply's live hash (a crash without persistence) after the streamer
+    posted: nothing in Redis names the streamed message, and the delivery finds it in the
+    thread (or the DM) by its metadata. Lost once, while the worker still writes (it makes
+    the hash again, without the adapter's part), or kept away until the reply is there."""
+    live = redis.Redis.from_url(worker_broker, decode_responses=True)
+    slack.say(channel, f"<@{BOT_USER}> tell me everything")
+    post = wait_for("the streamed message", lambda: bot_messages(slack, channel), REPLY_WAIT_S)[0]
+    key = wait_for("its live hash", lambda: live_key_of(live, f"{channel}:{post['ts']}"))
+    live.delete(key, f"{key}:lock")
+    delivered = threading.Event()
+    if kept_away:
+
+        def keep_away() -> None:
+            while not delivered.wait(0.02):
+                live.delete(key, f"{key}:lock")
+
+        threading.Thread(target=keep_away, daemon=True).start()
+    try:
+        posted, turn = slack.reply(channel, timeout=REPLY_WAIT_S)
+    finally:
+        delivered.set()
+        live.close()
+    time.sleep(1)  # a second post would come at once
+    shown = bot_messages(slack, channel)
+    assert [m["ts"] for m in shown] == [post["ts"]], [m["text"][:40] for m in shown]
+    assert posted["text"] == turn.completion
+    buttons = posted["blocks"][-1]["elements"]
+    assert [e["action_id"] for e in buttons] == [
+        "replyloop_up",
+        "replyloop_down",
+        "replyloop_retry",
+    ]
+    assert posted["metadata"]["event_payload"] == {"turn_id": turn.id}
+    assert turn.platform_message_id == f"{channel}:{post['ts']}"
+    assert wait_for("the reactions", lambda: posted.get("reactions") == ["+1", "-1"])
