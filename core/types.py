@@ -97,21 +97,26 @@ class Turn:
 class Delivery(TypedDict):
     """A stored reply as a platform's delivery task gets it (plain JSON): enough to post it
     without reading the store. `repeat` marks a reply that may have been delivered already
-    (its generation task ran twice); delivery then checks the store first."""
+    (its generation task ran twice); delivery then checks the store first. `live` marks a
+    reply asked for while it grew: its adapter may have shown it in a message of its own,
+    which the delivery edits rather than posting another."""
 
     turn_id: int
     message_id: int
     chat_key: str
     text: str
     repeat: NotRequired[bool]
+    live: NotRequired[bool]
 
 
-def delivery(turn: Turn, repeat: bool = False) -> Delivery:
+def delivery(turn: Turn, repeat: bool = False, live: bool = False) -> Delivery:
     made = Delivery(
         turn_id=turn.id, message_id=turn.message_id, chat_key=turn.chat_key, text=turn.completion
     )
     if repeat:
         made["repeat"] = True
+    if live:
+        made["live"] = True
     return made
 
 

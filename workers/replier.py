@@ -207,7 +207,9 @@ class Replier:
                 if context.existing is not None:
                     turn = context.existing
                     if turn.platform_message_id is None:
-                        redelivered.append((turn.platform, delivery(turn, True)))
+                        redelivered.append(
+                            (turn.platform, delivery(turn, True, asked.request.live))
+                        )
                     existing.append((asked, turn))
                     continue
                 conversation = context.message.conversation_id
@@ -375,7 +377,12 @@ class Replier:
         ]
         try:
             turns = self._store().add_turns(new)
-            deliver([(turn.platform, delivery(turn)) for turn in turns])
+            deliver(
+                [
+                    (turn.platform, delivery(turn, live=m.asked.request.live))
+                    for (m, _), turn in zip(ok, turns, strict=True)
+                ]
+            )
         except Exception as exc:  # the database or broker blinked: each task runs again
             log.warning("cannot store or deliver %d replies (%r)", len(new), exc)
             for making, _ in ok:

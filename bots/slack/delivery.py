@@ -18,10 +18,11 @@ is ended (bots.streaming.handover) and the streamed message edited into the repl
 the same blocks and metadata a posted one gets. A failure notice ends a stream the same
 way, in place of the partial text, and takes the notice's metadata. The streamed message
 is named by the reply's live hash in Redis; when that hash is lost (Redis restarted
-without its data, or it expired) and streaming is on, the delivery looks in the thread
-(or the DM's recent messages) for the bot's message that carries the stream's metadata
-for this stored message, and edits that one; it posts anew only when there is none. With
-the hash in place there is no such lookup.
+without its data, or it expired) and the reply was asked for live (a failure notice: with
+streaming on), the delivery looks in the thread (or the DM's recent messages) for the
+bot's message that carries the stream's metadata for this stored message, and edits that
+one; it posts anew only when there is none. With the hash in place, or for a reply never
+streamed (a thread's backfill, "Try again"), there is no such lookup.
 """
 
 from __future__ import annotations
@@ -160,16 +161,16 @@ def edit_reply(web: WebClient, reply: Delivery, streamed: str, buttons: bool) ->
 
 
 def streamed_message(
-    web: WebClient, chat_key: str, message_id: int, owner: str, streaming: bool
+    web: WebClient, chat_key: str, message_id: int, owner: str, maybe_streamed: bool
 ) -> str | None:
     """The message (`channel:ts`) that showed this reply while it was written, its stream
-    now ended: named by the live hash, or, with the hash lost and `streaming` on, found in
-    the chat by its stream metadata."""
+    now ended: named by the live hash, or, with the hash lost and `maybe_streamed`, found
+    in the chat by its stream metadata."""
     live = process.current().live
     if live is None or not message_id:
         return None
     handover = hand_over(live, message_id, owner)
-    if handover.posted is not None or not handover.lost or not streaming:
+    if handover.posted is not None or not handover.lost or not maybe_streamed:
         return handover.posted
     _team, channel, thread = where(chat_key)
     try:
@@ -206,12 +207,11 @@ def deliver(task: Any, batch: Deliveries) -> None:
     web, poster = web_client(settings), web_client(settings, reconnect=False)
     again = runs_again(task)
     replies = still_to_deliver(task, rt.store, replies)
-    buttons, stream = settings.slack_buttons, settings.slack_stream
+    buttons = settings.slack_buttons
     for reply in replies:
         with refused_logged(f"reply {reply['turn_id']} to {reply['chat_key']}") as refused:
-            streamed = streamed_message(
-                web, reply["chat_key"], reply["message_id"], str(reply["turn_id"]), stream
-            )
+            owner, live = str(reply["turn_id"]), reply.get("live", False)
+            streamed = streamed_message(web, reply["chat_key"], reply["message_id"], owner, live)
             posted = edit_reply(web, reply, streamed, buttons) if streamed else None
             if posted is None:
                 posted = post_reply(poster, reply, buttons, again or "repeat" in reply)
