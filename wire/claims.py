@@ -10,8 +10,9 @@ A message's request is in hand while it is
   (`Claims.hold`), and a worker killed with -9 stops renewing, so its claims lapse after
   CLAIM_TTL_S;
 - waiting behind an earlier reply of its conversation (wire.behind).
-- being delivered: the io worker claims the replies it takes for DELIVERY_TTL_S (a
-  delivery that retries claims them again as it runs again).
+- being delivered: the io worker claims the replies of each delivery it runs, renewed the
+  same way while the task runs (a worker killed mid-delivery lets them lapse after
+  CLAIM_TTL_S), and for DELIVERY_TTL_S once more when the task waits to retry.
 Everything here lives in the broker's Redis, with the tasks themselves: a Redis that comes
 back empty (no persistence) loses the claims with the tasks, and the sweeper sees those
 messages as lost, which they are.
@@ -21,11 +22,15 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
+import threading
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 import redis
+
+log = logging.getLogger(__name__)
 
 PREFIX = "replyloop:claim:"
 # kombu's Redis transport: tasks taken by a worker and not yet acknowledged, by delivery tag
@@ -33,7 +38,7 @@ PREFIX = "replyloop:claim:"
 UNACKED, UNACKED_INDEX = "unacked", "unacked_index"
 CLAIM_EVERY_S = 5.0
 CLAIM_TTL_S = 20  # four renewals missed: the worker is gone (or stuck in one step that long)
-DELIVERY_TTL_S = 60  # no delivery of one batch takes this long but a dead worker's
+DELIVERY_TTL_S = 60  # a delivery waiting to retry (its backoff) is in hand that long
 
 
 class Claims:
@@ -87,6 +92,26 @@ class Claims:
                 continue
             found.update(_message_ids(envelope))
         return found
+
+
+def keep_claimed(claims: Claims, held: Callable[[], list[int]]) -> threading.Thread:
+    """Start renewing the claims on `held()` (the message ids this process holds now)
+    every CLAIM_EVERY_S, on a thread of their own, so a long generation or a busy thread
+    never lets one lapse while the process lives. Threads do not survive fork: a process
+    calls this for itself."""
+
+    def renew() -> None:
+        while True:
+            try:
+                if ids := held():
+                    claims.hold(ids)
+            except Exception as exc:  # noqa: BLE001 - Redis away: the next round tries again
+                log.warning("cannot renew claims (%r)", exc)
+            time.sleep(CLAIM_EVERY_S)
+
+    thread = threading.Thread(target=renew, name="claims", daemon=True)
+    thread.start()
+    return thread
 
 
 def _message_ids(raw: bytes | str | dict[str, Any]) -> list[int]:

@@ -42,10 +42,9 @@ from core.context import build_prompt, messages_that_fit
 from core.store import Store
 from core.types import ChatMessage, Delivery, GenerationSettings, ReplyContext, Turn, delivery
 from wire.behind import WaitingRequests
-from wire.claims import Claims
+from wire.claims import Claims, keep_claimed
 from wire.live import LiveTexts
 from wire.messages import ReplyRequest, deliver, resume
-from workers.claiming import keep_claimed
 from workers.decoder import DecodingRow
 from workers.generation import Generation
 from workers.scheduler import Scheduler

@@ -17,9 +17,12 @@ from typing import Any
 
 import pytest
 import redis
+from celery import states
+from celery.signals import task_postrun
 from sqlalchemy import select
 
 from bots.intake import request_reply, store_message
+from bots.redelivery import DELIVERING
 from bots.sweeper import GIVEN_UP, Sweeper
 from bots.terminal.outbox import outbox
 from core.settings import Settings
@@ -28,7 +31,7 @@ from core.store.schema import kept_votes
 from core.types import IncomingMessage, Vote
 from replyloop.bootstrap import bootstrap
 from tests.integration.workers import start_workers, worker_env
-from wire.claims import Claims
+from wire.claims import CLAIM_EVERY_S, CLAIM_TTL_S, DELIVERY_TTL_S, Claims
 from wire.queues import GPU_QUEUE, IO_QUEUE
 
 AFTER_S = 1
@@ -177,3 +180,27 @@ def test_messages_whose_tasks_were_lost_get_one_reply_each(
         workers.stop()
         store.engine.dispose()
         _forget_sweeps(redis.Redis.from_url(worker_broker))
+
+
+def test_a_delivery_holds_its_replies_while_it_runs_and_through_its_backoff(
+    quiet_broker: redis.Redis, worker_broker: str, db_url: str
+) -> None:
+    """A delivery's claims are renewed while it runs, so those of a worker killed with -9
+    lapse in CLAIM_TTL_S; one that ends by waiting to retry holds them through its backoff;
+    one that is done stops renewing them."""
+    bootstrap(Settings(_env_file=None, broker_url=worker_broker, database_url=db_url))
+    claims = Claims(worker_broker)
+    running, done = f"delivery-{secrets.token_hex(4)}", f"delivery-{secrets.token_hex(4)}"
+    DELIVERING.begin(claims, running, [900001])
+    DELIVERING.begin(claims, done, [900002])
+    key = "replyloop:claim:900001"
+    assert 0 < quiet_broker.ttl(key) <= CLAIM_TTL_S
+    quiet_broker.delete(key)  # as if it had lapsed: the next renewal claims it again
+    deadline = time.monotonic() + 6 * CLAIM_EVERY_S
+    while not quiet_broker.exists(key) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert quiet_broker.exists(key), "a running delivery's claim was not renewed"
+    task_postrun.send(sender=None, task_id=running, state=states.RETRY)
+    assert CLAIM_TTL_S < quiet_broker.ttl(key) <= DELIVERY_TTL_S
+    task_postrun.send(sender=None, task_id=done, state=states.SUCCESS)
+    assert not {900001, 900002} & set(DELIVERING.held())
