@@ -14,6 +14,7 @@ import urllib.request
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
+from functools import partial
 from http.server import BaseHTTPRequestHandler
 from typing import Protocol
 
@@ -85,6 +86,13 @@ class Retrier:
         last = len(self.delays_s) if retry else 0
         threading.Thread(target=self._run, args=(key, attempt, 0, last), daemon=True).start()
 
+    def everywhere(self, key: str, replicas: list[Callable[[int], bool]]) -> None:
+        """Each replica gets the event and every one of its retries, each once, whatever
+        the others answered (a load balancer spreading a slow platform's retries)."""
+        for attempt in replicas:
+            for number in range(len(self.delays_s) + 1):
+                self.deliver(key, partial(_as_retry, attempt, number), retry=False)
+
     def _run(self, key: str, attempt: Callable[[int], bool], number: int, last: int) -> None:
         ok = attempt(number)
         with self.lock:
@@ -113,6 +121,11 @@ class Retrier:
             self.closed = True
             for timer in self.timers:
                 timer.cancel()
+
+
+def _as_retry(attempt: Callable[[int], bool], number: int, _attempt: int) -> bool:
+    """A delivery that says it is retry `number` whatever it is."""
+    return attempt(number)
 
 
 def slow(seconds: float = API_LATENCY_S) -> None:

@@ -12,8 +12,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 from bench.faults.platform import BotMessage, Quiet, Retrier, slow, status_of
@@ -106,9 +107,7 @@ class SlackPlatform:
     def _deliver(self, key: str, event: dict[str, Any]) -> None:
         body = json.dumps(event_callback(event)).encode()
         if self.every_retry:
-            for url in self.urls:
-                for number in range(len(RETRIES_S) + 1):
-                    self.retrier.deliver(key, _post_as(url, body, number), retry=False)
+            self.retrier.everywhere(key, [partial(_took, url, body) for url in self.urls])
             return
         self.retrier.deliver(key, lambda number: post(self.urls[0], body, number) == 200)
 
@@ -138,9 +137,8 @@ def _bot_message(posted: dict[str, Any]) -> BotMessage:
     return BotMessage(str(posted["ts"]), turn_id is not None, turn_id, text)
 
 
-def _post_as(url: str, body: bytes, number: int) -> Callable[[int], bool]:
-    """A delivery that says it is retry `number` whatever it is."""
-    return lambda _attempt: post(url, body, number) == 200
+def _took(url: str, body: bytes, retry: int) -> bool:
+    return post(url, body, retry) == 200
 
 
 def post(url: str, body: bytes, retry: int) -> int:

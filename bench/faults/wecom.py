@@ -12,6 +12,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 from wechatpy.enterprise.crypto import WeChatCrypto
@@ -60,6 +61,7 @@ class WeComPlatform:
         self.crypto = WeChatCrypto(TOKEN, AES_KEY, CORP_ID)
         self.urls: list[str] = []
         self.retrier = Retrier(RETRIES_S)
+        self.every_retry = False  # each replica gets each callback and all of its retries
         self.users: dict[str, str] = {}
         self.lock = threading.Lock()
 
@@ -105,11 +107,14 @@ class WeComPlatform:
         self._deliver(f"vote {token}", fields)
 
     def _deliver(self, key: str, fields: dict[str, Any]) -> None:
-        def attempt(_number: int) -> bool:
-            query, body = self.callback(fields)
-            return post(self.urls[0], query, body) == 200
+        if self.every_retry:
+            self.retrier.everywhere(key, [partial(self._took, url, fields) for url in self.urls])
+            return
+        self.retrier.deliver(key, partial(self._took, self.urls[0], fields))
 
-        self.retrier.deliver(key, attempt)
+    def _took(self, url: str, fields: dict[str, Any], _retry: int) -> bool:
+        query, body = self.callback(fields)
+        return post(url, query, body) == 200
 
     def callback(self, fields: dict[str, Any]) -> tuple[dict[str, str], bytes]:
         """(query, body) of an encrypted callback carrying `fields`, as WeCom sends it."""
