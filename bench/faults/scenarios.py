@@ -16,6 +16,7 @@ SCENARIOS: dict[str, Scenario] = {
     "io-kill-slack": worker_kills.io_kill_slack,
     "io-kill-telegram": worker_kills.io_kill_telegram,
     "io-kill-wecom": worker_kills.io_kill_wecom,
+    "io-kills-telegram": worker_kills.io_kills_telegram,
     "redis-crash": redis_crash.redis_crash,
     "redis-crash-aof": redis_crash.redis_crash_aof,
     "pg-restart": pg_restart.pg_restart,
