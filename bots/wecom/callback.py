@@ -30,6 +30,7 @@ from bots.limits import Limits
 from bots.wecom.bot_callback import BOT_PATH, BotCallback
 from bots.wecom.card_messages import CardPress
 from bots.wecom.cards import card_action
+from bots.wecom.feedback import take_press
 from bots.wecom.responses import MAX_AGE_S, JsonBody, Response, stale
 from bots.wecom.settings import WeComSettings
 from bots.wecom.translate import PLATFORM, AppMessage, app_message
@@ -40,7 +41,6 @@ from core.text import check_text
 from core.types import IncomingMessage
 from wire.live import LiveText
 from wire.messages import Notice, send_notice
-from wire.tasks import send
 
 log = logging.getLogger(__name__)
 
@@ -136,13 +136,15 @@ class AppCallback:
         accept(self.store, message, limits=self.limits)
 
     def _press(self, said: AppMessage) -> None:
-        """A rating card's button: stored and the card updated by the io queue."""
+        """A rating card's button: the vote stored now, the card updated by the io queue
+        (bots.wecom.feedback)."""
         pressed = card_action(said.event_key)
         if pressed is None:
             log.info("WeCom card event with a key not ours (%r): ignored", said.event_key)
             return
         action, turn_id = pressed
-        send(CardPress(said.chat_key, turn_id, action, said.response_code, said.created_at))
+        press = CardPress(said.chat_key, turn_id, action, said.response_code, said.created_at)
+        take_press(self.store, press)
 
     def _tell(self, said: AppMessage, text: str) -> None:
         send_notice(PLATFORM, Notice(said.chat_key, 0, text))

@@ -1,5 +1,6 @@
-"""The io queue's messages about a self-built-app rating card (bots.wecom.feedback handles
-them): a press, then the card's update. Adapters send them by name and import no tasks."""
+"""The messages about a self-built-app rating card (bots.wecom.feedback handles them): a
+press, which the adapter takes itself and queues only when the database is down, then the
+card's update, on the io queue."""
 
 from __future__ import annotations
 

@@ -1,10 +1,12 @@
-"""Presses on a self-built-app reply's rating card (io queue tasks).
+"""Presses on a self-built-app reply's rating card.
 
-The adapter answers WeCom's `template_card_event` at once and queues `CARD_PRESS`: a 👍 or
-👎 is stored as that person's vote (pressing the other switches it), 🔄 asks for a sibling
-reply. Then `CARD_UPDATE` replaces the card, with the event's one-use ResponseCode, by one
-that says what was taken; a card that cannot be updated (the code expired after 72 hours)
-is logged, and the vote stands.
+The adapter takes WeCom's `template_card_event` itself before it answers (`take_press`):
+a 👍 or 👎 is stored as that person's vote (pressing the other switches it), 🔄 asks for a
+sibling reply. Only when the database is down does the press go to the io queue
+(`CARD_PRESS`), retried until the store takes it: a vote never waits on an io worker, which
+killed while holding it held it for the visibility timeout. Then `CARD_UPDATE` replaces
+the card, with the event's one-use ResponseCode, by one that says what was taken; a card
+that cannot be updated (the code expired after 72 hours) is logged, and the vote stands.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from bots.refusals import RETRY, Transient
 from bots.wecom.card_messages import CardPress, CardUpdate
@@ -22,6 +24,7 @@ from bots.wecom.delivery import refused_logged
 from bots.wecom.settings import WeComSettings
 from bots.wecom.translate import app_user, rater
 from core.errors import UnknownTurn
+from core.store import Store
 from core.types import Vote
 from wire import process
 from wire.messages import request_reply
@@ -34,10 +37,19 @@ VOTES: dict[Action, Vote] = {"up": Vote.UP, "down": Vote.DOWN}
 STORE_RETRY = {**RETRY, "autoretry_for": (Transient, OSError, OperationalError)}
 
 
-@handles(CardPress, **STORE_RETRY)
-def card_press(press: CardPress) -> None:
-    """A person pressed `action` on the card of reply `turn_id` (at epoch `at`)."""
-    store = process.current().store
+def take_press(store: Store, press: CardPress) -> None:
+    """The adapter's: the press taken now, or queued for the io queue when the database
+    is down."""
+    try:
+        pressed(store, press)
+    except SQLAlchemyError as exc:
+        log.warning("database unavailable (%s): card press queued", type(exc).__name__)
+        send(press)
+
+
+def pressed(store: Store, press: CardPress) -> None:
+    """A person pressed `action` on the card of reply `turn_id` (at epoch `at`): the vote
+    stored or the sibling asked for, and the card's update queued."""
     chat_key, turn_id, action, at = press.chat_key, press.turn_id, press.action, press.at
     response_code = press.response_code
     corp_id, _agent, user = app_user(chat_key)
@@ -53,6 +65,12 @@ def card_press(press: CardPress) -> None:
         return
     if response_code:
         send(CardUpdate(chat_key, turn_id, action, response_code, turn.completion))
+
+
+@handles(CardPress, **STORE_RETRY)
+def card_press(press: CardPress) -> None:
+    """The io queue's card press, for one its adapter could not store."""
+    pressed(process.current().store, press)
 
 
 @handles(CardUpdate, **RETRY)
