@@ -10,6 +10,8 @@ died holding the lock held it LOCK_S at most; the delivery waits that long, once
 
 A hash without the adapter's `chat_key` was lost: Redis restarted without its data (and a
 generating worker may have written the text so far into a new hash since), or it expired.
+One whose streamer claimed the post but names no posted message lost that last write (Redis
+restarted from its append-only file, which may miss the last second).
 Nothing in Redis names the streamed message then, though one may be in the chat: the
 delivery is told (`Handover.lost`), and a platform that can find its streamed message by
 itself (Slack, by its metadata) looks for it before posting the reply anew.
@@ -20,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bots.refusals import Transient
-from bots.streaming.streamer import CHAT_KEY, DONE, FINAL, POSTED, POSTER, release
+from bots.streaming.streamer import CHAT_KEY, DONE, FINAL, POSTED, POSTER, STREAMER, release
 from wire.live import LOCK_S, LiveText
 
 ENDED_BY = "ended_by"  # whose reply the stream was: a turn id, or a failure notice's task id
@@ -51,12 +53,15 @@ def hand_over(live: LiveText, message_id: int, owner: str, wait_s: float = LOCK_
     try:
         if live.claim(message_id, ENDED_BY, owner) != owner:
             return Handover(None)
-        live.claim(message_id, POSTER, FINAL)
+        poster = live.claim(message_id, POSTER, FINAL)
         live.mark(message_id, DONE)
         posted = live.read(message_id).get(POSTED)
     finally:
         release(lock, f"the stream of message {message_id}'s reply")
-    return Handover(str(posted) if posted else None, lost=CHAT_KEY not in found)
+    # The streamer claimed the post and no id of it is here (the post happens under the
+    # lock): Redis lost that write (an append-only file's last second), or the post failed.
+    unnamed = poster == STREAMER and not posted
+    return Handover(str(posted) if posted else None, lost=CHAT_KEY not in found or unnamed)
 
 
 def take_over(

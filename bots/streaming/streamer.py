@@ -6,7 +6,9 @@ platform allows a change now, is posted (the first time) or edited, under the re
 lock (wire.live), after checking that the final delivery has not ended its stream:
 a late partial edit can never land over the whole reply. Who posts first is claimed in
 the hash (`poster`, HSETNX) and the posted message's platform id written there
-(`posted`) for the final delivery to edit.
+(`posted`) for the final delivery to edit. The streamer remembers what it posted too:
+a hash that lost that id (Redis restarted from an append-only file missing its last
+second) gets it again, and the message is edited, not posted a second time.
 
 A watch ends when the hash says `done`, when it expired or was lost (Redis restarted
 without its data: a hash a generating worker made again holds no `chat_key`, and a
@@ -88,6 +90,7 @@ class Stream:
     every_s: float
     until: float  # time.monotonic() past which it is no longer watched
     pace: Pace = field(default_factory=Pace)
+    posted: str | None = None  # what this streamer posted, should the hash lose its id
 
 
 class Streamer:
@@ -175,9 +178,11 @@ class Streamer:
             if ended(hash_):
                 self._forget(stream)
                 return
-            posted = hash_.get(POSTED)
+            posted = hash_.get(POSTED) or stream.posted
             try:
                 if posted:
+                    if not hash_.get(POSTED):  # Redis lost it (an append-only file's last second)
+                        self.live.mark(stream.message_id, POSTED, posted)
                     self.target.edit(str(posted), preview)
                 elif self.live.claim(stream.message_id, POSTER, STREAMER) != STREAMER:
                     self._forget(stream)  # the final delivery posts the reply itself
@@ -185,6 +190,7 @@ class Streamer:
                 else:
                     answered = str(hash_.get(ANSWERED) or "") or None
                     posted = self.target.post(stream.message_id, stream.chat_key, answered, preview)
+                    stream.posted = posted
                     self.live.mark(stream.message_id, POSTED, posted)
             except RateLimited as exc:
                 log.info("reply to message %s: %s", stream.message_id, exc)

@@ -218,3 +218,34 @@ def test_a_stream_whose_live_hash_redis_lost_is_edited_into_the_reply_not_posted
     assert posted["metadata"]["event_payload"] == {"turn_id": turn.id}
     assert turn.platform_message_id == f"{channel}:{post['ts']}"
     assert wait_for("the reactions", lambda: posted.get("reactions") == ["+1", "-1"])
+
+
+def test_a_stream_whose_posted_id_redis_lost_is_not_posted_twice(
+    slack: Slack, worker_broker: str
+) -> None:
+    """Redis came back from its append-only file without its last second: the live hash
+    is there, but not the id of the message the streamer posted. Neither the streamer
+    (which would post its preview again) nor the delivery (which would post the reply
+    beside it) makes a second message."""
+    channel = new_channel()
+    live = redis.Redis.from_url(worker_broker, decode_responses=True)
+    slack.say(channel, f"<@{BOT_USER}> tell me everything")
+    post = wait_for("the streamed message", lambda: bot_messages(slack, channel), REPLY_WAIT_S)[0]
+    key = wait_for("its live hash", lambda: live_key_of(live, f"{channel}:{post['ts']}"))
+    delivered = threading.Event()
+
+    def forget_posted() -> None:
+        while not delivered.wait(0.02):
+            live.hdel(key, POSTED)
+
+    threading.Thread(target=forget_posted, daemon=True).start()
+    try:
+        posted, turn = slack.reply(channel, timeout=REPLY_WAIT_S)
+    finally:
+        delivered.set()
+    time.sleep(1)  # a second post would come at once
+    live.close()
+    shown = bot_messages(slack, channel)
+    assert [m["ts"] for m in shown] == [post["ts"]], [m["text"][:40] for m in shown]
+    assert posted["text"] == turn.completion
+    assert turn.platform_message_id == f"{channel}:{post['ts']}"
