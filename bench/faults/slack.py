@@ -109,7 +109,7 @@ class SlackPlatform:
         if self.every_retry:
             self.retrier.everywhere(key, [partial(_took, url, body) for url in self.urls])
             return
-        self.retrier.deliver(key, lambda number: post(self.urls[0], body, number) == 200)
+        self.retrier.deliver(key, partial(_took, self.urls[0], body))
 
     # -- what the chat shows ---------------------------------------------------------------
 

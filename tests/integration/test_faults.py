@@ -19,20 +19,10 @@ from bench.faults.table import render
 from bench.faults.traffic import WAIT_S
 
 MESSAGES = 12
-# Only `python -m bench.faults` runs the others, until what they still show is mended
-# (issue 20; the README's Operations names each):
+# Only `python -m bench.faults` runs these: minutes each, not one.
 NOT_HERE = {
-    # 300 messages, and waiting for them: minutes.
-    "flood",
-    # A vote task taken by the killed io worker runs only after the visibility timeout (10
-    # minutes): at a random moment of the kill, a vote may be late.
-    "io-kill-slack",
-    "io-kill-telegram",
-    "io-kill-wecom",
-    # Redis back empty (or, with AOF, less its last second) while a Slack reply streamed:
-    # the reply is posted anew beside the half-written message.
-    "redis-crash",
-    "redis-crash-aof",
+    "flood",  # 300 messages, and waiting for them
+    "io-kills-telegram",  # a thousand deliveries under repeated kills
 }
 MINUTE_LONG = [name for name in SCENARIOS if name not in NOT_HERE]
 
