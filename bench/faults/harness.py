@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.faults.platform import Platform
@@ -29,6 +29,8 @@ class Options:
     model: Path  # the tiny model (workers.tiny_model)
     messages: int = 20
     wait_s: float = WAIT_S
+    # --set: added to the environment of every process the stack starts (workers, adapter)
+    settings: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -50,10 +52,9 @@ def running(
     """The system for `scenario` with `platform`'s adapter started (unless not `adapter`)."""
     home = options.home / scenario
     home.mkdir(parents=True)
-    with (
-        PLATFORMS[platform]() as chats,
-        stack(home, options.model, chats.env(), aof, own_postgres) as (system, cluster),
-    ):
-        if adapter:
-            chats.start_adapter(system)
-        yield Running(system, chats, cluster)
+    with PLATFORMS[platform]() as chats:
+        env = chats.env() | options.settings  # a --set wins over the platform's own
+        with stack(home, options.model, env, aof, own_postgres) as (system, cluster):
+            if adapter:
+                chats.start_adapter(system)
+            yield Running(system, chats, cluster)

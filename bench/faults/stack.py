@@ -1,7 +1,8 @@
 """One scenario's system: its own Redis, a database, the tiny model, real `replyloop worker
 gpu` and `replyloop worker io` processes it can kill -9 and start again, and the platform
 adapters (`replyloop serve ...`) it starts. Every setting is the default but the broker and
-database URLs, the model, and the platform's credentials and API URL."""
+database URLs, the model, the platform's credentials and API URL, and what
+`python -m bench.faults --set` gives."""
 
 from __future__ import annotations
 
