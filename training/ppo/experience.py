@@ -75,7 +75,9 @@ def make_experience(
     of the replies; the rest (B, R). Returns the experience and its statistics."""
     mask = rollout.response_mask
     assert logprobs.shape == ref_logprobs.shape == values.shape == mask.shape
-    shaped = scores + config.missing_eos_penalty * (~rollout.ended).to(scores.dtype)  # (B,)
+    # TRL's sign (OnlineDPOTrainer: `rewards[~contain_eos_token] -= missing_eos_penalty`):
+    # a positive penalty lowers the score of a reply cut off at max_new_tokens.
+    shaped = scores - config.missing_eos_penalty * (~rollout.ended).to(scores.dtype)  # (B,)
     rewards, kl = kl_penalized_rewards(logprobs, ref_logprobs, shaped, mask, kl_coef)
     if config.whiten_rewards:
         rewards = masked_whiten(rewards, mask, shift_mean=False)

@@ -58,7 +58,11 @@ class PpoConfig:
     ptx_batch: int = field(default=8, metadata={"help": "ptx rows per gradient step"})
     missing_eos_penalty: float = field(
         default=0.0,
-        metadata={"help": "added to the score of a reply cut off before end-of-turn (0 = off)"},
+        metadata={
+            "help": "subtracted from the score of a reply cut off before end-of-turn, as in "
+            "TRL (0 = off; TRL's examples use 1.0)",
+            "min": 0.0,
+        },
     )
     whiten_rewards: bool = field(
         default=False, metadata={"help": "scale per-token rewards to unit variance per batch"}
@@ -87,3 +91,6 @@ class PpoConfig:
             raise ValueError("rollout_batch must be a multiple of minibatch")
         if self.temperature <= 0:
             raise ValueError("PPO samples: temperature must be above 0")
+        if self.missing_eos_penalty < 0:
+            # It once was added, not subtracted: a negative value meant a penalty then.
+            raise ValueError("missing_eos_penalty is subtracted (as TRL's): give it as >= 0")
