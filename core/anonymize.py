@@ -35,6 +35,23 @@ def person_pseudonym(secret: bytes, platform: str, person: str) -> str:
     return "person-" + hmac.new(secret, message, hashlib.sha256).hexdigest()[:8]
 
 
+def conversation_pseudonym(secret: bytes, platform: str, conversation_id: int) -> str:
+    """What an export writes for the conversation a reply belongs to: stable across
+    exports (so a trainer can keep a conversation's turns on one side of its held-out
+    split), unrelated to anything else the key makes, and meaningless without the key
+    (the store's ids would tell how many conversations there are, and when each began).
+
+    >>> conversation_pseudonym(b"k", "slack", 3) == conversation_pseudonym(b"k", "slack", 3)
+    True
+    >>> conversation_pseudonym(b"k", "slack", 3) == conversation_pseudonym(b"other", "slack", 3)
+    False
+    >>> len(conversation_pseudonym(b"k", "slack", 3))
+    24
+    """
+    message = f"conversation:{platform}:{conversation_id}".encode()
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()[:24]
+
+
 def forgotten_hash(secret: bytes, platform: str, person: str) -> str:
     """Who `replyloop forget` erased, as its audit record keeps it: the whole HMAC, so
     whoever holds the key can answer "was this person forgotten?" and nobody without it

@@ -24,12 +24,12 @@ def _rows(fmt: str, turns: Iterable[RatedTurn], secret: bytes) -> Iterator[dict[
             yield raw_row(turn, secret)
     elif fmt == "kto":
         for turn in turns:
-            row = kto_row(turn)
+            row = kto_row(turn, secret)
             if row is not None:
                 yield row
     elif fmt == "pairs":
         for _message_id, siblings in groupby(turns, key=lambda t: t.message_id):
-            yield from pair_rows(list(siblings))
+            yield from pair_rows(list(siblings), secret)
     else:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
 

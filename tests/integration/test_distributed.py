@@ -15,7 +15,7 @@ import pytest
 
 from bots.intake import request_reply
 from bots.terminal.outbox import outbox
-from core.anonymize import rater_hash
+from core.anonymize import conversation_pseudonym, rater_hash
 from core.errors import UnknownTurn
 from core.settings import Settings
 from core.types import Turn, Vote
@@ -142,18 +142,27 @@ def expected_rows(fmt: str, disliked: Turn, liked: Turn, alice: str, bob: str) -
     def said(turn: Turn) -> list[dict[str, str]]:
         return [{"role": "assistant", "content": turn.completion}]
 
+    conversation = conversation_pseudonym(RATER_SECRET.encode(), "terminal", liked.conversation_id)
+    model = liked.model_version
     if fmt == "kto":
         return [
-            {"prompt": disliked.prompt, "completion": said(disliked), "label": False},
-            {"prompt": liked.prompt, "completion": said(liked), "label": True},
-        ]
+            {"prompt": disliked.prompt, "completion": said(disliked), "label": False,
+             "conversation_id": conversation, "model_version": model, "up": 0, "down": 2},
+            {"prompt": liked.prompt, "completion": said(liked), "label": True,
+             "conversation_id": conversation, "model_version": model, "up": 1, "down": 0},
+        ]  # fmt: skip
     if fmt == "pairs":
-        return [{"prompt": disliked.prompt, "chosen": said(liked), "rejected": said(disliked)}]
+        return [
+            {"prompt": disliked.prompt, "chosen": said(liked), "rejected": said(disliked),
+             "conversation_id": conversation, "chosen_model_version": model,
+             "rejected_model_version": model, "chosen_up": 1, "chosen_down": 0,
+             "rejected_up": 0, "rejected_down": 2}
+        ]  # fmt: skip
 
     def raw(turn: Turn, up: int, down: int, votes: list[tuple[str, int]]) -> dict[str, Any]:
         return {
             "turn_id": turn.id,
-            "conversation_id": turn.conversation_id,
+            "conversation_id": conversation,
             "platform": "terminal",
             "prompt": turn.prompt,
             "completion": turn.completion,

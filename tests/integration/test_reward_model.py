@@ -275,8 +275,8 @@ def test_export_rows_are_trained_on_as_written(base: Path, tmp_path: Path) -> No
 
     good = rated(1, "Paris is the capital of France.", 1, 1)
     bad = rated(2, "the quick brown fox", -1)
-    as_written = [json.loads(json.dumps(row)) for row in pair_rows([good, bad])]
-    votes = [json.loads(json.dumps(kto_row(turn))) for turn in (good, bad)]
+    as_written = [json.loads(json.dumps(row)) for row in pair_rows([good, bad], b"k")]
+    votes = [json.loads(json.dumps(kto_row(turn, b"k"))) for turn in (good, bad)]
     assert len(as_written) == 1 and [row["label"] for row in votes] == [True, False]
 
     config = RmConfig(**{**FAST.__dict__, "max_steps": 2, "vote_epochs": 2.0})

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from core.anonymize import person_pseudonym, rater_hash
+from core.anonymize import conversation_pseudonym, person_pseudonym, rater_hash
 from core.export import ExportFilter, count_rated, export
 from core.store import Store
 from core.store.people import remember_name
@@ -75,13 +75,17 @@ def raters(*votes: tuple[str, int, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def conversation(turn: Turn) -> str:
+    return conversation_pseudonym(SECRET, "slack", turn.conversation_id)
+
+
 def test_raw_export(store: Store, rated: Rated) -> None:
     rows, calls = run_export(store, "raw")
 
     def raw(turn: Turn, up: int, down: int, cast: list[dict[str, Any]]) -> dict[str, Any]:
         return {
             "turn_id": turn.id,
-            "conversation_id": turn.conversation_id,
+            "conversation_id": conversation(turn),
             "platform": "slack",
             "prompt": turn.prompt,
             "completion": turn.completion,
@@ -109,11 +113,19 @@ def test_kto_export_leaves_ties_out(store: Store, rated: Rated) -> None:
             "prompt": prompt_of("q1"),
             "completion": [{"role": "assistant", "content": "a1 retried"}],
             "label": True,
+            "conversation_id": conversation(rated.retried),
+            "model_version": "v2",
+            "up": 1,
+            "down": 0,
         },
         {
             "prompt": prompt_of("q2"),
             "completion": [{"role": "assistant", "content": "a2"}],
             "label": False,
+            "conversation_id": conversation(rated.disliked),
+            "model_version": "v1",
+            "up": 0,
+            "down": 1,
         },
     ]
     assert calls == [3]
@@ -127,6 +139,13 @@ def test_pairs_export_pairs_only_siblings(store: Store, rated: Rated) -> None:
             "prompt": prompt_of("q1"),
             "chosen": [{"role": "assistant", "content": "a1 retried"}],
             "rejected": [{"role": "assistant", "content": "a1 first"}],
+            "conversation_id": conversation(rated.tie),
+            "chosen_model_version": "v2",
+            "rejected_model_version": "v1",
+            "chosen_up": 1,
+            "chosen_down": 0,
+            "rejected_up": 1,
+            "rejected_down": 1,
         }
     ]
     assert calls == [3]
@@ -225,11 +244,11 @@ def test_every_format_carries_pseudonyms_for_the_names_the_store_knows(store: St
         (exported, "No."),
     ]
     pairs, _ = run_export(store, "pairs")
-    assert pairs == [
-        {
-            "prompt": exported,
-            "chosen": [{"role": "assistant", "content": f"Yes @{ben}."}],
-            "rejected": [{"role": "assistant", "content": "No."}],
-        }
+    assert [(r["prompt"], r["chosen"], r["rejected"]) for r in pairs] == [
+        (
+            exported,
+            [{"role": "assistant", "content": f"Yes @{ben}."}],
+            [{"role": "assistant", "content": "No."}],
+        )
     ]
     assert store.turn(liked.id).prompt == prompt  # what the model saw keeps the names

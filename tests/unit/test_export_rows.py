@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from core.anonymize import person_pseudonym
+from core.anonymize import conversation_pseudonym, person_pseudonym
 from core.export.pseudonyms import Pseudonyms, Renamer
 from core.export.rows import CastVote, RatedTurn, kto_row, pair_rows, raw_row
 from core.types import ChatMessage
@@ -18,6 +18,7 @@ PROMPT: list[ChatMessage] = [
 ]
 SETTINGS = {"max_new_tokens": 48, "temperature": 0.7}
 WHEN = datetime(2026, 11, 22, 15, 30, 0, 250000, tzinfo=UTC)
+CONVERSATION = conversation_pseudonym(SECRET, "slack", 3)
 
 
 def rated(
@@ -28,6 +29,7 @@ def rated(
     platform: str = "slack",
     prompt: list[ChatMessage] = PROMPT,
     reasons: dict[str, Any] | None = None,
+    model: str = "sft-v1",
 ) -> RatedTurn:
     return RatedTurn(
         turn_id=turn_id,
@@ -36,7 +38,7 @@ def rated(
         platform=platform,
         prompt=prompt,
         completion=completion,
-        model_version="sft-v1",
+        model_version=model,
         settings=SETTINGS,
         created_at=WHEN,
         votes=tuple(CastVote(rater, value, reasons) for rater, value in votes),
@@ -47,7 +49,7 @@ def test_raw_row_is_exact_and_pseudonymous() -> None:
     turn = rated(11, "Learning from votes.", ("U_alice", 1), ("U_bob", -1))
     assert raw_row(turn, SECRET) == {
         "turn_id": 11,
-        "conversation_id": 3,
+        "conversation_id": CONVERSATION,
         "platform": "slack",
         "prompt": [
             {"role": "system", "content": "Be kind."},
@@ -75,6 +77,20 @@ def test_raw_row_keeps_reasons_and_hashes_per_platform() -> None:
     assert (row["up"], row["down"]) == (0, 1)
 
 
+def test_every_format_names_the_conversation_by_one_pseudonym() -> None:
+    """The same conversation in raw, kto and pairs rows, under the same key, and no trace
+    of the store's id; another platform's conversation 3 is another conversation."""
+    liked, disliked = rated(61, "Yes.", ("U_alice", 1)), rated(62, "No.", ("U_alice", -1))
+    kto = kto_row(liked, SECRET)
+    assert kto is not None
+    (pair,) = pair_rows([liked, disliked], SECRET)
+    ids = {raw_row(liked, SECRET)["conversation_id"], kto["conversation_id"]}
+    assert ids == {pair["conversation_id"]} == {CONVERSATION}
+    assert conversation_pseudonym(SECRET, "telegram", 3) != CONVERSATION
+    assert conversation_pseudonym(b"another key", "slack", 3) != CONVERSATION
+    assert len(CONVERSATION) == 24 and not CONVERSATION.isdigit()
+
+
 def test_raw_row_never_contains_the_clear_rater_id() -> None:
     turn = rated(13, "x", ("U_alice", 1), ("U_bob", 1))
     dumped = json.dumps(raw_row(turn, SECRET))
@@ -83,38 +99,46 @@ def test_raw_row_never_contains_the_clear_rater_id() -> None:
 
 
 def test_kto_row_liked() -> None:
-    assert kto_row(rated(21, "Good.", ("U_alice", 1), ("U_bob", 1), ("U_carol", -1))) == {
+    assert kto_row(rated(21, "Good.", ("U_alice", 1), ("U_bob", 1), ("U_carol", -1)), SECRET) == {
         "prompt": [
             {"role": "system", "content": "Be kind."},
             {"role": "user", "content": "What is RLHF?"},
         ],
         "completion": [{"role": "assistant", "content": "Good."}],
         "label": True,
+        "conversation_id": CONVERSATION,
+        "model_version": "sft-v1",
+        "up": 2,
+        "down": 1,
     }
 
 
 def test_kto_row_disliked() -> None:
-    assert kto_row(rated(22, "Bad.", ("U_alice", -1))) == {
+    assert kto_row(rated(22, "Bad.", ("U_alice", -1)), SECRET) == {
         "prompt": [
             {"role": "system", "content": "Be kind."},
             {"role": "user", "content": "What is RLHF?"},
         ],
         "completion": [{"role": "assistant", "content": "Bad."}],
         "label": False,
+        "conversation_id": CONVERSATION,
+        "model_version": "sft-v1",
+        "up": 0,
+        "down": 1,
     }
 
 
 def test_kto_leaves_ties_out() -> None:
-    assert kto_row(rated(23, "Meh.", ("U_alice", 1), ("U_bob", -1))) is None
-    assert kto_row(rated(24, "Unrated.")) is None
+    assert kto_row(rated(23, "Meh.", ("U_alice", 1), ("U_bob", -1)), SECRET) is None
+    assert kto_row(rated(24, "Unrated."), SECRET) is None
 
 
 def test_pairs_between_siblings_with_different_net_votes_higher_chosen() -> None:
     other_prompt: list[ChatMessage] = [{"role": "user", "content": "What is RLHF?"}]
     liked = rated(31, "Liked.", ("U_alice", 1))
     disliked = rated(32, "Disliked.", ("U_alice", -1), prompt=other_prompt)
-    also_liked = rated(33, "Also liked.", ("U_bob", 1))
-    assert list(pair_rows([liked, disliked, also_liked])) == [
+    also_liked = rated(33, "Also liked.", ("U_bob", 1), model="ppo-v2")
+    assert list(pair_rows([liked, disliked, also_liked], SECRET)) == [
         {
             "prompt": [
                 {"role": "system", "content": "Be kind."},
@@ -122,19 +146,36 @@ def test_pairs_between_siblings_with_different_net_votes_higher_chosen() -> None
             ],
             "chosen": [{"role": "assistant", "content": "Liked."}],
             "rejected": [{"role": "assistant", "content": "Disliked."}],
+            **provenance("sft-v1", (1, 0), "sft-v1", (0, 1)),
         },
         {
             "prompt": [{"role": "user", "content": "What is RLHF?"}],
             "chosen": [{"role": "assistant", "content": "Also liked."}],
             "rejected": [{"role": "assistant", "content": "Disliked."}],
+            **provenance("ppo-v2", (1, 0), "sft-v1", (0, 1)),
         },
     ]
+
+
+def provenance(
+    chosen: str, chosen_votes: tuple[int, int], rejected: str, rejected_votes: tuple[int, int]
+) -> dict[str, Any]:
+    """A pairs row's fields beside TRL's: where each reply came from and its votes."""
+    return {
+        "conversation_id": CONVERSATION,
+        "chosen_model_version": chosen,
+        "rejected_model_version": rejected,
+        "chosen_up": chosen_votes[0],
+        "chosen_down": chosen_votes[1],
+        "rejected_up": rejected_votes[0],
+        "rejected_down": rejected_votes[1],
+    }
 
 
 def test_pairs_order_by_net_not_by_position() -> None:
     worse = rated(41, "Worse.", ("U_alice", 1), ("U_bob", -1))  # net 0
     better = rated(42, "Better.", ("U_alice", 1), ("U_bob", 1), ("U_carol", -1))  # net +1
-    assert list(pair_rows([worse, better])) == [
+    assert list(pair_rows([worse, better], SECRET)) == [
         {
             "prompt": [
                 {"role": "system", "content": "Be kind."},
@@ -142,14 +183,16 @@ def test_pairs_order_by_net_not_by_position() -> None:
             ],
             "chosen": [{"role": "assistant", "content": "Better."}],
             "rejected": [{"role": "assistant", "content": "Worse."}],
+            **provenance("sft-v1", (2, 1), "sft-v1", (1, 1)),
         }
     ]
 
 
 def test_no_pairs_from_ties_or_a_single_reply() -> None:
-    assert list(pair_rows([rated(51, "a", ("U_alice", 1)), rated(52, "b", ("U_bob", 1))])) == []
-    assert list(pair_rows([rated(53, "only", ("U_alice", -1))])) == []
-    assert list(pair_rows([])) == []
+    tie = [rated(51, "a", ("U_alice", 1)), rated(52, "b", ("U_bob", 1))]
+    assert list(pair_rows(tie, SECRET)) == []
+    assert list(pair_rows([rated(53, "only", ("U_alice", -1))], SECRET)) == []
+    assert list(pair_rows([], SECRET)) == []
 
 
 # -- people's names become pseudonyms (core.export.pseudonyms) --------------------------------
@@ -197,7 +240,7 @@ def test_every_text_of_a_turn_is_renamed_and_each_person_keeps_one_pseudonym() -
     assert [m["role"] for m in renamed.prompt] == [m["role"] for m in NAMED]
     assert renamed.completion == f"@{ben}, @{kai} said noon."
     assert turn.prompt == NAMED  # the stored turn is not changed
-    row = kto_row(renamed)
+    row = kto_row(renamed, SECRET)
     assert row is not None and "Kai" not in json.dumps(row) and "Ben" not in json.dumps(row)
 
 

@@ -124,6 +124,9 @@ def test_limit_draws_the_same_rows_for_the_same_seed() -> None:
     assert all(r["chosen"] != r["rejected"] for r in first)
 
 
+SECRET = b"data-secret"
+
+
 def rated(turn_id: int, message_id: int, completion: str, votes: list[int]) -> RatedTurn:
     return RatedTurn(
         turn_id=turn_id,
@@ -146,10 +149,10 @@ def write_jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
 
 def test_export_files_are_read_as_written(tmp_path: Path) -> None:
     good, bad = rated(1, 1, "pong", [1, 1]), rated(2, 1, "what?", [-1])
-    votes = [kto_row(good), kto_row(bad)]
+    votes = [kto_row(good, SECRET), kto_row(bad, SECRET)]
     path = write_jsonl(tmp_path / "votes.kto.jsonl", [v for v in votes if v])
     assert exports.read_votes(path) == votes
-    pairs = list(pair_rows([good, bad]))
+    pairs = list(pair_rows([good, bad], SECRET))
     assert exports.read_pairs(write_jsonl(tmp_path / "p.jsonl", pairs)) == pairs
     assert liked_rows(exports.read_votes(path)) == [
         {"prompt": good.prompt, "completion": [{"role": "assistant", "content": "pong"}]}
@@ -175,7 +178,7 @@ def test_export_files_are_read_as_written(tmp_path: Path) -> None:
     ],
 )
 def test_a_bad_line_is_named(tmp_path: Path, line: str, says: str) -> None:
-    good = json.dumps(kto_row(rated(1, 1, "pong", [1])))
+    good = json.dumps(kto_row(rated(1, 1, "pong", [1]), SECRET))
     path = tmp_path / "votes.jsonl"
     path.write_text(f"{good}\n\n{line}\n")
     with pytest.raises(DataError, match=f"votes.jsonl:3: .*{re.escape(says)}"):
