@@ -16,6 +16,8 @@ from typing import Any
 
 import torch
 
+from training.data.chitchat import DataError
+
 # What transformers may find missing or unexpected when a causal LM's folder is loaded as a
 # sequence classifier: the classifier's head is new, and the LM head is not used.
 NEW_HEAD = "score."
@@ -31,6 +33,49 @@ def load_tokenizer(path: Path) -> Any:
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
+
+
+class TokenizerMismatch(DataError):
+    """Two models that must read the same token ids were trained with different tokenizers
+    (a DataError: the command line says it in one line, as bad training data)."""
+
+
+# A probe with a system block, an exchange, non-ASCII text and digits: tokenizers that agree
+# on it agree on the template and on the merges a chat uses.
+PROBE: list[dict[str, str]] = [
+    {"role": "system", "content": "You are a helpful assistant."},
+    {"role": "user", "content": "Bonjour! Quelle est la capitale de la France? 42 €"},
+    {"role": "assistant", "content": "Paris, naturellement. 🙂"},
+]
+
+
+def check_same_tokenizer(tokenizer: Any, other: Any, name: str, other_name: str) -> None:
+    """Refuse two tokenizers that would give the same text different ids: same vocabulary
+    size, and the same ids for a probe conversation, plain and through the chat template.
+
+    PPO's critic starts as the reward model and reads the policy's token ids as they are,
+    so a reward model trained over another tokenizer would value tokens it never saw.
+    """
+    problems = []
+    if len(tokenizer) != len(other):
+        problems.append(f"vocabularies of {len(tokenizer)} and {len(other)} tokens")
+    text = " ".join(m["content"] for m in PROBE)
+    if (
+        tokenizer(text, add_special_tokens=False)["input_ids"]
+        != (other(text, add_special_tokens=False)["input_ids"])
+    ):
+        problems.append("different ids for the same text")
+    templated = [
+        t.apply_chat_template(PROBE, tokenize=True, return_dict=False) for t in (tokenizer, other)
+    ]
+    if list(templated[0]) != list(templated[1]):
+        problems.append("different ids for the same chat through their chat templates")
+    if problems:
+        raise TokenizerMismatch(
+            f"{name} and {other_name} do not share a tokenizer ({'; '.join(problems)}): "
+            "train the reward model from the policy's SFT model, or the policy from the "
+            "reward model's base"
+        )
 
 
 def load_policy(path: Path, device: str | torch.device = "cpu") -> Any:

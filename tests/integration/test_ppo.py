@@ -16,8 +16,8 @@ import torch
 from safetensors.torch import load_file
 
 from core.types import ChatMessage
-from training.models import load_policy, load_scorer, load_tokenizer
-from training.ppo.experience import make_experience, rollout_values
+from training.models import TokenizerMismatch, load_policy, load_scorer, load_tokenizer
+from training.ppo.experience import REPLY_CLOSE, collect, make_experience, rollout_values
 from training.ppo.ppo_config import PpoConfig
 from training.ppo.ppo_trainer import train_ppo
 from training.ppo.rollout import (
@@ -29,7 +29,9 @@ from training.ppo.rollout import (
     stop_token_ids,
 )
 from training.ppo.update import encode_ptx, ppo_update
+from training.prompt_fit import fit_prompt
 from training.runs import RunFolder, RunMismatch
+from training.scoring import reward_scores
 from workers.tiny_model import make_tiny_model
 
 PROMPTS: list[list[ChatMessage]] = [
@@ -312,3 +314,61 @@ def test_time_budget_stops_with_the_model_saved(models: tuple[Path, Path], tmp_p
     assert run.latest_checkpoint() == run.checkpoints / "checkpoint-1"
     train_ppo(policy_dir, reward_dir, run, PROMPTS, replace(config, steps=2, max_minutes=0.0))
     assert [row["step"] for row in run.metrics()] == [1, 2]  # resumed, not restarted
+
+
+LONG_PROMPT: list[ChatMessage] = [
+    {"role": "system", "content": "be brief and kind"},
+    {"role": "user", "content": "hello there, how are you today?"},
+    {"role": "assistant", "content": "I am fine, thank you. And you?"},
+    {"role": "user", "content": "what is the capital of France? the quick brown fox"},
+    {"role": "assistant", "content": "Paris is the capital of France."},
+    {"role": "user", "content": "thank you"},
+]
+
+
+def test_the_reward_model_scores_the_prompt_the_policy_saw(models: tuple[Path, Path]) -> None:
+    """A prompt over the budget loses its oldest turns for the policy, and the reward model
+    scores that cut prompt, system message included, not the longer original."""
+    policy_dir, reward_dir = models
+    tokenizer = load_tokenizer(policy_dir)
+    policy = load_policy(policy_dir).eval()
+    reward_model = load_scorer(reward_dir).eval()
+    config = replace(SMALL, max_prompt_tokens=40)
+    fitted = fit_prompt(tokenizer, LONG_PROMPT, config.max_prompt_tokens)
+    assert fitted[0] == LONG_PROMPT[0] and len(fitted) < len(LONG_PROMPT)
+    experience, stats = collect(
+        policy,
+        policy,
+        reward_model,
+        reward_model,
+        tokenizer,
+        tokenizer,
+        [LONG_PROMPT, LONG_PROMPT],
+        config,
+        0.05,
+        stop_token_ids(tokenizer, policy),
+        torch.Generator().manual_seed(0),
+    )
+    replies = experience.rollout.texts
+    length = config.max_prompt_tokens + config.max_new_tokens + REPLY_CLOSE
+    seen = reward_scores(reward_model, tokenizer, [fitted] * 2, replies, max_length=length)
+    uncut = reward_scores(reward_model, tokenizer, [LONG_PROMPT] * 2, replies, max_length=length)
+    assert stats["reward"] == pytest.approx(sum(seen) / 2, abs=1e-5)
+    assert stats["reward"] != pytest.approx(sum(uncut) / 2, abs=1e-5)
+
+
+def test_a_reward_model_over_another_tokenizer_fails_at_start(
+    models: tuple[Path, Path], tmp_path: Path
+) -> None:
+    policy_dir, reward_dir = models
+    other = tmp_path / "rm-other"
+    shutil.copytree(reward_dir, other)
+    tokenizer = load_tokenizer(other)
+    tokenizer.add_tokens(["<|tool|>"])
+    tokenizer.save_pretrained(other)
+    run = RunFolder(tmp_path / "run")
+    with pytest.raises(
+        TokenizerMismatch, match=f"policy {policy_dir} and the reward model {other}"
+    ):
+        train_ppo(policy_dir, other, run, PROMPTS, SMALL)
+    assert not run.manifest_path.exists()  # refused before the run began

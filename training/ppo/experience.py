@@ -23,7 +23,13 @@ from training.ppo.core import (
 )
 from training.ppo.ppo_config import PpoConfig
 from training.ppo.rollout import Rollout, response_logprobs, sample
+from training.prompt_fit import fit_prompts
 from training.scoring import reward_scores
+
+# Tokens the scored text may have beyond the prompt and the reply's sampled tokens: the
+# template's closing of the reply (`<|im_end|>\n`), and a reply that tokenizes again into a
+# few more tokens than were sampled.
+REPLY_CLOSE = 16
 
 
 def autocast(device: torch.device) -> contextlib.AbstractContextManager[Any]:
@@ -111,8 +117,11 @@ def collect(
     stop_ids: Collection[int],
     generator: torch.Generator,
 ) -> tuple[Experience, dict[str, float]]:
-    """Steps 1-3: reply to the prompts, score the replies, and turn that into experience."""
+    """Steps 1-3: reply to the prompts, score the replies, and turn that into experience.
+    A prompt over max_prompt_tokens loses its oldest turns, and the reward model scores
+    the prompt as cut: the context the policy replied to."""
     device = next(policy.parameters()).device
+    prompts = fit_prompts(tokenizer, prompts, config.max_prompt_tokens)
     started = time.perf_counter()
     with autocast(device):
         rollout, logprobs, entropy = sample(
@@ -137,8 +146,7 @@ def collect(
             prompts,
             rollout.texts,
             batch_size=len(prompts),
-            # about what the policy saw: the scorer keeps the end of a longer text
-            max_length=config.max_prompt_tokens + config.max_new_tokens + 16,
+            max_length=config.max_prompt_tokens + config.max_new_tokens + REPLY_CLOSE,
         )
     experience, stats = make_experience(
         rollout,

@@ -50,7 +50,11 @@ class PpoConfig:
     top_k: int = field(default=0, metadata={"help": "sample among the k likeliest (0 = all)"})
     top_p: float = field(default=1.0, metadata={"help": "nucleus sampling mass (1.0 = all)"})
     max_prompt_tokens: int = field(
-        default=256, metadata={"help": "prompt tokens kept (the newest) before the reply"}
+        default=256,
+        metadata={
+            "help": "prompt budget (tokens): a longer prompt loses its oldest turns, never "
+            "its system prompt or newest message; less where the reward model reads fewer"
+        },
     )
     ptx_coef: float = field(
         default=0.0, metadata={"help": "γ_ptx: weight of the LM loss on --ptx rows (0 = off)"}

@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 from core.types import ChatMessage
 from training.data.chitchat import DataError
 from training.models import (
+    check_same_tokenizer,
     freeze_lower,
     load_policy,
     load_scorer,
@@ -44,10 +45,11 @@ from training.ppo.core import (
     AdaptiveKLController,
     FixedKLController,
 )
-from training.ppo.experience import collect
+from training.ppo.experience import REPLY_CLOSE, collect
 from training.ppo.ppo_config import PpoConfig
 from training.ppo.rollout import stop_token_ids
 from training.ppo.update import encode_ptx, ppo_update, ptx_batches
+from training.prompt_fit import fit_prompts
 from training.runs import DataSource, RunFolder
 
 
@@ -73,12 +75,18 @@ def train_ppo(
     settings = {
         k: v for k, v in asdict(config).items() if k not in ("steps", "max_minutes", "save_every")
     }
+    tokenizer = load_tokenizer(policy_dir)
+    reward_tokenizer = load_tokenizer(reward_dir)
+    check_same_tokenizer(
+        tokenizer, reward_tokenizer, f"the policy {policy_dir}", f"the reward model {reward_dir}"
+    )
+    # Cut every prompt once, here: a system prompt too long for the budget fails now, not
+    # at a later step, and the reward model scores the context the policy saw.
+    prompts = fit_prompts(tokenizer, prompts, _prompt_budget(config, reward_tokenizer))
     run.start("ppo", parent or policy_dir.name, list(data), settings, config.seed)
     torch.manual_seed(config.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
-    tokenizer = load_tokenizer(policy_dir)
-    reward_tokenizer = load_tokenizer(reward_dir)
     checkpoint = run.latest_checkpoint()
     policy = load_policy(checkpoint / "policy" if checkpoint else policy_dir, device)
     value_model = load_scorer(checkpoint / "value" if checkpoint else reward_dir, device)
@@ -183,6 +191,27 @@ def train_ppo(
         metrics = {k: v for k, v in logged[-1].items() if k not in ("step", "time")}
     run.finish(metrics)
     return metrics
+
+
+def _prompt_budget(config: PpoConfig, reward_tokenizer: Any) -> int:
+    """max_prompt_tokens, or less where the reward model's length (`train rm --max-length`)
+    could not hold that prompt and a whole reply: the scorer would cut the text's start,
+    and with it the system prompt the policy saw."""
+    room = reward_tokenizer.model_max_length - config.max_new_tokens - REPLY_CLOSE
+    if room <= 0:
+        raise DataError(
+            f"the reward model reads {reward_tokenizer.model_max_length} tokens: no room for "
+            f"a prompt and a reply of max_new_tokens={config.max_new_tokens}"
+        )
+    if room < config.max_prompt_tokens:
+        print(
+            f"ppo: prompts cut to {room} tokens (not max_prompt_tokens="
+            f"{config.max_prompt_tokens}): the reward model reads "
+            f"{reward_tokenizer.model_max_length} tokens, replies up to "
+            f"{config.max_new_tokens}",
+            file=sys.stderr,
+        )
+    return min(config.max_prompt_tokens, room)
 
 
 def _frozen(model: Any) -> Any:

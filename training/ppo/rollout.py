@@ -17,6 +17,7 @@ import torch
 
 from core.types import ChatMessage
 from training.ppo.core import entropy_from_logits, logprobs_from_logits
+from training.prompt_fit import fit_prompt, templated_ids
 
 
 @dataclass(frozen=True)
@@ -62,14 +63,14 @@ class Rollout:
 def encode_prompts(
     tokenizer: Any, prompts: Sequence[Sequence[ChatMessage]], max_tokens: int
 ) -> list[list[int]]:
-    """Each prompt through the chat template with the assistant's opening, keeping its
-    newest `max_tokens` tokens (a long conversation loses its beginning, not the question)."""
+    """Each prompt through the chat template with the assistant's opening, in at most
+    `max_tokens` tokens: a long conversation loses its oldest turns, never its system
+    block or its question (training.prompt_fit)."""
     encoded = []
     for prompt in prompts:
-        ids = tokenizer.apply_chat_template(
-            list(prompt), add_generation_prompt=True, tokenize=True, return_dict=False
-        )
-        encoded.append(list(ids)[-max_tokens:])
+        ids = templated_ids(tokenizer, fit_prompt(tokenizer, prompt, max_tokens))
+        assert len(ids) <= max_tokens
+        encoded.append(ids)
     return encoded
 
 

@@ -1,0 +1,85 @@
+"""A chat prompt cut to a token budget by whole turns, so the chat template stays whole.
+
+Keeping a templated prompt's last N token ids (what PPO once did) cuts through the
+template: the system block goes, and the model sees a conversation that starts mid-message,
+a layout it never saw in SFT, while the reward model scored the uncut text. Here the
+system message and the newest message are always kept, earlier turns are dropped from the
+oldest (never leaving an answer without its question, as core.context.build_prompt), and
+only when that is still too long is the oldest part of the newest message's text cut.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from core.types import ChatMessage
+from training.data.chitchat import DataError
+
+
+class PromptTooLong(DataError):
+    """Even the template's system block and an empty newest message exceed the budget."""
+
+
+def templated_ids(tokenizer: Any, messages: Sequence[ChatMessage]) -> list[int]:
+    """The prompt through the chat template, with the assistant's opening."""
+    ids = tokenizer.apply_chat_template(
+        list(messages), add_generation_prompt=True, tokenize=True, return_dict=False
+    )
+    return list(ids)
+
+
+def fit_prompt(tokenizer: Any, prompt: Sequence[ChatMessage], max_tokens: int) -> list[ChatMessage]:
+    """The messages of `prompt` whose templated ids fit in `max_tokens`; the prompt itself
+    when it fits already.
+
+    Raises PromptTooLong when the system block alone leaves no room for the newest message.
+    """
+    messages = list(prompt)
+    if not messages or len(templated_ids(tokenizer, messages)) <= max_tokens:
+        return messages
+    head = messages[:1] if messages[0]["role"] == "system" else []
+    body = messages[len(head) :]
+    if not body:
+        raise PromptTooLong(f"a prompt of only a system message takes over {max_tokens} tokens")
+    while len(body) > 1:
+        body = body[1:]
+        while len(body) > 1 and body[0]["role"] != "user":  # no answer without its question
+            body = body[1:]
+        if len(templated_ids(tokenizer, [*head, *body])) <= max_tokens:
+            return [*head, *body]
+    return [*head, _cut_oldest_text(tokenizer, head, body[0], max_tokens)]
+
+
+def _cut_oldest_text(
+    tokenizer: Any, head: list[ChatMessage], last: ChatMessage, max_tokens: int
+) -> ChatMessage:
+    """`last` with the longest end of its text that fits after `head` (whole characters,
+    so no byte-level token is split into a replacement character)."""
+    text = last["content"]
+
+    def fits(chars: int) -> bool:
+        kept: ChatMessage = {**last, "content": text[len(text) - chars :]}
+        return len(templated_ids(tokenizer, [*head, kept])) <= max_tokens
+
+    if not fits(0):
+        empty = len(templated_ids(tokenizer, [*head, {**last, "content": ""}]))
+        raise PromptTooLong(
+            f"the prompt's system block and an empty {last['role']} message take {empty} "
+            f"tokens, over the budget of {max_tokens}: raise the prompt budget or shorten "
+            "the system prompt"
+        )
+    low, high = 0, len(text)  # fits(low); the longest fitting end lies in [low, high]
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fits(middle):
+            low = middle
+        else:
+            high = middle - 1
+    return {**last, "content": text[len(text) - low :]}
+
+
+def fit_prompts(
+    tokenizer: Any, prompts: Sequence[Sequence[ChatMessage]], max_tokens: int
+) -> list[list[ChatMessage]]:
+    return [fit_prompt(tokenizer, prompt, max_tokens) for prompt in prompts]
