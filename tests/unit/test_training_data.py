@@ -175,6 +175,16 @@ def test_export_files_are_read_as_written(tmp_path: Path) -> None:
             '"completion": [{"role": "assistant", "content": "b"}], "label": 1}',
             "'label' must be true or false",
         ),
+        (
+            '{"prompt": [{"role": "user", "content": "a"}], "conversation_id": ["c"], '
+            '"completion": [{"role": "assistant", "content": "b"}], "label": true}',
+            "'conversation_id' must be a string",
+        ),
+        (
+            '{"prompt": [{"role": "user", "content": "a"}], "up": -1, '
+            '"completion": [{"role": "assistant", "content": "b"}], "label": true}',
+            "'up' must be a count of votes",
+        ),
     ],
 )
 def test_a_bad_line_is_named(tmp_path: Path, line: str, says: str) -> None:

@@ -37,7 +37,23 @@ def _reply(value: Any, field: str) -> None:
         raise ValueError(f"{field!r} must be one assistant message")
 
 
+def _provenance(row: TrlRow) -> None:
+    """The fields an export adds beside TRL's, where a row has them (older files do not)."""
+    conversation = row.get("conversation_id")
+    if conversation is not None and (
+        isinstance(conversation, bool) or not isinstance(conversation, str | int)
+    ):
+        raise ValueError(f"'conversation_id' must be a string, got {conversation!r:.60}")
+    for count in ("up", "down", "chosen_up", "chosen_down", "rejected_up", "rejected_down"):
+        value = row.get(count)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ValueError(f"{count!r} must be a count of votes, got {value!r:.60}")
+        if isinstance(value, int) and value < 0:
+            raise ValueError(f"{count!r} must be a count of votes, got {value}")
+
+
 def check_vote(row: TrlRow) -> None:
+    _provenance(row)
     _messages(row.get("prompt"), "prompt")
     _reply(row.get("completion"), "completion")
     if not isinstance(row.get("label"), bool):
@@ -45,6 +61,7 @@ def check_vote(row: TrlRow) -> None:
 
 
 def check_pair(row: TrlRow) -> None:
+    _provenance(row)
     _messages(row.get("prompt"), "prompt")
     _reply(row.get("chosen"), "chosen")
     _reply(row.get("rejected"), "rejected")
@@ -52,6 +69,7 @@ def check_pair(row: TrlRow) -> None:
 
 def check_prompt(row: TrlRow) -> None:
     """Any export row (raw, kto, pairs) or a bare {"prompt": [...]} gives a prompt."""
+    _provenance(row)
     _messages(row.get("prompt"), "prompt")
 
 

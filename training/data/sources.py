@@ -1,14 +1,19 @@
 """What `--data`, `--pairs`, `--votes` and `--prompts` name, loaded and split.
 
 `chitchat` names the packaged conversations; anything else is an export file. Each source
-is split into train and held-out parts by a stable hash (of the conversation id, or of an
-export row's prompt, so replies to one prompt stay on one side), and recorded in the run
-folder with its row count and digest.
+is split into train and held-out parts by a stable hash of the conversation a row comes
+from (chitchat's conversation id; an export row's `conversation_id` pseudonym, the same in
+every format and every export), so a conversation is never on both sides: a held-out
+turn 2 whose turn 1, its context, was trained on would flatter the held-out figures. Rows
+of export files written before they carried a conversation id fall back to their prompt
+(replies to one prompt stay on one side, turns of one conversation may not), with a
+warning. Each source is recorded in the run folder with its row count and digest.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,29 +25,73 @@ from training.data.exports import TrlRow
 from training.data.split import held_out
 from training.runs import DataSource
 
+log = logging.getLogger(__name__)
+# What run.json says the split was taken by (training.runs.HeldOut.key).
+BY_CONVERSATION = "conversation"
+
 
 @dataclass
 class Split:
     train: list[TrlRow] = field(default_factory=list)
     held_out: list[TrlRow] = field(default_factory=list)
     sources: list[DataSource] = field(default_factory=list)
+    by_prompt: int = 0  # rows split by their prompt, having no conversation id
 
     def add(self, other: Split) -> None:
         self.train.extend(other.train)
         self.held_out.extend(other.held_out)
         self.sources.extend(other.sources)
+        self.by_prompt += other.by_prompt
+
+    @property
+    def key(self) -> str:
+        """What the split was taken by, as run.json records it."""
+        if not self.by_prompt:
+            return BY_CONVERSATION
+        return f"{BY_CONVERSATION}; prompt for {self.by_prompt} rows without conversation_id"
 
 
 def prompt_key(row: TrlRow) -> str:
     return json.dumps(row["prompt"], sort_keys=True, ensure_ascii=False)
 
 
-def split_rows(rows: Sequence[TrlRow], percent: float) -> tuple[list[TrlRow], list[TrlRow]]:
+def split_key(row: TrlRow) -> str | None:
+    """The conversation an export row belongs to; None for kto and pairs rows of older
+    export files. (Older raw files held the store's integer id: a conversation all the same.)
+
+    >>> split_key({"conversation_id": "9f2c"}), split_key({"conversation_id": 7}), split_key({})
+    ('9f2c', '7', None)
+    """
+    conversation = row.get("conversation_id")
+    if isinstance(conversation, bool) or not isinstance(conversation, str | int):
+        return None
+    return str(conversation) or None
+
+
+def split_rows(
+    rows: Sequence[TrlRow], percent: float, where: str = "rows"
+) -> tuple[list[TrlRow], list[TrlRow], int]:
+    """(train, held-out, how many rows were split by prompt). A conversation's rows all land
+    on one side; a row without a conversation id is split by its prompt, and `where` (the
+    file) is named in a warning, since its conversation may then straddle the split."""
     train: list[TrlRow] = []
     kept: list[TrlRow] = []
+    by_prompt = 0
     for row in rows:
-        (kept if held_out(prompt_key(row), percent) else train).append(row)
-    return train, kept
+        key = split_key(row)
+        if key is None:
+            key, by_prompt = prompt_key(row), by_prompt + 1  # as before conversation ids
+        (kept if held_out(key, percent) else train).append(row)
+    if by_prompt:
+        log.warning(
+            "%s: %d of %d rows carry no conversation_id (an older export): they are split "
+            "by prompt, so turns of one conversation may be on both sides of the held-out "
+            "split; export again to split by conversation",
+            where,
+            by_prompt,
+            len(rows),
+        )
+    return train, kept, by_prompt
 
 
 Builder = Callable[[Sequence[chitchat.Conversation], RowShape, int | None, int], list[TrlRow]]
@@ -67,8 +116,8 @@ def from_file(path: Path, read: Callable[[Path], list[TrlRow]], percent: float, 
     rows = read(path)
     if not rows:
         raise DataError(f"{path} has no {what}")
-    train, kept = split_rows(rows, percent)
-    return Split(train, kept, [DataSource.of_file(path, len(rows))])
+    train, kept, by_prompt = split_rows(rows, percent, str(path))
+    return Split(train, kept, [DataSource.of_file(path, len(rows))], by_prompt)
 
 
 def sft_data(
