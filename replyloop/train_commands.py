@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.settings import Settings
 from core.store import Store, registry
@@ -24,8 +24,20 @@ from training.evaluate_config import EvalConfig
 from training.kto_config import KtoConfig
 from training.ppo.ppo_config import PpoConfig
 from training.reward.rm_config import RmConfig
-from training.runs import RunFolder, removed_if_failed_before_training
+from training.runs import (
+    HeldOut,
+    HeldOutMismatch,
+    RunFolder,
+    recorded_held_out,
+    removed_if_failed_before_training,
+)
 from training.sft_config import SftConfig
+
+if TYPE_CHECKING:  # the data modules are imported when a command runs (no torch at start)
+    from training.data.sources import Split
+
+
+DEFAULT_HELD_OUT_PERCENT = 5.0
 
 
 def _data_options(parser: argparse.ArgumentParser, limit: int) -> None:
@@ -39,9 +51,9 @@ def _data_options(parser: argparse.ArgumentParser, limit: int) -> None:
     parser.add_argument(
         "--held-out-percent",
         type=float,
-        default=5.0,
-        help="share of conversations (and export prompts) kept out of training for the "
-        "held-out figures, chosen by a stable hash (default 5)",
+        default=DEFAULT_HELD_OUT_PERCENT,
+        help="share of conversations kept out of training for the held-out figures, chosen "
+        f"by a stable hash and recorded in run.json (default {DEFAULT_HELD_OUT_PERCENT:g})",
     )
     parser.add_argument(
         "--context-turns", type=int, default=3, help="chitchat turns before a reply (default 3)"
@@ -113,7 +125,18 @@ def add_parsers(sub: Any) -> None:
     ev.add_argument(
         "--limit", type=int, default=200, help="held-out prompts to judge on (default 200)"
     )
-    ev.add_argument("--held-out-percent", type=float, default=5.0, help="as in training")
+    ev.add_argument(
+        "--held-out-percent",
+        type=float,
+        help="as in training (default: what the policy's run.json records, else 5); another "
+        "value than a model's run recorded is refused",
+    )
+    ev.add_argument(
+        "--allow-held-out-mismatch",
+        action="store_true",
+        help="evaluate at --held-out-percent even where the policy's or baseline's run "
+        "recorded another (some prompts may then have been trained on)",
+    )
     ev.add_argument("--context-turns", type=int, default=3, help="as in training")
     ev.add_argument(
         "--out",
@@ -138,11 +161,12 @@ def evaluate(settings: Settings, args: argparse.Namespace) -> int:
             raise ModelRefError("--policy is not a run folder: say where the report goes (--out)")
         out = policy.path.parent / "eval"
     config = config_from_args(args, EvalConfig)
+    percent = held_out_percent(args, {"--policy": policy, "--baseline": baseline})
     # The held-out prompts alone: training never saw them (the same stable split).
     found = prompts(
         args.prompts or [CHITCHAT],
         None,
-        args.held_out_percent,
+        percent,
         RowShape(context_turns=args.context_turns),
         config.seed,
     )
@@ -157,6 +181,26 @@ def evaluate(settings: Settings, args: argparse.Namespace) -> int:
         print(f"{key:>16}: {shown}")
     print(f"report: {out / 'report.md'}", file=sys.stderr)
     return 0
+
+
+def held_out_percent(args: argparse.Namespace, models: dict[str, ModelRef]) -> float:
+    """The held-out percentage to evaluate at: --held-out-percent, else the one the first
+    of `models` with a run.json recorded, else the training default. One that differs from
+    a model's recorded split is refused (HeldOutMismatch) unless --allow-held-out-mismatch:
+    the held-out prompts at another percentage include prompts that run trained on."""
+    recorded = {option: recorded_held_out(ref.path) for option, ref in models.items()}
+    known = {option: split.percent for option, split in recorded.items() if split is not None}
+    percent: float = args.held_out_percent
+    if percent is None:
+        percent = next(iter(known.values()), DEFAULT_HELD_OUT_PERCENT)
+    for option, theirs in known.items():
+        if theirs != percent and not args.allow_held_out_mismatch:
+            raise HeldOutMismatch(
+                f"{option} was trained with --held-out-percent {theirs:g}, so held-out "
+                f"prompts at {percent:g} % may be ones it trained on; evaluate at {theirs:g} "
+                "(the default), or pass --allow-held-out-mismatch"
+            )
+    return percent
 
 
 def train(settings: Settings, args: argparse.Namespace) -> int:
@@ -181,6 +225,7 @@ def _train(
 
         base = model_ref(args.base, settings, store)
         split = sft_data(args.data or [CHITCHAT], limit, percent, shape, _seed(args))
+        run.held_out = HeldOut(percent, split.key)
         sft_config = config_from_args(args, SftConfig)
         metrics = train_sft(
             base.path, run, split.train, split.held_out, sft_config, split.sources, base.version
@@ -193,6 +238,7 @@ def _train(
         pair_names = args.pairs if args.pairs is not None else ([] if args.votes else [CHITCHAT])
         pairs = rm_pairs(pair_names, limit, percent, shape, _seed(args))
         voted = votes(args.votes, percent)
+        run.held_out = HeldOut(percent, _key(pairs, voted))
         metrics = train_rm(
             base.path,
             run,
@@ -212,9 +258,11 @@ def _train(
         reward = model_ref(args.reward, settings, store)
         found = prompts(args.prompts or [CHITCHAT], limit, percent, shape, _seed(args))
         config = config_from_args(args, PpoConfig)
-        ptx = None
+        ptx, splits = None, [found]
         if config.ptx_coef > 0:
-            ptx = sft_data(args.ptx_data or [CHITCHAT], limit, percent, shape, _seed(args)).train
+            ptx_split = sft_data(args.ptx_data or [CHITCHAT], limit, percent, shape, _seed(args))
+            ptx, splits = ptx_split.train, [found, ptx_split]
+        run.held_out = HeldOut(percent, _key(*splits))
         metrics = train_ppo(
             base.path,
             reward.path,
@@ -231,6 +279,7 @@ def _train(
 
         base = model_ref(args.policy, settings, store)
         voted = votes(args.votes, percent)
+        run.held_out = HeldOut(percent, voted.key)
         metrics = train_kto(
             base.path,
             run,
@@ -241,6 +290,16 @@ def _train(
             base.version,
         )
     return metrics, base
+
+
+def _key(*splits: Split) -> str:
+    """What the splits of one run were taken by, together (Split.key of their sum)."""
+    from training.data.sources import Split
+
+    together = Split()
+    for split in splits:
+        together.by_prompt += split.by_prompt
+    return together.key
 
 
 def _seed(args: argparse.Namespace) -> int:

@@ -1,6 +1,7 @@
 """A run folder: what every `replyloop train ...` and `replyloop eval` writes.
 
-    OUT/run.json          kind, parent, data sources (with digests), settings, seed, metrics
+    OUT/run.json          kind, parent, data sources (with digests), held-out split,
+                          settings, seed, metrics
     OUT/metrics.jsonl     one JSON object a logged step: {"step": n, "time": s, ...}
     OUT/checkpoints/      resumable state (a run started again on OUT picks up the newest)
     OUT/model/            the finished model and tokenizer (what the registry points at)
@@ -41,6 +42,25 @@ class DataSource:
         return DataSource(str(path), rows, digest.hexdigest())
 
 
+@dataclass(frozen=True)
+class HeldOut:
+    """The held-out split a run's data was taken with. `replyloop eval` judges on held-out
+    prompts: at another percentage some of them could be rows this run trained on."""
+
+    percent: float
+    key: str  # what the stable hash was taken of (training.data.sources.Split.key)
+
+
+def recorded_held_out(model_dir: Path) -> HeldOut | None:
+    """The split recorded by the run whose model is `model_dir` (a run folder's model/);
+    None for a model no run of ours made, or a run from before splits were recorded."""
+    manifest = model_dir.parent / "run.json"
+    if model_dir.name != "model" or not manifest.is_file():
+        return None
+    found = json.loads(manifest.read_text(encoding="utf-8")).get("held_out")
+    return HeldOut(float(found["percent"]), str(found["key"])) if found else None
+
+
 def _write_atomic(path: Path, text: str) -> None:
     partial = path.with_name(path.name + ".partial")
     partial.write_text(text, encoding="utf-8")
@@ -48,10 +68,12 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 class RunFolder:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, held_out: HeldOut | None = None) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         self.started = time.monotonic()
+        # Set by whoever split the data, before the trainer calls start().
+        self.held_out = held_out
 
     @property
     def model_dir(self) -> Path:
@@ -102,7 +124,11 @@ class RunFolder:
             ),
             "seed": seed,
         }
-        if manifest and {k: manifest.get(k) for k in record} != record:
+        if self.held_out is not None:
+            record["held_out"] = asdict(self.held_out)
+        # A run started before splits were recorded resumes whatever its split was.
+        compared = [k for k in record if k != "held_out" or "held_out" in manifest]
+        if manifest and {k: manifest.get(k) for k in compared} != {k: record[k] for k in compared}:
             raise RunMismatch(
                 f"{self.root} holds a different {manifest.get('kind')} run (other data or "
                 "settings); give a new --out folder, or delete this one to start over"
@@ -173,3 +199,7 @@ def _holds_work(folder: Path) -> bool:
 
 class RunMismatch(Exception):
     """--out names a folder that holds another run."""
+
+
+class HeldOutMismatch(RunMismatch):
+    """An evaluation asked for another held-out percentage than a model's run recorded."""

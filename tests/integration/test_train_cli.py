@@ -92,14 +92,21 @@ def test_sft_rm_ppo_kto_eval_promote(
     assert sft_data == {"chitchat-dataset==0.9.0", str(votes)}
     assert models["rm"].metrics["pairwise_accuracy"] >= 0.0
     assert models["ppo"].settings["rollout_batch"] == 4
+    for kind in ("sft", "rm", "ppo", "kto"):
+        manifest = json.loads((runs / kind / "run.json").read_text())
+        assert manifest["held_out"] == {"percent": 20.0, "key": "conversation"}, kind
 
-    done = ok(
-        replyloop(
-            "eval", "--policy", str(runs / "ppo"), "--baseline", models["sft"].version,
-            "--reward", str(runs / "rm"), "--limit", "6", "--max-new-tokens", "4",
-            "--held-out-percent", "20", env=env, cwd=tmp_path, timeout=TIMEOUT_S,
-        )
+    judge = (
+        "eval", "--policy", str(runs / "ppo"), "--baseline", models["sft"].version,
+        "--reward", str(runs / "rm"), "--limit", "6", "--max-new-tokens", "4",
     )  # fmt: skip
+    refused = replyloop(*judge, "--held-out-percent", "5", env=env, cwd=tmp_path)
+    assert "--policy was trained with --held-out-percent 20, so held-out prompts at 5 %" in (
+        one_line(refused)
+    )
+    assert not (runs / "ppo" / "eval").exists()
+    # At the recorded 20 %, the default.
+    done = ok(replyloop(*judge, env=env, cwd=tmp_path, timeout=TIMEOUT_S))
     assert "win_rate" in done.stdout and "kl_per_reply" in done.stdout
     report = (runs / "ppo" / "eval" / "report.md").read_text()
     assert "| win_rate |" in report and "comparison.png" in report
