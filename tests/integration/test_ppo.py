@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import load_file
 
 from core.types import ChatMessage
+from training.data.chitchat import DataError
 from training.models import TokenizerMismatch, load_policy, load_scorer, load_tokenizer
 from training.ppo.experience import REPLY_CLOSE, collect, make_experience, rollout_values
 from training.ppo.ppo_config import PpoConfig
@@ -372,3 +373,22 @@ def test_a_reward_model_over_another_tokenizer_fails_at_start(
     ):
         train_ppo(policy_dir, other, run, PROMPTS, SMALL)
     assert not run.manifest_path.exists()  # refused before the run began
+
+
+def test_prompts_fit_what_the_reward_model_reads(
+    models: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A reward model trained on shorter texts (`train rm --max-length`) would cut the start
+    of a full-budget prompt, system block first: PPO gives the policy less instead."""
+    policy_dir, reward_dir = models
+    short = tmp_path / "rm-short"
+    shutil.copytree(reward_dir, short)
+    tokenizer = load_tokenizer(short)
+    tokenizer.model_max_length = SMALL.max_new_tokens + REPLY_CLOSE + 36
+    tokenizer.save_pretrained(short)
+    train_ppo(policy_dir, short, RunFolder(tmp_path / "run"), PROMPTS, replace(SMALL, steps=1))
+    assert "ppo: prompts cut to 36 tokens (not max_prompt_tokens=48)" in capsys.readouterr().err
+    tokenizer.model_max_length = SMALL.max_new_tokens + REPLY_CLOSE
+    tokenizer.save_pretrained(short)
+    with pytest.raises(DataError, match="no room for a prompt"):
+        train_ppo(policy_dir, short, RunFolder(tmp_path / "run2"), PROMPTS, SMALL)
