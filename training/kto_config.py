@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from training.data.weights import VoteWeighting
+
 
 @dataclass(frozen=True)
-class KtoConfig:
+class KtoConfig(VoteWeighting):
     learning_rate: float = field(default=5e-6, metadata={"help": "AdamW's peak learning rate"})
     beta: float = field(
         default=0.1,

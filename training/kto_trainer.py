@@ -12,6 +12,11 @@ estimates the KL term z from the same batch's completions paired with other prom
 TRL 1.16 builds those mismatched pairs once, for consecutive rows, and therefore samples
 the data in order: the votes are shuffled (seeded) here, so a batch is not all one label
 just because the export was ordered by time.
+
+A vote row's weight (its margin, and its model version: training.data.weights) is given
+by repeating the row, 1 to 4 times: TRL's KTOTrainer takes a weight per label
+(desirable_weight, undesirable_weight), not per row, and its KL estimate and loss read
+rows only through its own collator. The 👍/👎 balance is counted after the repetition.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ from datasets import Dataset
 from trl import KTOConfig, KTOTrainer
 
 from training.data.chitchat import DataError
-from training.data.exports import check_vote
+from training.data.exports import TrlRow, check_vote
+from training.data.weights import copies
 from training.kto_config import KtoConfig
 from training.models import load_policy, load_tokenizer
 from training.run_callbacks import (
@@ -89,6 +95,17 @@ def balance_weights(liked: int, disliked: int, config: KtoConfig) -> tuple[float
     return round(desirable, 4), round(undesirable, 4)
 
 
+def weighted_rows(rows: list[TrlRow], config: KtoConfig, parent: str | None) -> list[TrlRow]:
+    """TRL's fields of each vote row (its own columns alone reach the trainer), each row
+    repeated as its weight says (training.data.weights.copies)."""
+    repeat = copies(config.weights(rows, parent))
+    return [trl_vote(row) for row, n in zip(rows, repeat, strict=True) for _ in range(n)]
+
+
+def trl_vote(row: TrlRow) -> TrlRow:
+    return {"prompt": row["prompt"], "completion": row["completion"], "label": row["label"]}
+
+
 def make_trainer(
     policy_dir: Path,
     run: RunFolder,
@@ -145,8 +162,11 @@ def train_kto(
     rewards/rejected, rewards/margins and kl, the weights used, steps and seconds; and
     eval_loss, eval_rewards/* and eval_kl on `eval_rows` when there are any."""
     started = time.monotonic()
-    liked, disliked = count_labels(rows, "training")
+    count_labels(rows, "training")
     count_labels(eval_rows, "held-out")
+    voted = len(rows)
+    rows, eval_rows = weighted_rows(rows, config, parent), [trl_vote(r) for r in eval_rows]
+    liked, disliked = count_labels(rows, "training")
     if liked == 0 or disliked == 0:
         raise DataError(
             f"KTO needs both 👍 and 👎 votes; the training rows hold {liked} 👍 and "
@@ -156,7 +176,8 @@ def train_kto(
     trainer = make_trainer(policy_dir, run, rows, eval_rows, config, weights)
     main = trainer.is_world_process_zero()
     balance = {
-        "votes_liked": float(liked),
+        "votes": float(voted),
+        "votes_liked": float(liked),  # with the repeats that weight them
         "votes_disliked": float(disliked),
         "desirable_weight": weights[0],
         "undesirable_weight": weights[1],

@@ -49,9 +49,10 @@ def policy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def quick(**changes: Any) -> KtoConfig:
-    settings: dict[str, Any] = dict(
-        learning_rate=2e-3, beta=0.5, batch_size=4, max_length=128, logging_steps=1
-    )
+    settings: dict[str, Any] = dict(  # margin weights would repeat rows: counts below
+        learning_rate=2e-3, beta=0.5, batch_size=4, max_length=128, logging_steps=1,
+        margin_weights=False,
+    )  # fmt: skip
     return KtoConfig(**{**settings, **changes})
 
 
@@ -114,6 +115,15 @@ def test_unbalanced_votes_are_weighted_and_resume(
     assert second["steps"] == 4 and run.latest_checkpoint() == run.checkpoints / "checkpoint-4"
     steps = [row["step"] for row in run.metrics() if "loss" in row]
     assert steps == [1, 2, 3, 4]  # the second call went on from checkpoint-2
+
+
+def test_vote_margins_repeat_rows(policy: Path, tmp_path: Path) -> None:
+    """Weights 1/3 (one vote), 1/5 (2-1), 1/2 (0-2), over the smallest: 2, 1 and 2 copies."""
+    run = RunFolder(tmp_path / "run")
+    metrics = train_kto(policy, run, VOTES, [], quick(margin_weights=True, max_steps=1), DATA, None)
+    assert metrics["votes"] == 8
+    assert (metrics["votes_liked"], metrics["votes_disliked"]) == (7, 8)
+    assert run.manifest()["settings"]["margin_weights"] is True
 
 
 def test_one_label_or_no_votes_is_a_clear_error(policy: Path, tmp_path: Path) -> None:

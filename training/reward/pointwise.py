@@ -7,7 +7,9 @@ this also anchors the scale: r > 0 reads as "people would like this".
 
 Votes are usually unbalanced (people click 👍 far more often), so by default each class is
 weighted to count half of the loss (n / (2 n_class) per vote); otherwise a model that
-scores everything high would already be near the minimum.
+scores everything high would already be near the minimum. Within that, each vote row
+counts by its weight (its margin and model version: training.data.weights), so a 3-0
+reply pulls harder than a 2-1 one.
 
 Checkpoints are `checkpoints/checkpoint-N/pointwise.pt` (model, optimizer, step), N
 continuing the pairwise phase's step count so that the newest checkpoint is the latest state.
@@ -47,17 +49,26 @@ def vote_loss(scores: torch.Tensor, liked: torch.Tensor, weights: torch.Tensor) 
     return (weights * per_vote).mean()
 
 
-def class_weights(labels: Sequence[bool], balance: bool) -> torch.Tensor:
-    """n / (2 n_class) per vote when balancing (mean weight 1), else all 1.
+def class_weights(
+    labels: Sequence[bool], balance: bool, rows: Sequence[float] | None = None
+) -> torch.Tensor:
+    """Each vote's loss weight: its row weight (`rows`, mean 1; all 1 without), scaled when
+    balancing so that each class's weights sum to half of the total (mean weight 1).
 
     >>> class_weights([True, True, True, False], balance=True)
     tensor([0.6667, 0.6667, 0.6667, 2.0000])
+    >>> class_weights([True, True, False, False], balance=True, rows=[1.5, 0.5, 1.0, 1.0])
+    tensor([1.5000, 0.5000, 1.0000, 1.0000])
+    >>> class_weights([True, True, False], balance=False, rows=[1.5, 0.5, 1.0])
+    tensor([1.5000, 0.5000, 1.0000])
     """
-    liked = sum(labels)
-    if not balance or liked in (0, len(labels)):
-        return torch.ones(len(labels))
-    up, down = len(labels) / (2 * liked), len(labels) / (2 * (len(labels) - liked))
-    return torch.tensor([up if label else down for label in labels])
+    weights = torch.ones(len(labels)) if rows is None else torch.tensor(rows, dtype=torch.float)
+    liked = torch.tensor(labels, dtype=torch.bool)
+    up, down = weights[liked].sum(), weights[~liked].sum()
+    if not balance or up == 0 or down == 0:
+        return weights
+    total = up + down
+    return torch.where(liked, weights * total / (2 * up), weights * total / (2 * down))
 
 
 def micro_batches(count: int, config: RmConfig) -> list[list[int]]:
@@ -106,16 +117,18 @@ def train_pointwise(
     minutes: float = 0.0,
     first_step: int = 0,
     resume: Path | None = None,
+    starting: str | None = None,
 ) -> tuple[int, bool]:
     """Train `model` in place for at most `minutes` (0: no limit), resuming from the
-    checkpoint `resume`; steps are logged as first_step + n. Returns (the last step, stopped
-    by the budget?)."""
+    checkpoint `resume`; steps are logged as first_step + n. `starting` is the version of
+    the model trained from (the current version, unless the config names one). Returns
+    (the last step, stopped by the budget?)."""
     deadline = time.monotonic() + 60 * minutes if minutes > 0 else None
     device = next(model.parameters()).device
     prompts, replies, labels = zip(*(vote_reply(row) for row in votes), strict=True)
     texts = [conversation_text(tokenizer, p, r) for p, r in zip(prompts, replies, strict=True)]
     liked = torch.tensor(labels)  # (N,)
-    weights = class_weights(labels, config.balance_votes)  # (N,)
+    weights = class_weights(labels, config.balance_votes, config.weights(votes, starting))  # (N,)
     batches = micro_batches(len(texts), config)
     total = math.ceil(len(batches) / config.grad_accum)
 

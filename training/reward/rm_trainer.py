@@ -110,8 +110,9 @@ def train_rm(
     if votes and not out_of_time:
         resume = latest if is_pointwise_checkpoint(latest) else None
         step, out_of_time = train_pointwise(
-            model, tokenizer, run, votes, held_out_votes, config, minutes_left(), step, resume
-        )
+            model, tokenizer, run, votes, held_out_votes, config, minutes_left(), step, resume,
+            parent,
+        )  # fmt: skip
 
     seconds = round(time.monotonic() - started, 3)  # training time of this invocation
     after = evaluate(model, tokenizer, held_out_pairs, held_out_votes, config.max_length)
