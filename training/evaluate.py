@@ -16,8 +16,9 @@ from tqdm.auto import tqdm
 
 from core.types import ChatMessage
 from training.evaluate_config import EvalConfig
-from training.models import load_policy, load_scorer, load_tokenizer
+from training.models import check_same_tokenizer, load_policy, load_scorer, load_tokenizer
 from training.ppo.rollout import Rollout, sample, stop_token_ids
+from training.prompt_fit import fit_prompts
 from training.report import comparison_plot, training_curves, write_report
 from training.runs import RunFolder
 from training.scoring import reward_scores
@@ -86,6 +87,16 @@ def evaluate(
         raise ValueError("no prompts to evaluate on")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     tokenizer = load_tokenizer(policy_dir)
+    # The baseline answers and is read through the policy's token ids (reply_kl).
+    check_same_tokenizer(
+        tokenizer,
+        load_tokenizer(baseline_dir),
+        f"the policy {policy_dir}",
+        f"the baseline {baseline_dir}",
+        "compare a policy with its own parent, or another model of the same family",
+    )
+    # Cut once, by whole turns: both models answer, and the reward model scores, the same.
+    prompts = fit_prompts(tokenizer, prompts, config.max_prompt_tokens)
     policy = load_policy(policy_dir, device).eval()
     baseline = load_policy(baseline_dir, device).eval()
     scorer, scorer_tokenizer = load_scorer(reward_dir, device).eval(), load_tokenizer(reward_dir)

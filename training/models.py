@@ -49,7 +49,14 @@ PROBE: list[dict[str, str]] = [
 ]
 
 
-def check_same_tokenizer(tokenizer: Any, other: Any, name: str, other_name: str) -> None:
+REWARD_ADVICE = (
+    "train the reward model from the policy's SFT model, or the policy from the reward model's base"
+)
+
+
+def check_same_tokenizer(
+    tokenizer: Any, other: Any, name: str, other_name: str, advice: str = REWARD_ADVICE
+) -> None:
     """Refuse two tokenizers that would give the same text different ids: same vocabulary
     size, and the same ids for a probe conversation, plain and through the chat template.
 
@@ -72,9 +79,7 @@ def check_same_tokenizer(tokenizer: Any, other: Any, name: str, other_name: str)
         problems.append("different ids for the same chat through their chat templates")
     if problems:
         raise TokenizerMismatch(
-            f"{name} and {other_name} do not share a tokenizer ({'; '.join(problems)}): "
-            "train the reward model from the policy's SFT model, or the policy from the "
-            "reward model's base"
+            f"{name} and {other_name} do not share a tokenizer ({'; '.join(problems)}): " + advice
         )
 
 

@@ -17,6 +17,8 @@ from safetensors.torch import load_file
 
 from core.types import ChatMessage
 from training.data.chitchat import DataError
+from training.evaluate import evaluate
+from training.evaluate_config import EvalConfig
 from training.models import TokenizerMismatch, load_policy, load_scorer, load_tokenizer
 from training.ppo.experience import REPLY_CLOSE, collect, make_experience, rollout_values
 from training.ppo.ppo_config import PpoConfig
@@ -392,3 +394,41 @@ def test_prompts_fit_what_the_reward_model_reads(
     tokenizer.save_pretrained(short)
     with pytest.raises(DataError, match="no room for a prompt"):
         train_ppo(policy_dir, short, RunFolder(tmp_path / "run2"), PROMPTS, SMALL)
+
+
+EVAL = EvalConfig(max_new_tokens=4, max_prompt_tokens=40, batch_size=2)
+
+
+def test_eval_scores_the_prompts_its_models_answered(
+    models: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """`replyloop eval` cuts each prompt once, by whole turns: both models answer it and
+    the reward model scores it as it was answered, system block and all."""
+    policy_dir, reward_dir = models
+    config = EVAL
+    run = RunFolder(tmp_path / "eval")
+    evaluate(policy_dir, policy_dir, reward_dir, [LONG_PROMPT, PROMPTS[0]], run, config, {})
+    rows = [json.loads(line) for line in (run.root / "samples.jsonl").read_text().splitlines()]
+    fitted = fit_prompt(load_tokenizer(policy_dir), LONG_PROMPT, config.max_prompt_tokens)
+    assert rows[0]["prompt"] == fitted and fitted[0] == LONG_PROMPT[0]
+    assert len(fitted) < len(LONG_PROMPT)
+    scored = reward_scores(
+        load_scorer(reward_dir).eval(),
+        load_tokenizer(reward_dir),
+        [fitted],
+        [rows[0]["reply_a"]],
+    )
+    assert rows[0]["score_a"] == pytest.approx(scored[0], abs=1e-5)
+
+
+def test_eval_refuses_a_baseline_over_another_tokenizer(
+    models: tuple[Path, Path], tmp_path: Path
+) -> None:
+    policy_dir, reward_dir = models
+    other = tmp_path / "baseline-other"
+    shutil.copytree(policy_dir, other)
+    tokenizer = load_tokenizer(other)
+    tokenizer.add_tokens(["<|tool|>"])
+    tokenizer.save_pretrained(other)
+    with pytest.raises(TokenizerMismatch, match=f"the baseline {other}"):
+        evaluate(policy_dir, other, reward_dir, PROMPTS, RunFolder(tmp_path / "e"), EVAL, {})
