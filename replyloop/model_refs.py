@@ -4,13 +4,13 @@ version, a training run folder (its `model/`), or any local model folder."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.settings import Settings
 from core.store import Store, registry
+from training.runs import weights_digest
 from workers.models import BUILTIN, BUILTIN_VERSION, folder_version, resolve
 
 
@@ -51,9 +51,4 @@ def run_version(run_root: Path, model_dir: Path) -> str:
     """A trained model's version: its run folder's name and a digest of its weights, so
     two runs in folders of the same name never share a version, and a run that is
     registered again (the same weights) keeps its own."""
-    digest = hashlib.sha256()
-    for file in sorted(model_dir.glob("*.safetensors")) or sorted(model_dir.glob("*.bin")):
-        with file.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 22), b""):
-                digest.update(block)
-    return f"{run_root.resolve().name}-{digest.hexdigest()[:8]}"
+    return f"{run_root.resolve().name}-{weights_digest(model_dir)[:8]}"

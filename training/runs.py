@@ -1,7 +1,8 @@
 """A run folder: what every `replyloop train ...` and `replyloop eval` writes.
 
     OUT/run.json          kind, parent, data sources (with digests), held-out split,
-                          settings, seed, metrics
+                          the reward model a PPO run trained against, settings, seed,
+                          metrics
     OUT/metrics.jsonl     one JSON object a logged step: {"step": n, "time": s, ...}
     OUT/checkpoints/      resumable state (a run started again on OUT picks up the newest)
     OUT/model/            the finished model and tokenizer (what the registry points at)
@@ -51,20 +52,62 @@ class HeldOut:
     key: str  # what the stable hash was taken of (training.data.sources.Split.key)
 
 
-def recorded_held_out(model_dir: Path) -> HeldOut | None:
-    """The split recorded by the run whose model is `model_dir` (a run folder's model/);
-    None for a model no run of ours made, or a run from before splits were recorded."""
+def weights_digest(model_dir: Path) -> str:
+    """sha256 of a model folder's weight files: the same weights under another folder or
+    version name are the same model."""
+    digest = hashlib.sha256()
+    for file in sorted(model_dir.glob("*.safetensors")) or sorted(model_dir.glob("*.bin")):
+        with file.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 22), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class TrainedAgainst:
+    """The reward model a PPO run optimised: `replyloop eval` refuses it as the judge of
+    that run, since a policy scores well under the very model it was pushed up against
+    whether or not its replies got better (reward hacking)."""
+
+    path: str  # absolute, as given
+    weights: str  # weights_digest of the folder
+
+    @staticmethod
+    def of(model_dir: Path) -> TrainedAgainst:
+        return TrainedAgainst(os.path.abspath(model_dir), weights_digest(model_dir))
+
+
+def run_manifest(model_dir: Path) -> dict[str, Any] | None:
+    """run.json of the run whose model is `model_dir` (a run folder's model/); None for a
+    model no run of ours made."""
     manifest = model_dir.parent / "run.json"
     if model_dir.name != "model" or not manifest.is_file():
         return None
-    found = json.loads(manifest.read_text(encoding="utf-8")).get("held_out")
+    loaded: dict[str, Any] = json.loads(manifest.read_text(encoding="utf-8"))
+    return loaded
+
+
+def recorded_held_out(model_dir: Path) -> HeldOut | None:
+    """The split recorded by the run whose model is `model_dir`; None for a model no run
+    of ours made, or a run from before splits were recorded."""
+    found = (run_manifest(model_dir) or {}).get("held_out")
     return HeldOut(float(found["percent"]), str(found["key"])) if found else None
+
+
+def recorded_reward_model(model_dir: Path) -> TrainedAgainst | None:
+    """The reward model the run whose model is `model_dir` trained against; None for
+    other runs, models no run of ours made, and PPO runs from before it was recorded."""
+    found = (run_manifest(model_dir) or {}).get("reward_model")
+    return TrainedAgainst(str(found["path"]), str(found["weights"])) if found else None
 
 
 def _write_atomic(path: Path, text: str) -> None:
     partial = path.with_name(path.name + ".partial")
     partial.write_text(text, encoding="utf-8")
     os.replace(partial, path)
+
+
+LATER_FIELDS = ("held_out", "reward_model")  # run.json fields older runs lack
 
 
 class RunFolder:
@@ -74,6 +117,7 @@ class RunFolder:
         self.started = time.monotonic()
         # Set by whoever split the data, before the trainer calls start().
         self.held_out = held_out
+        self.reward_model: TrainedAgainst | None = None  # set by PPO before start()
 
     @property
     def model_dir(self) -> Path:
@@ -126,8 +170,10 @@ class RunFolder:
         }
         if self.held_out is not None:
             record["held_out"] = asdict(self.held_out)
-        # A run started before splits were recorded resumes whatever its split was.
-        compared = [k for k in record if k != "held_out" or "held_out" in manifest]
+        if self.reward_model is not None:
+            record["reward_model"] = asdict(self.reward_model)
+        # A run started before these were recorded resumes whatever they were.
+        compared = [k for k in record if k not in LATER_FIELDS or k in manifest]
         if manifest and {k: manifest.get(k) for k in compared} != {k: record[k] for k in compared}:
             raise RunMismatch(
                 f"{self.root} holds a different {manifest.get('kind')} run (other data or "

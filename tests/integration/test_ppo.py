@@ -33,7 +33,13 @@ from training.ppo.rollout import (
 )
 from training.ppo.update import encode_ptx, ppo_update
 from training.prompt_fit import fit_prompt
-from training.runs import RunFolder, RunMismatch
+from training.runs import (
+    RunFolder,
+    RunMismatch,
+    TrainedAgainst,
+    recorded_reward_model,
+    weights_digest,
+)
 from training.scoring import reward_scores
 from workers.tiny_model import make_tiny_model
 
@@ -218,6 +224,10 @@ def test_train_ppo_end_to_end(models: tuple[Path, Path], trained: RunFolder) -> 
     manifest = json.loads(trained.manifest_path.read_text())
     assert manifest["kind"] == "ppo" and manifest["parent"] == "sft"
     assert manifest["metrics"]["reward"] == rows[-1]["reward"]
+    # What eval refuses as the judge of this policy.
+    assert recorded_reward_model(trained.model_dir) == TrainedAgainst(
+        str(reward_dir.absolute()), weights_digest(reward_dir)
+    )
 
     from transformers import AutoModelForCausalLM
 

@@ -50,7 +50,7 @@ from training.ppo.ppo_config import PpoConfig
 from training.ppo.rollout import stop_token_ids
 from training.ppo.update import encode_ptx, ppo_update, ptx_batches
 from training.prompt_fit import fit_prompts
-from training.runs import DataSource, RunFolder
+from training.runs import DataSource, RunFolder, TrainedAgainst
 
 
 def train_ppo(
@@ -83,6 +83,7 @@ def train_ppo(
     # Cut every prompt once, here: a system prompt too long for the budget fails now, not
     # at a later step, and the reward model scores the context the policy saw.
     prompts = fit_prompts(tokenizer, prompts, _prompt_budget(config, reward_tokenizer))
+    run.reward_model = TrainedAgainst.of(reward_dir)  # eval refuses it as a judge
     run.start("ppo", parent or policy_dir.name, list(data), settings, config.seed)
     torch.manual_seed(config.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
