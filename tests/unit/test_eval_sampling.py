@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from core.types import ChatMessage
 from training.bootstrap import Estimate, distinct_weights, mean_interval, wins
 from training.data.builders import RowShape
 from training.data.eval_prompts import held_out_prompts, stratified
@@ -93,7 +94,7 @@ def test_win_rate_and_distinct_share_are_means_over_prompts() -> None:
 
 
 def test_on_topic_needs_a_shared_content_word() -> None:
-    ask = [
+    ask: list[ChatMessage] = [
         {"role": "user", "content": "I just got back from Japan"},
         {"role": "assistant", "content": "welcome back"},
         {"role": "user", "content": "the sushi there was amazing"},
