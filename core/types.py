@@ -183,7 +183,7 @@ class ModelRecord:
     """A registered model (core.store.registry): where it lives and how it was made."""
 
     version: str  # the name every Turn it makes records
-    kind: str  # builtin | sft | rm | ppo | kto | local
+    kind: str  # builtin | sft | rm | ppo | kto | dpo | local
     path: str  # the model folder; every gpu worker must be able to read it
     parent: str | None  # the version it was trained from
     data: list[DataSource]

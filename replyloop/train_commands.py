@@ -1,4 +1,4 @@
-"""`replyloop train sft|rm|ppo|kto` and `replyloop eval`: data loaded and split, the
+"""`replyloop train sft|rm|ppo|kto|dpo` and `replyloop eval`: data loaded and split, the
 trainer run in its run folder, the model registered.
 
 Each trainer's config dataclass is its command line (training.config_cli); the options
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from core.settings import Settings
 from core.store import Store, registry
 from core.types import DataSource
+from replyloop import dpo_command
 from replyloop.bootstrap import bootstrap
 from replyloop.model_refs import ModelRef, ModelRefError, model_ref, run_version
 from training.config_cli import add_config_arguments, config_from_args
@@ -63,7 +64,7 @@ def _data_options(parser: argparse.ArgumentParser, limit: int) -> None:
 
 def add_parsers(sub: Any) -> None:
     """`train` and `eval` on the top-level parser's subcommands."""
-    train = sub.add_parser("train", help="train the next model: sft, rm, ppo or kto")
+    train = sub.add_parser("train", help="train the next model: sft, rm, ppo, kto or dpo")
     tsub = train.add_subparsers(dest="train_command", required=True, help="what to train")
 
     sft = tsub.add_parser("sft", help="supervised fine-tuning (TRL SFTTrainer)")
@@ -112,6 +113,7 @@ def add_parsers(sub: Any) -> None:
     kto.add_argument("--votes", action="append", required=True, help="a kto export; repeatable")
     _data_options(kto, 0)
     add_config_arguments(kto, KtoConfig)
+    _data_options(dpo_command.add_parser(tsub), 2000)
 
     ev = sub.add_parser("eval", help="a policy against a baseline, judged by a reward model")
     ev.add_argument("--policy", required=True, help="the model to judge (a run folder, ...)")
@@ -250,6 +252,8 @@ def _train(
             pairs.sources + voted.sources,
             base.version,
         )
+    elif command == "dpo":
+        metrics, base = dpo_command.train(settings, store, args, run)
     elif command == "ppo":
         from training.data.sources import prompts, sft_data
         from training.ppo.ppo_trainer import train_ppo

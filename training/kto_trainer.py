@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from datasets import Dataset
+from transformers import Trainer
 from trl import KTOConfig, KTOTrainer
 
 from training.data.chitchat import DataError
@@ -140,8 +141,8 @@ def make_trainer(
     )
 
 
-def last_logged(trainer: KtoTrainer, keys: tuple[str, ...]) -> dict[str, float]:
-    """The newest training log's values of `keys` (those it has)."""
+def last_logged(trainer: Trainer, keys: tuple[str, ...]) -> dict[str, float]:
+    """The newest training log's values of `keys` (those it has); any TRL trainer's."""
     for logs in reversed(trainer.state.log_history):
         if any(key in logs for key in keys):
             return {key: float(logs[key]) for key in keys if key in logs}

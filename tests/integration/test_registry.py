@@ -58,8 +58,8 @@ def test_register_the_same_version_with_another_folder_is_refused(
 
 
 def test_register_refuses_an_unknown_kind(store: Store, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="kind 'dpo' is not one of"):
-        r.register(store, version="x", kind="dpo", path=tmp_path)
+    with pytest.raises(ValueError, match="kind 'tea' is not one of"):
+        r.register(store, version="x", kind="tea", path=tmp_path)
     assert r.list_models(store) == []
 
 

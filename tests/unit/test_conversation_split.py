@@ -17,7 +17,15 @@ from core.export.rows import CastVote, RatedTurn, kto_row, pair_rows, raw_row
 from core.types import ChatMessage
 from training.data import chitchat
 from training.data.builders import RowShape, sft_rows
-from training.data.sources import Split, prompts, rm_pairs, sft_data, split_rows, votes
+from training.data.sources import (
+    Split,
+    prompts,
+    rm_pairs,
+    sft_data,
+    split_rows,
+    vote_pairs,
+    votes,
+)
 
 SECRET = b"split-secret"
 CONVERSATIONS, TURNS, PERCENT = 40, 4, 30.0
@@ -100,6 +108,12 @@ def test_kto_and_rm_votes(files: dict[str, str]) -> None:
 
 def test_rm_pairs(files: dict[str, str]) -> None:
     assert_disjoint(rm_pairs([files["pairs"]], None, PERCENT, RowShape(), 0))
+
+
+def test_dpo_pairs_mined_from_votes(files: dict[str, str]) -> None:
+    split = vote_pairs([files["kto"]], PERCENT)
+    assert len(split.train) + len(split.held_out) == CONVERSATIONS * TURNS  # one a context
+    assert_disjoint(split)
 
 
 @pytest.mark.parametrize("fmt", ["raw", "kto", "pairs"])

@@ -23,6 +23,7 @@ from training.data.builders import RowShape, liked_rows, selection_pairs, sft_ro
 from training.data.chitchat import DataError
 from training.data.exports import TrlRow
 from training.data.split import held_out
+from training.data.vote_pairs import mined_pairs
 from training.runs import DataSource
 
 log = logging.getLogger(__name__)
@@ -155,6 +156,23 @@ def votes(names: Sequence[str], percent: float) -> Split:
     split = Split()
     for name in names:
         split.add(from_file(Path(name), exports.read_votes, percent, "votes"))
+    return split
+
+
+def vote_pairs(names: Sequence[str], percent: float) -> Split:
+    """`train dpo --votes`: pairs mined from `kto` export files, a 👍 reply against a 👎
+    one of the same conversation and prompt (training.data.vote_pairs). The votes are split
+    first, so a pair's two replies, one context, are always on the same side."""
+    split = Split()
+    for name in names:
+        part = from_file(Path(name), exports.read_votes, percent, "votes")
+        part.train, part.held_out = mined_pairs(part.train), mined_pairs(part.held_out)
+        if not part.train and not part.held_out:
+            raise DataError(
+                f"{name} has no 👍 and 👎 replies in one context (same conversation and "
+                "prompt) to pair"
+            )
+        split.add(part)
     return split
 
 
