@@ -19,11 +19,17 @@ import redis
 from sqlalchemy import Engine
 
 from bench.faults.services import OwnPostgres, OwnRedis, free_port
+from core.settings import Settings
 from core.store import Store, open_store
 from tests import services
 from tests.integration.workers import Worker, replyloop_command, start_workers, worker_env
 
 READY_S = 120.0
+# The tests' worker_env turns the message limits off (a fake user's messages would count
+# across a module's tests); a scenario runs with them as an operator's system does.
+DEFAULT_LIMITS = {
+    name: str(Settings.model_fields[name].default) for name in ("user_limit", "chat_limit")
+}
 
 
 @dataclass
@@ -183,7 +189,7 @@ def stack(
     own_redis.start()
     try:
         with database(home, own_postgres) as (url, cluster):
-            env = worker_env(own_redis.url, url, model, home)
+            env = worker_env(own_redis.url, url, model, home, **DEFAULT_LIMITS)
             env.update(platform_env)
             running = Stack(home, env, own_redis, open_store(url))
             try:
