@@ -115,17 +115,28 @@ def add_parsers(sub: Any) -> None:
     add_config_arguments(kto, KtoConfig)
     _data_options(dpo_command.add_parser(tsub), 2000)
 
-    ev = sub.add_parser("eval", help="a policy against a baseline, judged by a reward model")
+    ev = sub.add_parser(
+        "eval", help="a policy against a baseline and trivial baselines, judged by a reward model"
+    )
     ev.add_argument("--policy", required=True, help="the model to judge (a run folder, ...)")
     ev.add_argument("--baseline", required=True, help="the model to compare it with")
-    ev.add_argument("--reward", required=True, help="the reward model that judges")
+    ev.add_argument(
+        "--reward",
+        required=True,
+        help="the reward model that judges: not the one the policy trained against (refused "
+        "unless --allow-training-judge); one from `train rm` with its own data and seed",
+    )
     ev.add_argument(
         "--prompts",
         action="append",
         help="'chitchat' or an export file; its held-out part is used (default: chitchat)",
     )
     ev.add_argument(
-        "--limit", type=int, default=200, help="held-out prompts to judge on (default 200)"
+        "--limit",
+        type=int,
+        default=200,
+        help="held-out prompts to judge on, drawn round-robin over held-out conversations "
+        "(seeded; at most --per-conversation from one) (default 200)",
     )
     ev.add_argument(
         "--held-out-percent",
@@ -150,7 +161,8 @@ def add_parsers(sub: Any) -> None:
 
 
 def evaluate(settings: Settings, args: argparse.Namespace) -> int:
-    from training.data.sources import prompts
+    from training.data.eval_prompts import held_out_prompts, stratified
+    from training.eval_report import summary_text
     from training.evaluate import evaluate as judge
 
     rt = bootstrap(settings)
@@ -164,23 +176,24 @@ def evaluate(settings: Settings, args: argparse.Namespace) -> int:
         out = policy.path.parent / "eval"
     config = config_from_args(args, EvalConfig)
     percent = held_out_percent(args, {"--policy": policy, "--baseline": baseline})
-    # The held-out prompts alone: training never saw them (the same stable split).
-    found = prompts(
-        args.prompts or [CHITCHAT],
-        None,
-        percent,
-        RowShape(context_turns=args.context_turns),
-        config.seed,
-    )
-    held_out = [row["prompt"] for row in found.held_out][: args.limit]
+    # The held-out prompts alone (training never saw them), spread over conversations.
+    shape = RowShape(context_turns=args.context_turns)
+    found = held_out_prompts(args.prompts or [CHITCHAT], percent, shape)
+    drawn = stratified(found, args.limit, config.per_conversation, config.seed)
+    held_out, spanned = [row.prompt for row in drawn], len({row.conversation for row in drawn})
     names = {"policy": policy.version, "baseline": baseline.version, "reward": reward.version}
     with removed_if_failed_before_training(out):
         summary = judge(
-            policy.path, baseline.path, reward.path, held_out, RunFolder(out), config, names
+            policy.path,
+            baseline.path,
+            reward.path,
+            held_out,
+            RunFolder(out),
+            config,
+            names,
+            spanned,
         )
-    for key, value in summary.items():
-        shown = f"{value:.4g}" if isinstance(value, float) else value
-        print(f"{key:>16}: {shown}")
+    print(summary_text(summary))
     print(f"report: {out / 'report.md'}", file=sys.stderr)
     return 0
 

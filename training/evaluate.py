@@ -1,7 +1,9 @@
 """`replyloop eval`: a policy against a baseline on held-out prompts, judged by a reward
-model. Both answer the same prompts with the serving settings; the report gives the
-reward-model win rate of the policy, each model's mean reward and reply length, and the KL
-of the policy to the baseline along the policy's replies."""
+model that neither was trained against (training.judge). Both answer the same prompts with
+the serving settings; the report gives the judge's win rate of the policy, each model's
+mean score and reply length, the KL of the policy to the baseline along the policy's
+replies, and the same figures for trivial baselines (training.eval_table), each with a
+bootstrap interval (training.bootstrap)."""
 
 from __future__ import annotations
 
@@ -12,65 +14,28 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from core.types import ChatMessage
+from training.bootstrap import mean_interval
+from training.eval_replies import best_under, generate
+from training.eval_replies import reply_kl as reply_kl  # bench/loop/kl.py reads it here
+from training.eval_report import write_report
+from training.eval_table import (
+    BASELINE,
+    CONSTANT,
+    CONSTANT_REPLY,
+    POLICY,
+    TRUNCATED,
+    row_figures,
+    truncated,
+)
 from training.evaluate_config import EvalConfig
-from training.models import check_same_tokenizer, load_policy, load_scorer, load_tokenizer
-from training.ppo.rollout import Rollout, sample, stop_token_ids
+from training.judge import choose_judge
+from training.models import check_same_tokenizer, load_scorer, load_tokenizer
 from training.prompt_fit import fit_prompts
-from training.report import comparison_plot, training_curves, write_report
+from training.report import comparison_plot, training_curves
 from training.runs import RunFolder
 from training.scoring import reward_scores
-
-
-def win_rate(a: Sequence[float], b: Sequence[float]) -> float:
-    """Share of prompts where a's reply scores above b's; a tie counts half.
-
-    >>> win_rate([1.0, 2.0, 0.5], [0.0, 2.0, 1.0])
-    0.5
-    """
-    assert len(a) == len(b) and a
-    return sum(1.0 if x > y else 0.5 if x == y else 0.0 for x, y in zip(a, b, strict=True)) / len(a)
-
-
-@torch.no_grad()
-def reply_kl(policy: Any, baseline: Any, replies: Rollout) -> torch.Tensor:
-    """KL(policy || baseline) of each reply, in nats: at every token of the reply, the exact
-    KL between the two next-token distributions (whole vocabulary, temperature 1), summed
-    over the reply. -> (B,)"""
-    given = {
-        "input_ids": replies.input_ids,
-        "attention_mask": replies.attention_mask,
-        "position_ids": replies.position_ids,
-    }
-    start = replies.query_width - 1  # the distribution that predicts token t sits at t - 1
-    logits_p = policy(**given).logits[:, start:-1].float()  # (B, R, V)
-    logits_b = baseline(**given).logits[:, start:-1].float()  # (B, R, V)
-    logp, logb = torch.log_softmax(logits_p, -1), torch.log_softmax(logits_b, -1)
-    per_token = (logp.exp() * (logp - logb)).sum(-1)  # (B, R)
-    return (per_token * replies.response_mask.to(per_token.dtype)).sum(-1)
-
-
-def _replies(
-    model: Any,
-    tokenizer: Any,
-    prompts: Sequence[Sequence[ChatMessage]],
-    config: EvalConfig,
-    generator: torch.Generator,
-) -> Rollout:
-    made, _, _ = sample(
-        model,
-        tokenizer,
-        prompts,
-        max_prompt_tokens=config.max_prompt_tokens,
-        max_new_tokens=config.max_new_tokens,
-        temperature=config.temperature,
-        top_p=config.top_p,
-        stop_ids=stop_token_ids(tokenizer, model),
-        generator=generator,
-    )
-    return made
 
 
 def evaluate(
@@ -81,10 +46,20 @@ def evaluate(
     run: RunFolder,
     config: EvalConfig,
     names: dict[str, str],
+    conversations: int | None = None,
 ) -> dict[str, Any]:
-    """Generate, score, compare; write samples.jsonl, report.md and its plots into `run`."""
+    """Generate, score, compare; write samples.jsonl, report.md, report.json and plots into
+    `run`. `conversations`: how many held-out conversations the prompts were drawn from.
+    TrainingJudge (before any model loads) if `reward_dir` is the policy's or the
+    baseline's training reward model and config.allow_training_judge is off."""
     if not prompts:
         raise ValueError("no prompts to evaluate on")
+    judge = choose_judge(
+        reward_dir,
+        names.get("reward", str(reward_dir)),
+        {POLICY: policy_dir, BASELINE: baseline_dir},
+        config.allow_training_judge,
+    )
     device = "cuda" if torch.cuda.is_available() else "cpu"
     tokenizer = load_tokenizer(policy_dir)
     # The baseline answers and is read through the policy's token ids (reply_kl).
@@ -97,65 +72,102 @@ def evaluate(
     )
     # Cut once, by whole turns: both models answer, and the reward model scores, the same.
     prompts = fit_prompts(tokenizer, prompts, config.max_prompt_tokens)
-    policy = load_policy(policy_dir, device).eval()
-    baseline = load_policy(baseline_dir, device).eval()
-    scorer, scorer_tokenizer = load_scorer(reward_dir, device).eval(), load_tokenizer(reward_dir)
-    replies_a: list[str] = []
-    replies_b: list[str] = []
-    kls: list[float] = []
-    lengths_a: list[float] = []
-    lengths_b: list[float] = []
-    generator = torch.Generator(device=device).manual_seed(config.seed)
-    for start in tqdm(
-        range(0, len(prompts), config.batch_size), desc="eval: replies and KL", unit="batch"
-    ):
-        batch = list(prompts[start : start + config.batch_size])
-        made_a = _replies(policy, tokenizer, batch, config, generator)
-        made_b = _replies(baseline, tokenizer, batch, config, generator)
-        kls.extend(reply_kl(policy, baseline, made_a).tolist())
-        replies_a.extend(made_a.texts)
-        replies_b.extend(made_b.texts)
-        lengths_a.extend(made_a.response_mask.sum(-1).float().tolist())
-        lengths_b.extend(made_b.response_mask.sum(-1).float().tolist())
-    scores_a = reward_scores(scorer, scorer_tokenizer, prompts, replies_a, progress="eval: policy")
-    scores_b = reward_scores(
-        scorer, scorer_tokenizer, prompts, replies_b, progress="eval: baseline"
+    best_of = config.best_of if judge.training_rm is not None else 0
+    replies, kls, candidates = generate(
+        policy_dir, baseline_dir, tokenizer, prompts, config, best_of
     )
+    if best_of:
+        assert judge.training_rm is not None
+        replies[f"best of {best_of} under the training RM"] = best_under(
+            judge.training_rm, prompts, candidates, device
+        )
+        best_note = f"run: the baseline's best of {best_of} replies under {judge.training_rm}"
+    elif judge.training_rm is None:
+        best_note = "not run: the policy's run.json records no training reward model"
+    else:
+        best_note = "not run (--best-of 0)"
+    replies[TRUNCATED] = [truncated(reply) for reply in replies[BASELINE]]
+    replies[CONSTANT] = [CONSTANT_REPLY] * len(prompts)
+    scorer, scorer_tokenizer = load_scorer(reward_dir, device).eval(), load_tokenizer(reward_dir)
+    scores = {
+        name: reward_scores(scorer, scorer_tokenizer, prompts, texts, progress=f"eval: {name}")
+        for name, texts in replies.items()
+    }
+    lengths = {
+        name: [float(len(tokenizer(t, add_special_tokens=False)["input_ids"])) for t in texts]
+        for name, texts in replies.items()
+    }
+    rows = {
+        name: row_figures(
+            prompts,
+            replies[name],
+            scores[name],
+            scores[BASELINE],
+            lengths[name],
+            config.resamples,
+            config.seed,
+        )
+        for name in (POLICY, BASELINE, *[n for n in replies if n not in (POLICY, BASELINE)])
+    }
     summary: dict[str, Any] = {
         **names,
+        "judge": judge.describe(),
         "prompts": len(prompts),
-        "win_rate": win_rate(scores_a, scores_b),
-        "reward_policy": _mean(scores_a),
-        "reward_baseline": _mean(scores_b),
-        "kl_per_reply": _mean(kls),
-        "length_policy": _mean(lengths_a),
-        "length_baseline": _mean(lengths_b),
+        "sampling": {
+            "conversations": conversations,  # None: prompts given, not drawn by the CLI
+            "per_conversation": config.per_conversation,
+            "seed": config.seed,
+            "resamples": config.resamples,
+        },
+        "win_rate": rows[POLICY]["win_rate"],
+        "reward_policy": rows[POLICY]["judge_score"],
+        "reward_baseline": rows[BASELINE]["judge_score"],
+        "kl_per_reply": mean_interval(kls, config.resamples, config.seed),
+        "length_policy": rows[POLICY]["length"],
+        "length_baseline": rows[BASELINE]["length"],
+        "rows": rows,
+        "best_of_n": best_note,
     }
-    with (run.root / "samples.jsonl").open("w", encoding="utf-8") as handle:
-        for i, prompt in enumerate(prompts):
-            row = {
-                "prompt": prompt,
-                "reply_a": replies_a[i],
-                "reply_b": replies_b[i],
-                "score_a": scores_a[i],
-                "score_b": scores_b[i],
-                "kl": kls[i],
-            }
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-    images = [comparison_plot(scores_a, scores_b, kls, run.root)]
+    _write_samples(run.root, prompts, replies, scores, kls)
+    images = [comparison_plot(scores[POLICY], scores[BASELINE], kls, run.root)]
     trained = policy_dir.parent / "metrics.jsonl"  # the policy's own run folder, if it is one
     if trained.exists():
-        rows = [json.loads(line) for line in trained.read_text().splitlines() if line.strip()]
-        images += training_curves(rows, run.root)
+        metrics = [json.loads(line) for line in trained.read_text().splitlines() if line.strip()]
+        images += training_curves(metrics, run.root)
     examples = [
-        {"prompt": p, "reply_a": a, "reply_b": b, "score_a": sa, "score_b": sb}
-        for p, a, b, sa, sb in list(
-            zip(prompts, replies_a, replies_b, scores_a, scores_b, strict=True)
-        )[:5]
+        {
+            "prompt": prompts[i],
+            "reply_a": replies[POLICY][i],
+            "reply_b": replies[BASELINE][i],
+            "score_a": scores[POLICY][i],
+            "score_b": scores[BASELINE][i],
+        }
+        for i in range(min(5, len(prompts)))
     ]
-    write_report(run.root, "replyloop eval", summary, asdict(config), examples, images)
+    write_report(run.root, summary, asdict(config), examples, images)
     return summary
 
 
-def _mean(values: Sequence[float]) -> float:
-    return float(sum(values) / len(values)) if values else float("nan")
+def _write_samples(
+    out: Path,
+    prompts: Sequence[list[ChatMessage]],
+    replies: dict[str, list[str]],
+    scores: dict[str, list[float]],
+    kls: Sequence[float],
+) -> None:
+    with (out / "samples.jsonl").open("w", encoding="utf-8") as handle:
+        for i, prompt in enumerate(prompts):
+            row = {
+                "prompt": prompt,
+                "reply_a": replies[POLICY][i],
+                "reply_b": replies[BASELINE][i],
+                "score_a": scores[POLICY][i],
+                "score_b": scores[BASELINE][i],
+                "kl": kls[i],
+                "others": {
+                    name: {"reply": replies[name][i], "score": scores[name][i]}
+                    for name in replies
+                    if name not in (POLICY, BASELINE)
+                },
+            }
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")

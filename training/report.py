@@ -1,4 +1,4 @@
-"""The eval report: a Markdown page with PNG plots, written into the eval's run folder.
+"""The eval report's PNG plots (report.md itself: training.eval_report).
 
 Plots: the training curves of the policy's own run (reward and KL per PPO step, or the
 loss of an SFT/KTO run), when its metrics.jsonl is found, and the comparison (reward-model
@@ -7,7 +7,6 @@ scores of both models' replies, and per-reply KL of the policy to the baseline).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -74,35 +73,3 @@ def comparison_plot(
     fig.savefig(out / file, dpi=110)
     plt.close(fig)
     return file
-
-
-def write_report(
-    out: Path,
-    title: str,
-    summary: dict[str, Any],
-    settings: dict[str, Any],
-    examples: Sequence[dict[str, Any]],
-    images: Sequence[str],
-) -> Path:
-    lines = [f"# {title}", "", "| figure | value |", "| --- | --- |"]
-    for key, value in summary.items():
-        shown = f"{value:.4g}" if isinstance(value, float) else str(value)
-        lines.append(f"| {key} | {shown} |")
-    lines += ["", "## Settings", "", "```json", json.dumps(settings, indent=2), "```", ""]
-    for image in images:
-        lines += [f"![{image}]({image})", ""]
-    if examples:
-        lines += ["## Examples", ""]
-        for example in examples:
-            lines.append(f"**Prompt:** {_quote(example['prompt'][-1]['content'])}")
-            lines.append("")
-            lines.append(f"- policy ({example['score_a']:+.2f}): {_quote(example['reply_a'])}")
-            lines.append(f"- baseline ({example['score_b']:+.2f}): {_quote(example['reply_b'])}")
-            lines.append("")
-    path = out / "report.md"
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path
-
-
-def _quote(text: str) -> str:
-    return " ".join(text.split()) or "(empty)"

@@ -19,6 +19,7 @@ from core.types import ChatMessage
 from training.data.chitchat import DataError
 from training.evaluate import evaluate
 from training.evaluate_config import EvalConfig
+from training.judge import TrainingJudge
 from training.models import TokenizerMismatch, load_policy, load_scorer, load_tokenizer
 from training.ppo.experience import REPLY_CLOSE, collect, make_experience, rollout_values
 from training.ppo.ppo_config import PpoConfig
@@ -442,3 +443,80 @@ def test_eval_refuses_a_baseline_over_another_tokenizer(
     tokenizer.save_pretrained(other)
     with pytest.raises(TokenizerMismatch, match=f"the baseline {other}"):
         evaluate(policy_dir, other, reward_dir, PROMPTS, RunFolder(tmp_path / "e"), EVAL, {})
+
+
+@pytest.fixture(scope="module")
+def other_judge(models: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A reward model with other weights than PPO's: an independent judge."""
+    policy_dir, _ = models
+    judge = load_scorer(policy_dir)
+    torch.manual_seed(2)
+    with torch.no_grad():
+        judge.score.weight.normal_(std=0.3)
+    folder = tmp_path_factory.mktemp("judge") / "judge"
+    judge.save_pretrained(folder)
+    load_tokenizer(policy_dir).save_pretrained(folder)
+    return folder
+
+
+def test_eval_refuses_the_policys_training_reward_model_as_judge(
+    models: tuple[Path, Path], trained: RunFolder, tmp_path: Path
+) -> None:
+    """The PPO run's own reward model, by its folder or by its weights under another
+    folder, cannot judge it unless asked for; then the report says so."""
+    policy_dir, reward_dir = models
+    renamed = tmp_path / "same-weights"
+    shutil.copytree(reward_dir, renamed)
+    for judge in (reward_dir, renamed):
+        with pytest.raises(TrainingJudge, match="the policy was trained against"):
+            evaluate(
+                trained.model_dir, policy_dir, judge, PROMPTS, RunFolder(tmp_path / "e"), EVAL, {}
+            )
+    assert not (tmp_path / "e" / "report.md").exists()
+    allowed = replace(EVAL, allow_training_judge=True, best_of=0)
+    summary = evaluate(
+        trained.model_dir, policy_dir, reward_dir, PROMPTS, RunFolder(tmp_path / "a"), allowed, {}
+    )
+    assert summary["judge"]["independent"].startswith("no: the policy's training reward model")
+    assert "independent of the policy's training reward model: no" in (
+        (tmp_path / "a" / "report.md").read_text()
+    )
+
+
+def test_eval_reports_intervals_and_trivial_baselines(
+    models: tuple[Path, Path], trained: RunFolder, other_judge: Path, tmp_path: Path
+) -> None:
+    policy_dir, reward_dir = models
+    run = RunFolder(tmp_path / "eval")
+    summary = evaluate(trained.model_dir, policy_dir, other_judge, PROMPTS, run, EVAL, {}, 4)
+    assert summary["judge"]["independent"] == "yes"
+    assert summary["judge"]["policy_training_rm"] == str(reward_dir.absolute())
+    report = json.loads((run.root / "report.json").read_text())
+    rows = report["rows"]
+    assert list(rows) == [
+        "policy",
+        "baseline",
+        "best of 4 under the training RM",
+        "baseline cut to 12 words",
+        'constant "ok"',
+    ]
+    for figures in [*rows.values(), report["win_rate"], report["kl_per_reply"]]:
+        for figure in figures.values() if "value" not in figures else [figures]:
+            assert figure["low"] <= figure["value"] <= figure["high"], figure
+    ok = rows['constant "ok"']
+    assert ok["distinct_share"]["value"] == pytest.approx(1 / len(PROMPTS))
+    ok_tokens = load_tokenizer(policy_dir)("ok", add_special_tokens=False)["input_ids"]
+    assert ok["on_topic_share"]["value"] == 0.0 and ok["length"]["value"] == len(ok_tokens)
+    assert rows["baseline"]["win_rate"]["value"] == 0.5
+    samples = [json.loads(line) for line in (run.root / "samples.jsonl").read_text().splitlines()]
+    for row in samples:
+        assert len(row["others"]["baseline cut to 12 words"]["reply"].split()) <= 12
+    # The judge's score of the constant reply is the judge's, on the prompt as answered.
+    fitted = fit_prompt(load_tokenizer(policy_dir), PROMPTS[0], EVAL.max_prompt_tokens)
+    scored = reward_scores(
+        load_scorer(other_judge).eval(), load_tokenizer(other_judge), [fitted], ["ok"]
+    )
+    assert samples[0]["others"]['constant "ok"']["score"] == pytest.approx(scored[0], abs=1e-5)
+    text = (run.root / "report.md").read_text()
+    assert '| constant "ok" |' in text and "from 4 conversations" in text
+    assert "best-of-n: run: the baseline's best of 4 replies" in text

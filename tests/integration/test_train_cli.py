@@ -6,6 +6,7 @@ refusal."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -96,10 +97,20 @@ def test_sft_rm_ppo_kto_eval_promote(
         manifest = json.loads((runs / kind / "run.json").read_text())
         assert manifest["held_out"] == {"percent": 20.0, "key": "conversation"}, kind
 
-    judge = (
+    # PPO's own reward model may not judge it: a judge trained with its own seed does.
+    judged_by_own = (
         "eval", "--policy", str(runs / "ppo"), "--baseline", models["sft"].version,
-        "--reward", str(runs / "rm"), "--limit", "6", "--max-new-tokens", "4",
+        "--reward", models["rm"].version, "--limit", "6", "--max-new-tokens", "4",
     )  # fmt: skip
+    refused = replyloop(*judged_by_own, env=env, cwd=tmp_path)
+    assert f"--reward {models['rm'].version} is the reward model the policy was trained " in (
+        one_line(refused)
+    )
+    train(
+        env, tmp_path, "rm", "--base", str(runs / "sft"), "--out", str(runs / "judge"),
+        "--pairs", "chitchat", "--max-steps", "2", "--batch-size", "4", "--seed", "7", *SMALL,
+    )  # fmt: skip
+    judge = (*judged_by_own[:5], "--reward", str(runs / "judge"), *judged_by_own[7:])
     refused = replyloop(*judge, "--held-out-percent", "5", env=env, cwd=tmp_path)
     assert "--policy was trained with --held-out-percent 20, so held-out prompts at 5 %" in (
         one_line(refused)
@@ -107,9 +118,15 @@ def test_sft_rm_ppo_kto_eval_promote(
     assert not (runs / "ppo" / "eval").exists()
     # At the recorded 20 %, the default.
     done = ok(replyloop(*judge, env=env, cwd=tmp_path, timeout=TIMEOUT_S))
-    assert "win_rate" in done.stdout and "kl_per_reply" in done.stdout
+    assert "(independent: yes)" in done.stdout and 'constant "ok"' in done.stdout
+    assert re.search(r"win_rate: [\d.]+ \[[\d.]+, [\d.]+\]", done.stdout), done.stdout
     report = (runs / "ppo" / "eval" / "report.md").read_text()
-    assert "| win_rate |" in report and "comparison.png" in report
+    assert "| win_rate | " in report and "comparison.png" in report
+    assert "judge's run: rm, data chitchat-dataset==0.9.0, seed 7" in report
+    assert f"training RM's run: rm, data chitchat-dataset==0.9.0, {votes}, seed 0" in report
+    summary = json.loads((runs / "ppo" / "eval" / "report.json").read_text())
+    assert summary["sampling"]["conversations"] == 6  # six prompts, six conversations
+    assert set(summary["kl_per_reply"]) == {"value", "low", "high"}
     assert (runs / "ppo" / "eval" / "comparison.png").stat().st_size > 1000
     assert "curve_reward.png" in report  # the PPO run's own curve
     samples = (runs / "ppo" / "eval" / "samples.jsonl").read_text().splitlines()
