@@ -1,7 +1,8 @@
 """A trainer's config dataclass is also its command line (TRL's habit): every field with
 `metadata={"help": ...}` becomes `--field-name`, typed and defaulted from the field. A field
-whose metadata has a "min" refuses a smaller value on the command line, as argparse refuses
-any bad option: usage and one line, exit 2 (not a traceback from deep in a trainer)."""
+whose metadata has a "min" refuses a smaller value on the command line, and one with
+"choices" any other value, as argparse refuses any bad option: usage and one line, exit 2
+(not a traceback from deep in a trainer)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, config: type[Any]) -> 
         group.add_argument(
             _flag(field.name),
             type=_at_least(kind, field.metadata["min"]) if "min" in field.metadata else kind,
+            choices=field.metadata.get("choices"),
             default=default,
             help=f"{help_text} (default: {default})",
         )

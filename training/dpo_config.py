@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# TRL 1.16's DPOTrainer's loss types (trl/trainer/dpo_trainer.py), named here so that the
+# command line refuses another before the data is read, without importing TRL to parse it.
+LOSS_TYPES = (
+    "sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard",
+    "aot", "aot_unpaired", "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm",
+)  # fmt: skip
+
 
 @dataclass(frozen=True)
 class DpoConfig:
@@ -15,7 +22,8 @@ class DpoConfig:
     loss_type: str = field(
         default="sigmoid",
         metadata={
-            "help": "TRL's DPO loss: sigmoid (DPO), ipo, hinge, robust (with label_smoothing), ..."
+            "help": "TRL's DPO loss: sigmoid is DPO's -logsigmoid(r_chosen - r_rejected)",
+            "choices": LOSS_TYPES,
         },
     )
     label_smoothing: float = field(

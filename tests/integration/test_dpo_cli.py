@@ -162,3 +162,17 @@ def test_no_data_is_one_line(env: dict[str, str], tiny_model: Path, tmp_path: Pa
     )  # fmt: skip
     assert "train dpo needs --pairs or --votes" in one_line(done)
     assert not (tmp_path / "dpo").exists()
+
+
+def test_an_unknown_loss_type_is_argparses_usage_error(
+    env: dict[str, str], tiny_model: Path, tmp_path: Path
+) -> None:
+    """TRL refused it only at the first step, with a traceback, leaving the run folder."""
+    refused = replyloop(
+        "train", "dpo", "--policy", str(tiny_model), "--pairs", "chitchat",
+        "--loss-type", "dpo", "--out", str(tmp_path / "dpo"), env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert refused.returncode == 2
+    assert "argument --loss-type: invalid choice: 'dpo' (choose from 'sigmoid'," in refused.stderr
+    assert "Traceback" not in refused.stderr + refused.stdout
+    assert not (tmp_path / "dpo").exists()
