@@ -46,7 +46,7 @@ def summary_text(summary: dict[str, Any]) -> str:
 
 
 def _row_line(name: str, cells: Sequence[str]) -> str:
-    return f"{name:<28}" + "".join(f"{cell:<26}" for cell in cells)
+    return (f"{name:<34}" + "".join(f"{cell:<26}" for cell in cells)).rstrip()
 
 
 def write_report(

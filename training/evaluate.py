@@ -110,6 +110,9 @@ def evaluate(
         for name in (POLICY, BASELINE, *[n for n in replies if n not in (POLICY, BASELINE)])
     }
     summary: dict[str, Any] = {
+        "policy": str(policy_dir),
+        "baseline": str(baseline_dir),
+        "reward": str(reward_dir),
         **names,
         "judge": judge.describe(),
         "prompts": len(prompts),
