@@ -30,15 +30,12 @@ from trl import DPOConfig, DPOTrainer
 from training.data.chitchat import DataError
 from training.data.exports import TrlRow, check_pair
 from training.dpo_config import DpoConfig
-from training.kto_trainer import last_logged
 from training.models import load_policy, load_tokenizer
 from training.run_callbacks import (
+    Figures,
     Offline,
-    RunLog,
-    TimeBudget,
-    publish_model,
     recorded_settings,
-    resume_from,
+    train_to_end,
     trainer_arguments,
 )
 from training.runs import DataSource, RunFolder
@@ -115,22 +112,5 @@ def train_dpo(
         run.start(KIND, parent, data, recorded_settings(config), config.seed)
         print(f"dpo: {len(train)} pairs, {len(held_out)} held out", file=sys.stderr)
         run.log(trainer.state.global_step, **counted)
-    trainer.add_callback(RunLog(run))
-    budget = TimeBudget(config.max_minutes, trainer.accelerator)
-    trainer.add_callback(budget)
-
-    result = trainer.train(resume_from_checkpoint=resume_from(run))
-    metrics: dict[str, float] = {"train_loss": result.training_loss}
-    metrics.update(last_logged(trainer, TRAIN_METRICS))
-    if held_out:
-        evaluated = trainer.evaluate()
-        metrics.update({key: float(evaluated[key]) for key in EVAL_METRICS if key in evaluated})
-    metrics.update(counted)
-    metrics["steps"] = float(trainer.state.global_step)
-    metrics["stopped_by_time"] = float(budget.stopped_early)
-
-    publish_model(trainer, run)
-    metrics["seconds"] = round(time.monotonic() - started, 3)
-    if main:
-        run.finish(metrics)
-    return metrics
+    figures = Figures(TRAIN_METRICS, EVAL_METRICS if held_out else None, counted)
+    return train_to_end(trainer, run, config.max_minutes, figures, started)

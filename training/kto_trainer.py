@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from datasets import Dataset
-from transformers import Trainer
 from trl import KTOConfig, KTOTrainer
 
 from training.data.chitchat import DataError
@@ -37,12 +36,10 @@ from training.data.weights import copies
 from training.kto_config import KtoConfig
 from training.models import load_policy, load_tokenizer
 from training.run_callbacks import (
+    Figures,
     Offline,
-    RunLog,
-    TimeBudget,
-    publish_model,
     recorded_settings,
-    resume_from,
+    train_to_end,
     trainer_arguments,
 )
 from training.runs import DataSource, RunFolder
@@ -141,14 +138,6 @@ def make_trainer(
     )
 
 
-def last_logged(trainer: Trainer, keys: tuple[str, ...]) -> dict[str, float]:
-    """The newest training log's values of `keys` (those it has); any TRL trainer's."""
-    for logs in reversed(trainer.state.log_history):
-        if any(key in logs for key in keys):
-            return {key: float(logs[key]) for key in keys if key in logs}
-    return {}
-
-
 def train_kto(
     policy_dir: Path,
     run: RunFolder,
@@ -193,22 +182,6 @@ def train_kto(
             file=sys.stderr,
         )
         run.log(trainer.state.global_step, **balance)
-    trainer.add_callback(RunLog(run))
-    budget = TimeBudget(config.max_minutes, trainer.accelerator)
-    trainer.add_callback(budget)
-
-    result = trainer.train(resume_from_checkpoint=resume_from(run))
-    metrics: dict[str, float] = {"train_loss": result.training_loss}
-    metrics.update(last_logged(trainer, TRAIN_METRICS))
-    if eval_rows:
-        evaluated = trainer.evaluate()
-        metrics.update({key: float(evaluated[key]) for key in EVAL_METRICS if key in evaluated})
-    metrics.update(balance)
-    metrics["steps"] = float(trainer.state.global_step)
-    metrics["stopped_by_time"] = float(budget.stopped_early)
-
-    publish_model(trainer, run)
-    metrics["seconds"] = round(time.monotonic() - started, 3)
-    if main:
-        run.finish(metrics)
-    return metrics
+    held_out = EVAL_METRICS if eval_rows else None
+    figures = Figures(TRAIN_METRICS, held_out, balance)
+    return train_to_end(trainer, run, config.max_minutes, figures, started)

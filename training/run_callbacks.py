@@ -1,4 +1,4 @@
-"""What every TRL-trainer run (SFT, KTO) does with its run folder: log to metrics.jsonl,
+"""What every TRL-trainer run (SFT, KTO, DPO) does with its run folder: log to metrics.jsonl,
 stop on a time budget, resume, and publish the finished model in one move; and what it
 must not do: call home.
 
@@ -152,3 +152,45 @@ def trainer_arguments(run: RunFolder, config: Any, evaluating: bool) -> dict[str
         "report_to": "none",
         "push_to_hub": False,
     }
+
+
+def last_logged(trainer: Any, keys: tuple[str, ...]) -> dict[str, float]:
+    """The newest training log's values of `keys` (those it has); any TRL trainer's."""
+    for logs in reversed(trainer.state.log_history):
+        if any(key in logs for key in keys):
+            return {key: float(logs[key]) for key in keys if key in logs}
+    return {}
+
+
+@dataclasses.dataclass(frozen=True)
+class Figures:
+    """What a run reports beside its loss: the last logged `train` keys, the `held_out`
+    keys of an evaluation (None: nothing held out), and its own `counted` figures."""
+
+    train: tuple[str, ...]
+    held_out: tuple[str, ...] | None
+    counted: dict[str, float]
+
+
+def train_to_end(
+    trainer: Any, run: RunFolder, max_minutes: float, figures: Figures, started: float
+) -> dict[str, float]:
+    """Train (from the run's newest checkpoint, within `max_minutes`), evaluate on the
+    held-out rows, publish the model and finish run.json with the metrics returned."""
+    trainer.add_callback(RunLog(run))
+    budget = TimeBudget(max_minutes, trainer.accelerator)
+    trainer.add_callback(budget)
+    result = trainer.train(resume_from_checkpoint=resume_from(run))
+    metrics: dict[str, float] = {"train_loss": result.training_loss}
+    metrics.update(last_logged(trainer, figures.train))
+    if figures.held_out is not None:
+        evaluated = trainer.evaluate()
+        metrics.update({k: float(evaluated[k]) for k in figures.held_out if k in evaluated})
+    metrics.update(figures.counted)
+    metrics["steps"] = float(trainer.state.global_step)
+    metrics["stopped_by_time"] = float(budget.stopped_early)
+    publish_model(trainer, run)
+    metrics["seconds"] = round(time.monotonic() - started, 3)
+    if trainer.is_world_process_zero():
+        run.finish(metrics)
+    return metrics
