@@ -251,8 +251,10 @@ def _train(
 
         base = model_ref(args.base, settings, store)
         pair_names = args.pairs if args.pairs is not None else ([] if args.votes else [CHITCHAT])
-        pairs = rm_pairs(pair_names, limit, percent, shape, _seed(args))
-        voted = votes(args.votes, percent)
+        rm_config = config_from_args(args, RmConfig)
+        part = rm_config.train_part
+        pairs = rm_pairs(pair_names, limit, percent, shape, _seed(args), part)
+        voted = votes(args.votes, percent, part)
         run.held_out = HeldOut(percent, _key(pairs, voted))
         metrics = train_rm(
             base.path,
@@ -261,7 +263,7 @@ def _train(
             voted.train,
             pairs.held_out,
             voted.held_out,
-            config_from_args(args, RmConfig),
+            rm_config,
             pairs.sources + voted.sources,
             base.version,
         )

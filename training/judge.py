@@ -82,7 +82,26 @@ def choose_judge(
     runs = {"judge_run": _run_facts(judge_dir)}
     if training_rm is not None:
         runs["policy_training_rm_run"] = _run_facts(training_rm)
+        if independent == "yes":
+            independent = _overlap(judge_dir, training_rm)
     return Judge(judge_dir, version, independent, training_rm, runs)
+
+
+def _overlap(judge_dir: Path, training_rm: Path) -> str:
+    """How independent a judge with other weights is: trained on the other half of the
+    training conversations (`train rm --train-part a|b`), or maybe on some of the same."""
+    parts = [_train_part(judge_dir), _train_part(training_rm)]
+    if set(parts) == {"a", "b"}:
+        return "yes: trained on conversations disjoint from the training RM's (parts a and b)"
+    return (
+        "yes: other weights, but its training conversations may overlap the training RM's "
+        f"(train parts {parts[0]} and {parts[1]}; train them with --train-part a and b)"
+    )
+
+
+def _train_part(model_dir: Path) -> str:
+    settings = (run_manifest(model_dir) or {}).get("settings") or {}
+    return str(settings.get("train_part", "all"))
 
 
 def _run_facts(model_dir: Path) -> dict[str, Any] | None:

@@ -489,7 +489,8 @@ def test_eval_reports_intervals_and_trivial_baselines(
     policy_dir, reward_dir = models
     run = RunFolder(tmp_path / "eval")
     summary = evaluate(trained.model_dir, policy_dir, other_judge, PROMPTS, run, EVAL, {}, 4)
-    assert summary["judge"]["independent"] == "yes"
+    # Other weights; what each learnt from is not on record, so they may overlap.
+    assert summary["judge"]["independent"].startswith("yes: other weights, but its training")
     assert summary["judge"]["policy_training_rm"] == str(reward_dir.absolute())
     report = json.loads((run.root / "report.json").read_text())
     rows = report["rows"]

@@ -66,7 +66,7 @@ def test_sft_rm_ppo_kto_eval_promote(
     train(
         env, tmp_path, "rm", "--base", str(runs / "sft"), "--out", str(runs / "rm"),
         "--pairs", "chitchat", "--votes", str(votes), "--max-steps", "2", "--batch-size", "4",
-        *SMALL,
+        "--train-part", "a", *SMALL,
     )  # fmt: skip
     train(
         env, tmp_path, "ppo", "--policy", str(runs / "sft"), "--reward", str(runs / "rm"),
@@ -108,7 +108,8 @@ def test_sft_rm_ppo_kto_eval_promote(
     )
     train(
         env, tmp_path, "rm", "--base", str(runs / "sft"), "--out", str(runs / "judge"),
-        "--pairs", "chitchat", "--max-steps", "2", "--batch-size", "4", "--seed", "7", *SMALL,
+        "--pairs", "chitchat", "--max-steps", "2", "--batch-size", "4", "--seed", "7",
+        "--train-part", "b", *SMALL,
     )  # fmt: skip
     judge = (*judged_by_own[:5], "--reward", str(runs / "judge"), *judged_by_own[7:])
     refused = replyloop(*judge, "--held-out-percent", "5", env=env, cwd=tmp_path)
@@ -118,7 +119,8 @@ def test_sft_rm_ppo_kto_eval_promote(
     assert not (runs / "ppo" / "eval").exists()
     # At the recorded 20 %, the default.
     done = ok(replyloop(*judge, env=env, cwd=tmp_path, timeout=TIMEOUT_S))
-    assert "(independent: yes)" in done.stdout and 'constant "ok"' in done.stdout
+    assert "(independent: yes: trained on conversations disjoint" in done.stdout
+    assert 'constant "ok"' in done.stdout
     assert re.search(r"win_rate: [\d.]+ \[[\d.]+, [\d.]+\]", done.stdout), done.stdout
     report = (runs / "ppo" / "eval" / "report.md").read_text()
     assert "| win_rate | " in report and "comparison.png" in report

@@ -157,3 +157,19 @@ def test_older_exports_fall_back_to_the_prompt_and_say_so(
     # Each prompt stays on one side (siblings together), as before conversation ids.
     sides = {json.dumps(r["prompt"]): r in kept for r in older}
     assert all(sides[json.dumps(r["prompt"])] == (r in kept) for r in older)
+
+
+def test_two_reward_models_can_learn_from_disjoint_conversations(files: dict[str, str]) -> None:
+    """`train rm --train-part a` and `b` (PPO's reward model and eval's judge): their
+    training conversations are disjoint and together all of them; the held-out side is the
+    same for both."""
+    whole = rm_pairs([files["pairs"]], None, PERCENT, RowShape(), 0)
+    halves = [rm_pairs([files["pairs"]], None, PERCENT, RowShape(), 0, part) for part in "ab"]
+    seen = [{conversation_of(row) for row in half.train} for half in halves]
+    assert seen[0] and seen[1] and not seen[0] & seen[1]
+    assert seen[0] | seen[1] == {conversation_of(row) for row in whole.train}
+    assert all(half.held_out == whole.held_out for half in halves)
+    voted = [votes([files["kto"]], PERCENT, part) for part in "ab"]
+    assert not {conversation_of(r) for r in voted[0].train} & {
+        conversation_of(r) for r in voted[1].train
+    }

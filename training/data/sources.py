@@ -22,7 +22,7 @@ from training.data import chitchat, exports
 from training.data.builders import RowShape, liked_rows, selection_pairs, sft_rows, unique_prompts
 from training.data.chitchat import DataError
 from training.data.exports import TrlRow
-from training.data.split import held_out
+from training.data.split import held_out, in_part
 from training.data.vote_pairs import mined_pairs
 from training.runs import DataSource
 
@@ -99,12 +99,18 @@ Builder = Callable[[Sequence[chitchat.Conversation], RowShape, int | None, int],
 
 
 def from_chitchat(
-    build: Builder, limit: int | None, percent: float, shape: RowShape, seed: int
+    build: Builder,
+    limit: int | None,
+    percent: float,
+    shape: RowShape,
+    seed: int,
+    part: str = "all",
 ) -> Split:
     """Rows built from the packaged conversations; `limit` caps the train rows (the
-    held-out rows are capped at a tenth of it, at least 200)."""
+    held-out rows are capped at a tenth of it, at least 200). Training takes the
+    conversations of `part` only (training.data.split.in_part)."""
     conversations = chitchat.load()
-    train_c = [c for c in conversations if not held_out(c.id, percent)]
+    train_c = [c for c in conversations if not held_out(c.id, percent) and in_part(c.id, part)]
     kept_c = [c for c in conversations if held_out(c.id, percent)]
     kept_limit = None if limit is None else max(200, limit // 10)
     train = build(train_c, shape, limit, seed)
@@ -112,12 +118,20 @@ def from_chitchat(
     return Split(train, kept, [DataSource(chitchat.version(), len(train) + len(kept))])
 
 
-def from_file(path: Path, read: Callable[[Path], list[TrlRow]], percent: float, what: str) -> Split:
-    """A file's rows split; DataError if it holds none (`what` names them: "votes")."""
+def from_file(
+    path: Path,
+    read: Callable[[Path], list[TrlRow]],
+    percent: float,
+    what: str,
+    part: str = "all",
+) -> Split:
+    """A file's rows split, training on the conversations of `part`; DataError if it
+    holds none (`what` names them: "votes")."""
     rows = read(path)
     if not rows:
         raise DataError(f"{path} has no {what}")
     train, kept, by_prompt = split_rows(rows, percent, str(path))
+    train = [row for row in train if in_part(split_key(row) or prompt_key(row), part)]
     return Split(train, kept, [DataSource.of_file(path, len(rows))], by_prompt)
 
 
@@ -139,23 +153,28 @@ def sft_data(
 
 
 def rm_pairs(
-    names: Sequence[str], limit: int | None, percent: float, shape: RowShape, seed: int
+    names: Sequence[str],
+    limit: int | None,
+    percent: float,
+    shape: RowShape,
+    seed: int,
+    part: str = "all",
 ) -> Split:
     """`train rm --pairs`: chitchat response selection, and `pairs` export files."""
     split = Split()
     for name in names:
         if name == chitchat.NAME:
-            split.add(from_chitchat(selection_pairs, limit, percent, shape, seed))
+            split.add(from_chitchat(selection_pairs, limit, percent, shape, seed, part))
         else:
-            split.add(from_file(Path(name), exports.read_pairs, percent, "pairs"))
+            split.add(from_file(Path(name), exports.read_pairs, percent, "pairs", part))
     return split
 
 
-def votes(names: Sequence[str], percent: float) -> Split:
+def votes(names: Sequence[str], percent: float, part: str = "all") -> Split:
     """`--votes`: `kto` export files."""
     split = Split()
     for name in names:
-        split.add(from_file(Path(name), exports.read_votes, percent, "votes"))
+        split.add(from_file(Path(name), exports.read_votes, percent, "votes", part))
     return split
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from training.data.split import PARTS
 from training.data.weights import VoteWeighting
 
 
@@ -57,3 +58,12 @@ class RmConfig(VoteWeighting):
         metadata={"help": "pull rewards towards 0 (TRL; 0.01 is usual; 0: off)"},
     )
     seed: int = field(default=0, metadata={"help": "random seed (head init, data order)"})
+    train_part: str = field(
+        default="all",
+        metadata={
+            "help": "train on all training conversations, or on one of two disjoint halves "
+            "(a, b): PPO's reward model on a and the judge `replyloop eval` uses on b learn "
+            "from no conversation in common",
+            "choices": PARTS,
+        },
+    )
