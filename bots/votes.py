@@ -15,6 +15,7 @@ feedback), which a reply not yet stored as delivered keeps (core.store's kept vo
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from core.errors import UnknownTurn
 from core.store import Store
+from core.text import storable
 from core.types import Vote
 from wire import process
 from wire.messages import CastVote, PlatformVote, send_platform_vote, send_vote
@@ -77,6 +79,7 @@ def record_platform_vote(store: Store, cast: PlatformVote) -> bool:
 def take_vote(store: Store, cast: CastVote) -> dict[str, Any] | None:
     """An adapter's vote by turn id, recorded now: its result, or None when the database
     is down and the io queue records it later (the rater is told it is queued)."""
+    cast = replace(cast, rater=storable(cast.rater), reasons=_storable(cast.reasons))
     try:
         return record_vote(store, cast)
     except SQLAlchemyError as exc:
@@ -88,11 +91,33 @@ def take_vote(store: Store, cast: CastVote) -> dict[str, Any] | None:
 def take_platform_vote(store: Store, cast: PlatformVote) -> None:
     """An adapter's vote by the rated reply's platform id, recorded now, or queued for
     the io queue when the database is down."""
+    cast = replace(
+        cast,
+        rater=storable(cast.rater),
+        posted_as=storable(cast.posted_as),
+        reasons=_storable(cast.reasons),
+    )
     try:
         record_platform_vote(store, cast)
     except SQLAlchemyError as exc:
         _queued(exc, cast.source)
         send_platform_vote(cast)
+
+
+def _storable(value: Any) -> Any:
+    """A rater's reasons as the store can hold them: no NUL in any string, which
+    PostgreSQL refuses in text and JSON (a malformed payload may carry one).
+
+    >>> _storable({"text": "a" + chr(0) + "b", "tags": ["x" + chr(0), 1], "n": None})
+    {'text': 'ab', 'tags': ['x', 1], 'n': None}
+    """
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, dict):
+        return {storable(str(k)): _storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    return value
 
 
 def _queued(exc: SQLAlchemyError, source: str) -> None:

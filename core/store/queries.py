@@ -52,7 +52,7 @@ def insert_into_open_conversation(
     params = dict(
         of_platform=platform,
         of_chat_key=chat_key,
-        new_author=author,
+        new_author=storable(author),
         new_text=storable(text),
         new_platform_message_id=platform_message_id,
         new_created_at=utcnow(),
@@ -73,7 +73,7 @@ def insert_message(
     result = conn.execute(
         messages.insert().values(
             conversation_id=conversation_id,
-            author=author,
+            author=storable(author),
             text=storable(text),
             platform_message_id=platform_message_id,
             created_at=utcnow(),

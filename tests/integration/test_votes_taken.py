@@ -53,3 +53,18 @@ def test_votes_the_adapter_cannot_store_are_stored_by_the_io_worker(chat: Chat) 
         down.engine.dispose()
     wanted = {"presser": Vote.DOWN, "reactor": Vote.UP}
     wait_for("both votes stored", lambda: chat.store.standing_votes(turn_id) == wanted or None)
+
+
+def test_a_vote_with_a_nul_in_its_ids_is_stored_not_a_500(chat: Chat) -> None:
+    """A malformed but signed payload may carry a NUL (hypothesis found one in a Slack
+    reaction's user); PostgreSQL refuses NUL in text, which made the adapter answer 500."""
+    turn_id = _delivered(chat)
+    nul = chr(0)
+    reacted = PlatformVote(
+        "terminal", str(turn_id) + nul, f"T1:U1{nul}", int(Vote.UP), "slack_reaction",
+        reasons={"text": f"fine{nul}"},
+    )  # fmt: skip
+    take_platform_vote(chat.store, reacted)
+    pressed = CastVote(turn_id, f"T1:U2{nul}", int(Vote.DOWN), "slack_button")
+    assert (take_vote(chat.store, pressed) or {}).get("ok")
+    assert chat.store.standing_votes(turn_id) == {"T1:U1": Vote.UP, "T1:U2": Vote.DOWN}
