@@ -38,12 +38,19 @@ def unreadable(body: object) -> str | None:
     'IndexError'
     >>> unreadable({"type": "event_callback", "event": {"type": "app_mention"}}) is None
     True
+    >>> unreadable({"type": "block_actions", "actions": [None]})  # its matchers read action_id
+    'TypeError'
     """
     try:
         for read in READERS:
             read(body)  # type: ignore[arg-type]
     except Exception as exc:  # noqa: BLE001 - any error of Bolt's readers is the answer
         return type(exc).__name__
+    actions = body.get("actions") if isinstance(body, dict) else None
+    if isinstance(actions, list) and not all(
+        isinstance(action, dict) and "action_id" in action for action in actions
+    ):
+        return "TypeError"  # what Bolt's action matchers raise reading `action_id`
     return None
 
 
