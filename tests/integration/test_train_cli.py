@@ -157,7 +157,9 @@ def test_refusals_are_one_line(env: dict[str, str], tiny_model: Path, tmp_path: 
     assert not (tmp_path / "kto").exists()
 
 
-UP_ONLY = '{"prompt": [{"role": "user", "content": "hi"}], "completion": [{"role": "assistant", "content": "hello"}], "label": true}\n'  # noqa: E501
+# As `feedback export --format kto` writes a row now (with its conversation, so it is split
+# by conversation, without the warning an older file gets).
+UP_ONLY = '{"prompt": [{"role": "user", "content": "hi"}], "completion": [{"role": "assistant", "content": "hello"}], "label": true, "conversation_id": "c1"}\n'  # noqa: E501
 
 
 @pytest.mark.parametrize(
