@@ -24,13 +24,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from datasets import Dataset
 from trl import DPOConfig, DPOTrainer
 
 from training.data.chitchat import DataError
 from training.data.exports import TrlRow, check_pair
 from training.dpo_config import DpoConfig
-from training.models import load_policy, load_tokenizer
+from training.reference_trainer import against_reference
 from training.run_callbacks import (
     Figures,
     Offline,
@@ -75,14 +74,7 @@ def make_trainer(
         loss_type=[config.loss_type],
         label_smoothing=config.label_smoothing,
     )
-    return DpoTrainer(
-        model=load_policy(policy_dir),
-        ref_model=load_policy(policy_dir),
-        args=args,
-        train_dataset=Dataset.from_list(train),
-        eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None,
-        processing_class=load_tokenizer(policy_dir),
-    )
+    return against_reference(DpoTrainer, policy_dir, args, train, eval_rows)
 
 
 def train_dpo(

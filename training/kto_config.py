@@ -1,15 +1,24 @@
-"""Settings of `replyloop train kto`; each documented field is also a command-line option."""
+"""Settings of `replyloop train kto`; each documented field is also a command-line option
+(the shared ones in training.trainer_config)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from training.data.weights import VoteWeighting
+from training.trainer_config import TrainerSettings, learning_rate
 
 
 @dataclass(frozen=True)
-class KtoConfig(VoteWeighting):
-    learning_rate: float = field(default=5e-6, metadata={"help": "AdamW's peak learning rate"})
+class KtoConfig(TrainerSettings, VoteWeighting):
+    learning_rate: float = learning_rate(5e-6)
+    batch_size: int = field(
+        default=8,
+        metadata={
+            "help": "votes per device per forward pass; at least 2 (KTO's KL estimate)",
+            "min": 2,
+        },
+    )
     beta: float = field(
         default=0.1,
         metadata={"help": "KTO's beta: higher keeps the policy closer to the starting model"},
@@ -21,41 +30,4 @@ class KtoConfig(VoteWeighting):
     undesirable_weight: float = field(
         default=0.0,
         metadata={"help": "loss weight of 👎 replies; 0: set from the 👍/👎 balance"},
-    )
-    epochs: float = field(
-        default=1.0, metadata={"help": "passes over the votes, if max_steps is -1"}
-    )
-    max_steps: int = field(
-        default=-1, metadata={"help": "optimizer steps to train for; -1: by epochs"}
-    )
-    batch_size: int = field(
-        default=8,
-        metadata={
-            "help": "votes per device per forward pass; at least 2 (KTO's KL estimate)",
-            "min": 2,
-        },
-    )
-    grad_accum: int = field(
-        default=1, metadata={"help": "forward passes summed into one optimizer step"}
-    )
-    max_length: int = field(
-        default=512,
-        metadata={"help": "tokens per vote (prompt and reply); a longer one loses its end"},
-    )
-    logging_steps: int = field(
-        default=10, metadata={"help": "steps between lines in metrics.jsonl"}
-    )
-    save_steps: int = field(default=200, metadata={"help": "steps between resumable checkpoints"})
-    eval_steps: int = field(
-        default=0,
-        metadata={"help": "steps between held-out evaluations; 0: only after training"},
-    )
-    max_minutes: float = field(
-        default=0.0,
-        metadata={"help": "stop cleanly (checkpoint and model saved) after this long; 0: no limit"},
-    )
-    seed: int = field(default=0, metadata={"help": "seed for the order of the votes"})
-    gradient_checkpointing: bool = field(
-        default=False,
-        metadata={"help": "recompute activations in the backward pass: less memory, slower"},
     )

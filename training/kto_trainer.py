@@ -27,14 +27,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from datasets import Dataset
 from trl import KTOConfig, KTOTrainer
 
 from training.data.chitchat import DataError
 from training.data.exports import TrlRow, check_vote
 from training.data.weights import copies
 from training.kto_config import KtoConfig
-from training.models import load_policy, load_tokenizer
+from training.reference_trainer import against_reference
 from training.run_callbacks import (
     Figures,
     Offline,
@@ -128,14 +127,7 @@ def make_trainer(
         desirable_weight=desirable_weight,
         undesirable_weight=undesirable_weight,
     )
-    return KtoTrainer(
-        model=load_policy(policy_dir),
-        ref_model=load_policy(policy_dir),
-        args=args,
-        train_dataset=Dataset.from_list(train),
-        eval_dataset=Dataset.from_list(held_out) if held_out else None,
-        processing_class=load_tokenizer(policy_dir),
-    )
+    return against_reference(KtoTrainer, policy_dir, args, train, held_out)
 
 
 def train_kto(

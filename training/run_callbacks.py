@@ -20,6 +20,7 @@ import torch
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from training.runs import RunFolder
+from training.trainer_config import TrainerSettings
 
 # Fields that only say how long or how often: a run may be resumed with other values
 # ("train 500 more steps"), so run.json's settings, which a resume must match, leave them out.
@@ -124,11 +125,10 @@ def publish_model(trainer: Any, run: RunFolder) -> None:
     trainer.accelerator.wait_for_everyone()
 
 
-def trainer_arguments(run: RunFolder, config: Any, evaluating: bool) -> dict[str, Any]:
-    """The TrainingArguments every TRL trainer of ours shares, from a config with the usual
-    fields (learning_rate, epochs, max_steps, batch_size, grad_accum, max_length, logging,
-    save and eval steps, seed, gradient_checkpointing): checkpoints in the run folder, the
-    newest two kept, nothing reported or pushed anywhere."""
+def trainer_arguments(run: RunFolder, config: TrainerSettings, evaluating: bool) -> dict[str, Any]:
+    """The TrainingArguments every TRL trainer of ours shares, from the settings they share
+    (training.trainer_config): checkpoints in the run folder, the newest two kept, nothing
+    reported or pushed anywhere."""
     return {
         "output_dir": str(run.checkpoints),
         "learning_rate": config.learning_rate,

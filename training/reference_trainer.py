@@ -1,0 +1,34 @@
+"""A TRL trainer of a policy against a frozen copy of itself (KTO, DPO): the reference is
+the starting policy loaded again, also on a resumed run, so the reference never moves."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from datasets import Dataset
+
+from training.data.exports import TrlRow
+from training.models import load_policy, load_tokenizer
+
+T = TypeVar("T")
+
+
+def against_reference(
+    trainer_class: Callable[..., T],
+    policy_dir: Path,
+    args: Any,
+    rows: list[TrlRow],
+    eval_rows: list[TrlRow],
+) -> T:
+    """`trainer_class` (a TRL trainer taking model and ref_model) on `rows`, evaluating on
+    `eval_rows` when there are any, with the policy's tokenizer."""
+    return trainer_class(
+        model=load_policy(policy_dir),
+        ref_model=load_policy(policy_dir),
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None,
+        processing_class=load_tokenizer(policy_dir),
+    )
