@@ -9,7 +9,11 @@ still wait for their reply (core.store.waiting) and are older than `sweep_after_
 leaves those whose request is in hand (queued, held by a live gpu worker, or waiting behind
 an earlier reply: wire.claims). Each of the rest gets its reply requested again under its
 first key, so generation is idempotent: a Turn made already is delivered, not made twice,
-and a delivered one is left alone (bots.redelivery). A message swept `sweep_attempts`
+and a delivered one is left alone (bots.redelivery). It is asked for live: its reply may
+have been streamed before its task was lost (the adapter's live hash gone with Redis, or
+a worker still writing it), so its delivery ends the stream or finds the streamed message
+(Slack: by its metadata) and edits it, instead of posting the reply beside it; a reply
+never streamed is posted as usual. A message swept `sweep_attempts`
 times without a reply is given up, and its chat told so. Kept votes a day old, which no
 reply will ever match, are dropped (core.store.kept).
 
@@ -90,7 +94,7 @@ class Sweeper:
                 swept.given_up += 1
             else:
                 key = first_key(waiting.message_id)
-                send(ReplyRequest(waiting.message_id, key, time.time()))
+                send(ReplyRequest(waiting.message_id, key, time.time(), live=True))
                 swept.queued += 1
         # Queued now: in hand until a worker takes them, which claims them in turn.
         self.claims.hold([w.message_id for w in lost], self.settings.sweep_after_s)

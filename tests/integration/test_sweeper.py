@@ -7,6 +7,7 @@ stored with their tasks lost get exactly one reply each, from the io worker's sw
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 import time
@@ -77,6 +78,15 @@ def _queued(client: redis.Redis, queue: str) -> list[int]:
     return sorted(Claims(url).queued_messages([queue]))
 
 
+def _asked_live(client: redis.Redis, queue: str) -> dict[int, bool]:
+    """Each reply request `queue` holds: its message, and whether it is asked for live."""
+    found = {}
+    for raw in client.lrange(queue, 0, -1):
+        fields = json.loads(base64.b64decode(json.loads(raw)["body"]))[0][0]
+        found[int(fields["message_id"])] = bool(fields["live"])
+    return found
+
+
 def test_only_messages_with_no_request_in_hand_are_asked_for_again(
     quiet_broker: redis.Redis, worker_broker: str, db_url: str
 ) -> None:
@@ -113,6 +123,10 @@ def test_only_messages_with_no_request_in_hand_are_asked_for_again(
     assert (first.waiting, first.in_hand, first.queued, first.given_up) == (8, 4, 4, 0)
     assert _queued(quiet_broker, GPU_QUEUE) == sorted([*lost, *queued, dead])
     assert young not in _queued(quiet_broker, GPU_QUEUE)
+    # Asked for live: each may have been streamed before its task was lost.
+    asked = _asked_live(quiet_broker, GPU_QUEUE)
+    assert [asked[m] for m in [*lost, dead]] == [True] * (len(lost) + 1)
+    assert not any(asked[m] for m in queued)  # as their adapters asked
     with store.engine.connect() as conn:  # the day-old kept vote is dropped, not the other
         assert list(conn.scalars(select(kept_votes.c.posted_as))) == ["C1:2.0"]
 
