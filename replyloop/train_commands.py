@@ -1,4 +1,4 @@
-"""`replyloop train sft|rm|ppo|kto|dpo` and `replyloop eval`: data loaded and split, the
+"""`replyloop train sft|rm|ppo|kto|dpo|rloo` and `replyloop eval`: data loaded and split, the
 trainer run in its run folder, the model registered.
 
 Each trainer's config dataclass is its command line (training.config_cli); the options
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from core.settings import Settings
 from core.store import Store, registry
 from core.types import DataSource
-from replyloop import dpo_command
+from replyloop import dpo_command, rloo_command
 from replyloop.bootstrap import bootstrap
 from replyloop.model_refs import ModelRef, ModelRefError, model_ref, run_version
 from training.config_cli import add_config_arguments, config_from_args
@@ -23,6 +23,7 @@ from training.data.builders import RowShape
 from training.data.chitchat import NAME as CHITCHAT
 from training.evaluate_config import EvalConfig
 from training.kto_config import KtoConfig
+from training.lora import LoraOptions
 from training.ppo.ppo_config import PpoConfig
 from training.reward.rm_config import RmConfig
 from training.runs import (
@@ -64,7 +65,7 @@ def _data_options(parser: argparse.ArgumentParser, limit: int) -> None:
 
 def add_parsers(sub: Any) -> None:
     """`train` and `eval` on the top-level parser's subcommands."""
-    train = sub.add_parser("train", help="train the next model: sft, rm, ppo, kto or dpo")
+    train = sub.add_parser("train", help="train the next model: sft, rm, ppo, kto, dpo or rloo")
     tsub = train.add_subparsers(dest="train_command", required=True, help="what to train")
 
     sft = tsub.add_parser("sft", help="supervised fine-tuning (TRL SFTTrainer)")
@@ -89,6 +90,7 @@ def add_parsers(sub: Any) -> None:
     rm.add_argument("--votes", action="append", default=[], help="a kto export; repeatable")
     _data_options(rm, 3000)
     add_config_arguments(rm, RmConfig)
+    add_config_arguments(rm, LoraOptions)
 
     ppo = tsub.add_parser("ppo", help="PPO against a reward model (InstructGPT)")
     ppo.add_argument("--policy", required=True, help="the SFT model (also the KL reference)")
@@ -107,6 +109,7 @@ def add_parsers(sub: Any) -> None:
     )
     _data_options(ppo, 512)
     add_config_arguments(ppo, PpoConfig)
+    add_config_arguments(ppo, LoraOptions)
 
     kto = tsub.add_parser("kto", help="KTO straight from 👍/👎 (TRL KTOTrainer), no reward model")
     kto.add_argument("--policy", required=True, help="model to start from (also the reference)")
@@ -114,6 +117,7 @@ def add_parsers(sub: Any) -> None:
     _data_options(kto, 0)
     add_config_arguments(kto, KtoConfig)
     _data_options(dpo_command.add_parser(tsub), 2000)
+    _data_options(rloo_command.add_parser(tsub), 512)
 
     ev = sub.add_parser(
         "eval", help="a policy against a baseline and trivial baselines, judged by a reward model"
@@ -266,9 +270,12 @@ def _train(
             rm_config,
             pairs.sources + voted.sources,
             base.version,
+            config_from_args(args, LoraOptions),
         )
     elif command == "dpo":
         metrics, base = dpo_command.train(settings, store, args, run)
+    elif command == "rloo":
+        metrics, base = rloo_command.train(settings, store, args, run)
     elif command == "ppo":
         from training.data.sources import prompts, sft_data
         from training.ppo.ppo_trainer import train_ppo
@@ -291,6 +298,7 @@ def _train(
             ptx_rows=ptx,
             data=found.sources,
             parent=base.version,
+            lora=config_from_args(args, LoraOptions),
         )
     else:
         from training.data.sources import votes
@@ -330,6 +338,17 @@ def _register(
 ) -> None:
     manifest = run.manifest()
     version = run_version(run.root, run.model_dir)
+    settings = manifest.get("settings", {})
+    lora = manifest.get("lora")
+    if lora:  # model/ is the adapters merged in; the adapters themselves are kept beside it
+        adapter = str((run.root / lora["adapter"]).absolute())
+        settings = {**settings, "lora": {**lora, "adapter": adapter}}
+        metrics = {
+            **metrics,
+            "lora_r": float(lora["r"]),
+            "lora_alpha": float(lora["alpha"]),
+            "lora_trainable_parameters": float(lora["trainable_parameters"]),
+        }
     record = registry.register(
         store,
         version=version,
@@ -337,11 +356,12 @@ def _register(
         path=run.model_dir,
         parent=parent.version,
         data=[_source(s) for s in manifest.get("data", [])],
-        settings=manifest.get("settings", {}),
+        settings=settings,
         metrics=metrics,
     )
     shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if isinstance(v, float))
-    print(f"trained {kind} into {run.root} ({shown})", file=sys.stderr)
+    how = f" with LoRA r={lora['r']} (adapter: {run.root / lora['adapter']})" if lora else ""
+    print(f"trained {kind}{how} into {run.root} ({shown})", file=sys.stderr)
     hint = "" if kind == "rm" else f"; serve it with: replyloop model promote {record.version}"
     print(f"registered {record.version} (parent {parent.version}){hint}", file=sys.stderr)
 

@@ -155,8 +155,17 @@ def _without_load_report() -> Iterator[None]:
         logger.removeFilter(report)
 
 
+def unwrapped(model: Any) -> Any:
+    """The transformers model under a PEFT (LoRA) wrapper, adapters in place; any other
+    model as it is. (A PeftModel forwards unknown attributes to the LoRA layer below it,
+    whose `model` is the whole classifier, not its backbone.)"""
+    get_base_model = getattr(model, "get_base_model", None)
+    return get_base_model() if callable(get_base_model) else model
+
+
 def backbone(model: Any) -> Any:
     """The transformer under a classifier or LM head (`model.model` for Llama)."""
+    model = unwrapped(model)
     return getattr(model, model.base_model_prefix)
 
 
@@ -164,7 +173,7 @@ def token_values(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tens
     """A sequence classifier's head applied at every position: per-token values for PPO's
     critic, which starts as the reward model. input_ids: (B, T) -> (B, T)"""
     hidden = backbone(model)(input_ids=input_ids, attention_mask=attention_mask)[0]  # (B, T, C)
-    values: torch.Tensor = model.score(hidden).squeeze(-1)  # (B, T)
+    values: torch.Tensor = unwrapped(model).score(hidden).squeeze(-1)  # (B, T)
     return values
 
 

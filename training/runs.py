@@ -6,6 +6,7 @@
     OUT/metrics.jsonl     one JSON object a logged step: {"step": n, "time": s, ...}
     OUT/checkpoints/      resumable state (a run started again on OUT picks up the newest)
     OUT/model/            the finished model and tokenizer (what the registry points at)
+    OUT/adapter/          a LoRA run's adapter, whose merge into its base is OUT/model/
 
 Writing is append-only or atomic (write, then rename), so a run killed mid-way leaves a
 folder that can be resumed, never a half-written file.
@@ -118,6 +119,7 @@ class RunFolder:
         # Set by whoever split the data, before the trainer calls start().
         self.held_out = held_out
         self.reward_model: TrainedAgainst | None = None  # set by PPO before start()
+        self.lora: dict[str, Any] | None = None  # set by a LoRA run before start()
 
     @property
     def model_dir(self) -> Path:
@@ -172,9 +174,15 @@ class RunFolder:
             record["held_out"] = asdict(self.held_out)
         if self.reward_model is not None:
             record["reward_model"] = asdict(self.reward_model)
+        if self.lora is not None:
+            record["lora"] = self.lora
         # A run started before these were recorded resumes whatever they were.
         compared = [k for k in record if k not in LATER_FIELDS or k in manifest]
-        if manifest and {k: manifest.get(k) for k in compared} != {k: record[k] for k in compared}:
+        if manifest and (
+            {k: manifest.get(k) for k in compared} != {k: record[k] for k in compared}
+            # absent on both sides for a full fine-tune: LoRA and full runs never mix
+            or manifest.get("lora") != record.get("lora")
+        ):
             raise RunMismatch(
                 f"{self.root} holds a different {manifest.get('kind')} run (other data or "
                 "settings); give a new --out folder, or delete this one to start over"

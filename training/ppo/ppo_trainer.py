@@ -14,6 +14,10 @@ model (frozen). Each iteration:
 
 `make_experience` and `ppo_update` take tensors and models, so a test can run an update on
 a rollout it built by hand.
+
+With --lora-r the policy is trained through LoRA adapters, and the reference is the same
+model with its adapters switched off (the SFT model exactly, as lora_B starts at 0): one
+copy of the policy's weights in memory instead of two. The value model is trained whole.
 """
 
 from __future__ import annotations
@@ -32,6 +36,16 @@ from tqdm.auto import tqdm
 
 from core.types import ChatMessage
 from training.data.chitchat import DataError
+from training.lora import (
+    NO_LORA,
+    AdaptersOff,
+    LoraOptions,
+    publish_merged,
+    record,
+    saved_adapters,
+    with_adapters,
+    with_saved_adapters,
+)
 from training.models import (
     check_same_tokenizer,
     freeze_lower,
@@ -39,6 +53,7 @@ from training.models import (
     load_scorer,
     load_tokenizer,
     trainable,
+    unwrapped,
 )
 from training.ppo.checkpoints import load_state, save_checkpoint, save_folder
 from training.ppo.core import (
@@ -62,6 +77,7 @@ def train_ppo(
     ptx_rows: list[dict[str, Any]] | None = None,
     data: Sequence[DataSource] = (),
     parent: str | None = None,
+    lora: LoraOptions = NO_LORA,
 ) -> dict[str, float]:
     """Train the policy in `policy_dir` against the reward model in `reward_dir`; resumes
     from the run folder's newest checkpoint. The new model goes to run.model_dir, the value
@@ -84,21 +100,31 @@ def train_ppo(
     # at a later step, and the reward model scores the context the policy saw.
     prompts = fit_prompts(tokenizer, prompts, _prompt_budget(config, reward_tokenizer))
     run.reward_model = TrainedAgainst.of(reward_dir)  # eval refuses it as a judge
-    run.start("ppo", parent or policy_dir.name, list(data), settings, config.seed)
     torch.manual_seed(config.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
     checkpoint = run.latest_checkpoint()
-    policy = load_policy(checkpoint / "policy" if checkpoint else policy_dir, device)
+    if lora.enabled:
+        policy = load_policy(policy_dir, device)
+        if checkpoint and saved_adapters(checkpoint / "policy"):
+            policy = with_saved_adapters(policy, checkpoint / "policy")
+        else:  # a new run (or a checkpoint of a full run: RunFolder.start refuses it)
+            policy = with_adapters(policy, lora, "CAUSAL_LM")
+        ref_policy: Any = AdaptersOff(policy)
+    else:
+        policy = load_policy(checkpoint / "policy" if checkpoint else policy_dir, device)
+        ref_policy = _frozen(load_policy(policy_dir, device))
     value_model = load_scorer(checkpoint / "value" if checkpoint else reward_dir, device)
-    ref_policy = _frozen(load_policy(policy_dir, device))
     reward_model = _frozen(load_scorer(reward_dir, device))
     # eval() turns dropout off; gradients still flow. PPO's ratio compares two passes over
     # the same weights, which dropout would turn into noise (TRL's PPO disabled it too).
     policy.eval()
     value_model.eval()
-    freeze_lower(policy, config.freeze_layers)
+    freeze_lower(unwrapped(policy), config.freeze_layers)  # a LoRA policy's adapters too
     freeze_lower(value_model, config.freeze_layers)
+    if lora.enabled:
+        run.lora = record(policy, lora)
+    run.start("ppo", parent or policy_dir.name, list(data), settings, config.seed)
     policy_optimizer = torch.optim.AdamW(
         trainable(policy), lr=config.learning_rate, weight_decay=0.0
     )
@@ -185,8 +211,11 @@ def train_ppo(
             break
     bar.close()
 
-    save_folder(run.model_dir, policy, tokenizer)
     save_folder(run.root / "value", value_model, reward_tokenizer)
+    if lora.enabled:
+        publish_merged(policy, tokenizer, run)
+    else:
+        save_folder(run.model_dir, policy, tokenizer)
     if not metrics:  # everything was done before this call: report the last step logged
         logged = run.metrics()
         metrics = {k: v for k, v in logged[-1].items() if k not in ("step", "time")}

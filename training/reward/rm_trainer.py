@@ -6,6 +6,9 @@
                  ─► held-out pairwise accuracy and vote AUC (and the same before training)
                  ─► run.model_dir (loadable by training.models.load_scorer)
 
+With --lora-r the backbone gets LoRA adapters and the head (`score`, new) is trained whole
+(PEFT's modules_to_save); model/ is then the adapters merged in, adapter/ the adapters.
+
 A run started again on the same folder resumes from its newest checkpoint: a TRL one
 continues the pairwise phase, a pointwise one (pointwise.pt) the vote phase.
 """
@@ -22,6 +25,7 @@ import torch
 
 from training.data.chitchat import DataError
 from training.data.exports import TrlRow
+from training.lora import NO_LORA, LoraOptions, is_lora, publish_merged, record, with_adapters
 from training.models import freeze_lower, load_scorer, load_tokenizer
 from training.reward.metrics import evaluate
 from training.reward.pairwise import train_pairwise
@@ -60,6 +64,9 @@ def baseline(
 
 def publish(model: Any, tokenizer: Any, run: RunFolder) -> None:
     """Write model/ beside itself, then rename: never a half-written folder there."""
+    if is_lora(model):
+        publish_merged(model, tokenizer, run)
+        return
     partial = run.model_dir.with_name(run.model_dir.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     model.save_pretrained(partial)
@@ -78,20 +85,25 @@ def train_rm(
     config: RmConfig,
     data: list[DataSource],
     parent: str | None,
+    lora: LoraOptions = NO_LORA,
 ) -> dict[str, float]:
     """Train, evaluate and save a reward model into `run`; returns the final metrics."""
     if not pairs and not votes:
         raise DataError("a reward model needs pairs or votes to train on; both are empty")
     # A resume may change how long it trains (vote_epochs too), not what it trains.
     settings = {k: v for k, v in recorded_settings(config).items() if k != "vote_epochs"}
-    run.start(KIND, parent, data, settings, config.seed)
 
-    torch.manual_seed(config.seed)  # the new score head's initial weights
+    torch.manual_seed(config.seed)  # the new score head's (and adapters') initial weights
     device = "cuda" if torch.cuda.is_available() else "cpu"
     tokenizer = load_tokenizer(base_dir)
     model = load_scorer(base_dir, device)
-    disable_dropout(model)
-    freeze_lower(model, config.freeze_layers)
+    if lora.enabled:  # a checkpoint's adapters are loaded by the phase that resumes it
+        model = with_adapters(model, lora, "SEQ_CLS", heads=("score",))
+    disable_dropout(model)  # LoRA's dropout too: a reward model scores deterministically
+    freeze_lower(model, config.freeze_layers)  # a LoRA model's adapters too
+    if lora.enabled:
+        run.lora = record(model, lora)
+    run.start(KIND, parent, data, settings, config.seed)
     before = baseline(run, model, tokenizer, held_out_pairs, held_out_votes, config.max_length)
 
     started = time.monotonic()
