@@ -18,7 +18,6 @@ import torch
 from core.types import ChatMessage
 from training.bootstrap import mean_interval
 from training.eval_replies import best_under, generate
-from training.eval_replies import reply_kl as reply_kl  # bench/loop/kl.py reads it here
 from training.eval_report import write_report
 from training.eval_table import (
     BASELINE,

@@ -14,6 +14,7 @@ from typing import Any
 import redis
 
 from bench.loop.raters import Rater, assign
+from bench.loop.relevance import Topic
 from bots.intake import request_reply, store_message
 from bots.terminal.outbox import BLOCK_SLICE_S, KEY
 from core.store import Store
@@ -96,14 +97,22 @@ def serve(
     return served
 
 
-def rate(served: Sequence[Served], raters: list[Rater], per_reply: int, seed: int) -> list[Cast]:
-    """Each reply rated by `per_reply` raters of the panel; every vote stored through the
-    io worker's vote task, and checked stored."""
-    casts = [
-        Cast(s.turn_id, r.name, r.vote(s.message, s.reply, seed, s.turn_id))
-        for s in served
-        for r in assign(raters, seed, s.turn_id, per_reply)
-    ]
+def rate(
+    served: Sequence[Served],
+    raters: list[Rater],
+    members: int,
+    seed: int,
+    topics: dict[str, Topic],
+) -> list[Cast]:
+    """Each reply seen by `members` raters of the panel (its chat), each of whom votes or
+    not as they do (sparsely, with noise); every vote cast stored through the io worker's
+    vote task, and checked stored."""
+    casts = []
+    for s in served:
+        for r in assign(raters, seed, s.turn_id, members):
+            liked = r.vote(s.message, s.reply, topics[s.message], seed, s.turn_id)
+            if liked is not None:
+                casts.append(Cast(s.turn_id, r.name, liked))
     pending = [
         ask(CastVote(c.turn_id, c.rater, int(Vote.UP if c.liked else Vote.DOWN), PLATFORM))
         for c in casts
@@ -116,5 +125,5 @@ def rate(served: Sequence[Served], raters: list[Rater], per_reply: int, seed: in
 
 
 def approval(casts: Sequence[Cast]) -> float:
-    """Share of 👍 among the votes."""
-    return sum(c.liked for c in casts) / len(casts)
+    """Share of 👍 among the votes (0 with none)."""
+    return sum(c.liked for c in casts) / len(casts) if casts else 0.0

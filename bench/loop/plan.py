@@ -1,0 +1,46 @@
+"""Every setting of a bench/loop run; the report repeats it whole."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Plan:
+    seed: int = 0
+    round0: int = 480  # training-side openers the served model answers, panel A votes on
+    round1: int = 128  # held-out openers: the promoted model's round, and eval's prompts
+    panel_size: int = 12
+    members: int = 5  # raters who see a reply (its chat); each votes on 10-30 % of what they see
+    held_out_percent: float = 20.0
+    max_new_tokens: int = 48
+    in_flight: int = 16
+    best_of: int = 4  # the best-of-n baseline under the training reward model
+    resamples: int = 1000
+    rm: list[str] = field(
+        default_factory=lambda: [
+            "--freeze-layers", "24", "--learning-rate", "3e-4", "--max-length", "192",
+            "--batch-size", "8", "--vote-epochs", "4", "--held-out-percent", "10",
+        ]
+    )  # fmt: skip
+    ppo: list[str] = field(
+        default_factory=lambda: [
+            "--rollout-batch", "8", "--minibatch", "4", "--ppo-epochs", "2",
+            "--freeze-layers", "24", "--learning-rate", "2e-5", "--init-kl-coef", "0.05",
+            "--max-prompt-tokens", "128", "--steps", "300", "--max-minutes", "25",
+        ]
+    )  # fmt: skip
+
+
+TINY = Plan(
+    round0=64,
+    round1=12,
+    panel_size=4,
+    members=4,
+    max_new_tokens=6,
+    in_flight=8,
+    best_of=2,
+    resamples=50,
+    rm=["--batch-size", "4", "--vote-epochs", "1", "--held-out-percent", "20"],
+    ppo=["--steps", "2", "--rollout-batch", "4", "--minibatch", "2", "--ppo-epochs", "1"],
+)
