@@ -25,7 +25,9 @@ def build_prompt(
 
     Whole exchanges are dropped from the oldest first so the model never sees an answer
     without its question. The system prompt and the new message are always kept; if they
-    alone exceed the budget the engine cuts the token sequence from the left.
+    alone exceed the budget, the new message keeps the longest end of its text that fits
+    (as training.prompt_fit cuts training prompts: the chat template and the system prompt
+    stay whole). Only a system prompt that leaves no room at all is sent over budget.
 
     >>> words = lambda m: len(m["content"].split())
     >>> [m["content"] for m in build_prompt("sys", [("a b", "c d"), ("e", "f")], "g", 20, words)]
@@ -40,6 +42,9 @@ def build_prompt(
         return count(message) + PER_MESSAGE_OVERHEAD
 
     used = cost(system) + cost(user)
+    if used > budget and cost(system) + PER_MESSAGE_OVERHEAD < budget:
+        user = _end_that_fits(user, budget - cost(system) - PER_MESSAGE_OVERHEAD, count)
+        return [system, user]
     kept: list[ChatMessage] = []
     for question, answer in reversed(history):
         pair: list[ChatMessage] = [{"role": "user", "content": question}]
@@ -51,6 +56,29 @@ def build_prompt(
         used += pair_cost
         kept[:0] = pair
     return [system, *kept, user]
+
+
+def _end_that_fits(message: ChatMessage, room: int, count: CountTokens) -> ChatMessage:
+    """`message` with the longest end of its text that `count` puts at `room` or less
+    (whole characters: no multi-byte character is split).
+
+    >>> words = lambda m: len(m["content"].split())
+    >>> _end_that_fits({"role": "user", "content": "a b c d"}, 2, words)
+    {'role': 'user', 'content': 'c d'}
+    """
+    text = message["content"]
+
+    def fits(chars: int) -> bool:
+        return count({**message, "content": text[len(text) - chars :]}) <= room
+
+    low, high = 0, len(text)  # the longest fitting end has between low and high characters
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fits(middle):
+            low = middle
+        else:
+            high = middle - 1
+    return {**message, "content": text[len(text) - low :].lstrip()}
 
 
 def messages_that_fit(budget: int) -> int:

@@ -97,12 +97,23 @@ def test_an_older_small_exchange_is_not_kept_behind_a_dropped_newer_one() -> Non
     assert build_prompt("s", history, "q", budget, words) == [sys_("s"), user("q")]
 
 
-@pytest.mark.parametrize("budget", [0, 1, cost("be kind", "new question") - 1])
-def test_system_and_newest_message_kept_even_over_budget(budget: int) -> None:
+@pytest.mark.parametrize("budget", [0, 1, cost("be kind")])
+def test_a_system_prompt_that_leaves_no_room_is_sent_whole_over_budget(budget: int) -> None:
     assert build_prompt("be kind", HISTORY, "new question", budget, words) == [
         sys_("be kind"),
         user("new question"),
     ]
+
+
+def test_a_newest_message_over_budget_keeps_its_end_and_the_system_prompt_whole() -> None:
+    budget = cost("be kind", "new question") - 1
+    assert build_prompt("be kind", HISTORY, "new question", budget, words) == [
+        sys_("be kind"),
+        user("question"),
+    ]
+    long = "x " * 500 + "the question at the end?"
+    prompt = build_prompt("be kind", HISTORY, long, cost("be kind", "a b c d e"), words)
+    assert prompt == [sys_("be kind"), user("the question at the end?")]
 
 
 def test_counter_sees_each_message_with_its_role() -> None:
