@@ -10,6 +10,7 @@ only when that is still too long is the oldest part of the newest message's text
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -83,3 +84,31 @@ def fit_prompts(
     tokenizer: Any, prompts: Sequence[Sequence[ChatMessage]], max_tokens: int
 ) -> list[list[ChatMessage]]:
     return [fit_prompt(tokenizer, prompt, max_tokens) for prompt in prompts]
+
+
+# Tokens the scored text may have beyond the prompt and the reply's sampled tokens: the
+# template's closing of the reply (`<|im_end|>\n`), and a reply that tokenizes again into a
+# few more tokens than were sampled.
+REPLY_CLOSE = 16
+
+
+def prompt_budget(
+    max_prompt_tokens: int, max_new_tokens: int, reward_tokenizer: Any, who: str
+) -> int:
+    """The prompt budget of a trainer that samples replies of up to `max_new_tokens` and
+    scores them with a reward model: `max_prompt_tokens`, or less where the reward model's
+    length (`train rm --max-length`) could not hold that prompt and a whole reply: the
+    scorer would cut the text's start, and with it the system prompt the policy saw."""
+    room = reward_tokenizer.model_max_length - max_new_tokens - REPLY_CLOSE
+    if room <= 0:
+        raise DataError(
+            f"the reward model reads {reward_tokenizer.model_max_length} tokens: no room for "
+            f"a prompt and a reply of max_new_tokens={max_new_tokens}"
+        )
+    if room < max_prompt_tokens:
+        print(
+            f"{who}: prompts cut to {room} tokens (not {max_prompt_tokens}): the reward model "
+            f"reads {reward_tokenizer.model_max_length} tokens, replies up to {max_new_tokens}",
+            file=sys.stderr,
+        )
+    return min(max_prompt_tokens, room)

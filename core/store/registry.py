@@ -10,7 +10,7 @@ an Engine or a Store):
     register(
         db,
         version="sft-20261123-1",           # what every Turn of this model records
-        kind="sft",                         # builtin | sft | rm | ppo | kto | dpo | local
+        kind="sft",                         # builtin | sft | rm | ppo | kto | dpo | rloo | local
         path="/shared/models/sft-20261123-1",  # the folder from_pretrained reads
         parent="smollm2-135m-instruct-q4_1",   # the version it was trained from, or None
         data=[{"name": "votes.kto.jsonl", "rows": 812, "sha256": "..."}],
@@ -49,7 +49,7 @@ from core.store.time import as_utc, utcnow
 from core.types import DataSource, ModelRecord, Switch
 
 VERSION_CHARS = 128  # turns.model_version and models.version
-KINDS = ("builtin", "sft", "rm", "ppo", "kto", "dpo", "local")
+KINDS = ("builtin", "sft", "rm", "ppo", "kto", "dpo", "rloo", "local")
 # A reward model scores replies; it cannot write one.
 NOT_DIALOGUE = frozenset({"rm"})
 PROMOTE, ROLLBACK = "promote", "rollback"

@@ -15,6 +15,7 @@ import pytest
 
 from core.export.rows import CastVote, RatedTurn, kto_row, pair_rows, raw_row
 from core.types import ChatMessage
+from replyloop.rloo_command import split_prompts
 from training.data import chitchat
 from training.data.builders import RowShape, sft_rows
 from training.data.sources import (
@@ -119,6 +120,13 @@ def test_dpo_pairs_mined_from_votes(files: dict[str, str]) -> None:
 @pytest.mark.parametrize("fmt", ["raw", "kto", "pairs"])
 def test_ppo_and_eval_prompts(files: dict[str, str], fmt: str) -> None:
     assert_disjoint(prompts([files[fmt]], None, PERCENT, RowShape(), 0))
+
+
+def test_rloo_prompts_from_a_kto_export(files: dict[str, str]) -> None:
+    """`train rloo --prompts`: every turn of a conversation on one side, as for PPO."""
+    split = split_prompts([files["kto"]], None, PERCENT, 3, 0)
+    assert len(split.train) + len(split.held_out) == CONVERSATIONS * TURNS  # one a prompt
+    assert_disjoint(split)
 
 
 def test_one_conversation_is_on_the_same_side_in_every_format(files: dict[str, str]) -> None:
