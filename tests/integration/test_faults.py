@@ -23,11 +23,6 @@ MESSAGES = 12
 NOT_HERE = {
     "flood",  # 300 messages, and waiting for them
     "io-kills-telegram",  # a thousand deliveries under repeated kills
-    # A Slack reply streaming when Redis came back empty is still, in some runs, posted
-    # beside its half-written message (1 of 18 in one CI run; 0 in the harness runs):
-    # issue 20, not yet mended.
-    "redis-crash",
-    "redis-crash-aof",
 }
 MINUTE_LONG = [name for name in SCENARIOS if name not in NOT_HERE]
 
