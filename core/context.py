@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from core.text import longest_end
 from core.types import ChatMessage
 
 CountTokens = Callable[[ChatMessage], int]
@@ -66,19 +67,8 @@ def _end_that_fits(message: ChatMessage, room: int, count: CountTokens) -> ChatM
     >>> _end_that_fits({"role": "user", "content": "a b c d"}, 2, words)
     {'role': 'user', 'content': 'c d'}
     """
-    text = message["content"]
-
-    def fits(chars: int) -> bool:
-        return count({**message, "content": text[len(text) - chars :]}) <= room
-
-    low, high = 0, len(text)  # the longest fitting end has between low and high characters
-    while low < high:
-        middle = (low + high + 1) // 2
-        if fits(middle):
-            low = middle
-        else:
-            high = middle - 1
-    return {**message, "content": text[len(text) - low :].lstrip()}
+    end = longest_end(message["content"], lambda end: count({**message, "content": end}) <= room)
+    return {**message, "content": end.lstrip()}
 
 
 def messages_that_fit(budget: int) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from core.errors import EmptyMessage
@@ -24,6 +25,24 @@ def storable(text: str) -> str:
     'ab'
     """
     return text.replace(chr(0), "")
+
+
+def longest_end(text: str, fits: Callable[[str], bool]) -> str:
+    """The longest end of `text` that `fits` (whole characters, so no multi-byte character
+    is split); "" when no end but the empty one fits. `fits` must hold for every end
+    shorter than one that fits.
+
+    >>> longest_end("one two three", lambda end: len(end) <= 6)
+    ' three'
+    """
+    low, high = 0, len(text)  # the longest fitting end has between low and high characters
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fits(text[len(text) - middle :]):
+            low = middle
+        else:
+            high = middle - 1
+    return text[len(text) - low :]
 
 
 def check_text(text: str, limit: int) -> CheckedText:

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from core.text import longest_end
 from core.types import ChatMessage
 from training.data.chitchat import DataError
 
@@ -70,14 +71,8 @@ def _cut_oldest_text(
             f"tokens, over the budget of {max_tokens}: raise the prompt budget or shorten "
             "the system prompt"
         )
-    low, high = 0, len(text)  # fits(low); the longest fitting end lies in [low, high]
-    while low < high:
-        middle = (low + high + 1) // 2
-        if fits(middle):
-            low = middle
-        else:
-            high = middle - 1
-    return {**last, "content": text[len(text) - low :]}
+    end = longest_end(text, lambda end: fits(len(end)))
+    return {**last, "content": end}
 
 
 def fit_prompts(
