@@ -20,12 +20,22 @@ import torch
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from training.runs import RunFolder
+from training.scalar_log import into_run_folder
 from training.trainer_config import TrainerSettings
 
-# Fields that only say how long or how often: a run may be resumed with other values
-# ("train 500 more steps"), so run.json's settings, which a resume must match, leave them out.
+# Fields that only say how long or how often, or where figures also go: a run may be resumed
+# with other values ("train 500 more steps"), so run.json's settings, which a resume must
+# match, leave them out.
 SCHEDULE_FIELDS = frozenset(
-    {"epochs", "max_steps", "max_minutes", "logging_steps", "save_steps", "eval_steps"}
+    {
+        "epochs",
+        "max_steps",
+        "max_minutes",
+        "logging_steps",
+        "save_steps",
+        "eval_steps",
+        "report_to",
+    }
 )
 
 
@@ -127,8 +137,9 @@ def publish_model(trainer: Any, run: RunFolder) -> None:
 
 def trainer_arguments(run: RunFolder, config: TrainerSettings, evaluating: bool) -> dict[str, Any]:
     """The TrainingArguments every TRL trainer of ours shares, from the settings they share
-    (training.trainer_config): checkpoints in the run folder, the newest two kept, nothing
-    reported or pushed anywhere."""
+    (training.trainer_config): checkpoints in the run folder, the newest two kept, figures
+    reported only where report_to says (into the run folder: scalar_log.into_run_folder),
+    nothing pushed anywhere."""
     return {
         "output_dir": str(run.checkpoints),
         "learning_rate": config.learning_rate,
@@ -149,7 +160,7 @@ def trainer_arguments(run: RunFolder, config: TrainerSettings, evaluating: bool)
         "data_seed": config.seed,
         "gradient_checkpointing": config.gradient_checkpointing,
         "bf16": use_bf16(),
-        "report_to": "none",
+        "report_to": config.report_to,
         "push_to_hub": False,
     }
 
@@ -178,6 +189,7 @@ def train_to_end(
     """Train (from the run's newest checkpoint, within `max_minutes`), evaluate on the
     held-out rows, publish the model and finish run.json with the metrics returned."""
     trainer.add_callback(RunLog(run))
+    into_run_folder(trainer, run)
     budget = TimeBudget(max_minutes, trainer.accelerator)
     trainer.add_callback(budget)
     result = trainer.train(resume_from_checkpoint=resume_from(run))

@@ -7,6 +7,7 @@
     OUT/checkpoints/      resumable state (a run started again on OUT picks up the newest)
     OUT/model/            the finished model and tokenizer (what the registry points at)
     OUT/adapter/          a LoRA run's adapter, whose merge into its base is OUT/model/
+    OUT/tensorboard/      event files of the logged figures, with --report-to tensorboard
 
 Writing is append-only or atomic (write, then rename), so a run killed mid-way leaves a
 folder that can be resumed, never a half-written file.

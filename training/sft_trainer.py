@@ -34,6 +34,7 @@ from training.run_callbacks import (
     trainer_arguments,
 )
 from training.runs import DataSource, RunFolder
+from training.scalar_log import into_run_folder
 from training.sft_config import SftConfig
 
 KIND = "sft"
@@ -122,6 +123,7 @@ def train_sft(
         run.start(KIND, parent, data, recorded_settings(config), config.seed)
         print(describe_lengths(trainer, len(rows), config.max_length), file=sys.stderr)
     trainer.add_callback(RunLog(run))
+    into_run_folder(trainer, run)
     budget = TimeBudget(config.max_minutes, trainer.accelerator)
     trainer.add_callback(budget)
 

@@ -1,4 +1,4 @@
-"""The settings every TRL trainer of ours shares (sft, kto, dpo): one dataclass that each
+"""The settings every TRL trainer of ours shares (sft, kto, dpo, rloo): one dataclass that each
 trainer's config extends, so each is one command-line option in one place
 (training.config_cli), mapped onto TRL's arguments in one place
 (training.run_callbacks.trainer_arguments).
@@ -18,8 +18,26 @@ def learning_rate(default: float) -> Any:
     return field(default=default, metadata={"help": "AdamW's peak learning rate"})
 
 
+REPORT_TO = ("none", "tensorboard")
+
+
 @dataclass(frozen=True)
-class TrainerSettings:
+class Reporting:
+    """Where a run's figures go besides metrics.jsonl; every trainer's option (how a run
+    reports is not what it is: a resume may change it)."""
+
+    report_to: str = field(
+        default="none",
+        metadata={
+            "help": "also write the logged figures where this says: tensorboard, event files "
+            "in OUT/tensorboard (`tensorboard --logdir OUT/tensorboard`)",
+            "choices": REPORT_TO,
+        },
+    )
+
+
+@dataclass(frozen=True)
+class TrainerSettings(Reporting):
     learning_rate: float = learning_rate(2e-5)
     epochs: float = field(
         default=1.0, metadata={"help": "passes over the training rows, if max_steps is -1"}

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from training.trainer_config import Reporting
+
 
 @dataclass(frozen=True)
-class PpoConfig:
+class PpoConfig(Reporting):
     steps: int = field(default=200, metadata={"help": "PPO iterations (rollout + update)"})
     rollout_batch: int = field(
         default=16, metadata={"help": "prompts sampled per iteration", "min": 1}

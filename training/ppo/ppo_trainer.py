@@ -66,6 +66,7 @@ from training.ppo.rollout import stop_token_ids
 from training.ppo.update import encode_ptx, ppo_update, ptx_batches
 from training.prompt_fit import fit_prompts
 from training.runs import DataSource, RunFolder, TrainedAgainst
+from training.scalar_log import ScalarLog
 
 
 def train_ppo(
@@ -89,7 +90,9 @@ def train_ppo(
     # `steps` is left out of the recorded settings: running longer continues the same run.
     # How long to go on is not what the run is: a resumed run may ask for more.
     settings = {
-        k: v for k, v in asdict(config).items() if k not in ("steps", "max_minutes", "save_every")
+        k: v
+        for k, v in asdict(config).items()
+        if k not in ("steps", "max_minutes", "save_every", "report_to")
     }
     tokenizer = load_tokenizer(policy_dir)
     reward_tokenizer = load_tokenizer(reward_dir)
@@ -145,6 +148,7 @@ def train_ppo(
 
     metrics: dict[str, float] = {}
     deadline = time.monotonic() + config.max_minutes * 60 if config.max_minutes > 0 else None
+    board = ScalarLog(run, config.report_to)
     bar = tqdm(range(done, config.steps), initial=done, total=config.steps, desc="ppo")
     for step in bar:
         started = time.perf_counter()
@@ -193,6 +197,7 @@ def train_ppo(
             "train_steps_per_s": updates_per_step / (finished - scored),
         }
         run.log(step + 1, **metrics)
+        board.log(step + 1, metrics)
         bar.set_postfix(reward=f"{metrics['reward']:.3f}", kl=f"{metrics['kl']:.2f}")
         out_of_time = deadline is not None and time.monotonic() >= deadline
         if (step + 1) % config.save_every == 0 or step + 1 == config.steps or out_of_time:
@@ -210,6 +215,7 @@ def train_ppo(
             print(f"ppo: stopped after step {step + 1}: --max-minutes reached", file=sys.stderr)
             break
     bar.close()
+    board.close()
 
     save_folder(run.root / "value", value_model, reward_tokenizer)
     if lora.enabled:

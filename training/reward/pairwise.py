@@ -27,6 +27,7 @@ from training.reward.rm_config import RmConfig
 from training.reward.rows import pair_replies
 from training.run_callbacks import Offline, RunLog, TimeBudget, resume_from, use_bf16
 from training.runs import RunFolder
+from training.scalar_log import into_run_folder
 from training.scoring import conversation_text, encode_scored, last_token_scores
 
 
@@ -95,7 +96,7 @@ def reward_config(config: RmConfig, run: RunFolder, evaluate: bool) -> RewardCon
         save_steps=config.save_steps,
         save_total_limit=2,
         seed=config.seed,
-        report_to="none",
+        report_to=config.report_to,
         use_cpu=not torch.cuda.is_available(),
         bf16=use_bf16(),
         # A 135M model fits in memory; recomputing activations would cost ~20% more time.
@@ -128,6 +129,7 @@ def train_pairwise(
         processing_class=tokenizer,
         callbacks=[RunLog(run)],
     )
+    into_run_folder(trainer, run)
     budget = TimeBudget(minutes, trainer.accelerator)
     trainer.add_callback(budget)
     trainer.train(resume_from_checkpoint=resume_from(run))

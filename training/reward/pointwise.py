@@ -34,6 +34,7 @@ from training.reward.metrics import evaluate
 from training.reward.rm_config import RmConfig
 from training.reward.rows import vote_reply
 from training.runs import RunFolder
+from training.scalar_log import ScalarLog
 from training.scoring import conversation_text, encode_scored, last_token_scores
 
 STATE_FILE = "pointwise.pt"
@@ -145,6 +146,7 @@ def train_pointwise(
     model.train()
     out_of_time = False
     losses: list[float] = []
+    board = ScalarLog(run, config.report_to)
     progress = tqdm(total=total, initial=step, desc="votes", unit="step")
     while step < total:
         for group in optimizer.param_groups:  # linear decay to 0, as TRL's default schedule
@@ -164,17 +166,20 @@ def train_pointwise(
         progress.update(1)
         losses.append(loss_sum)
         if step % config.logging_steps == 0 or step == total:
-            run.log(
-                first_step + step,
-                vote_loss=sum(losses) / len(losses),
-                vote_grad_norm=float(grad_norm),
-                vote_learning_rate=optimizer.param_groups[0]["lr"],
-                vote_epoch=step * config.grad_accum / math.ceil(len(texts) / config.batch_size),
-            )
+            logged = {
+                "vote_loss": sum(losses) / len(losses),
+                "vote_grad_norm": float(grad_norm),
+                "vote_learning_rate": optimizer.param_groups[0]["lr"],
+                "vote_epoch": step * config.grad_accum / math.ceil(len(texts) / config.batch_size),
+            }
+            run.log(first_step + step, **logged)
+            board.log(first_step + step, logged)
             losses = []
         if config.eval_steps > 0 and held_out and step % config.eval_steps == 0:
             held = evaluate(model, tokenizer, [], held_out, config.max_length)
-            run.log(first_step + step, **{f"eval_{k}": v for k, v in held.items()})
+            evaluated = {f"eval_{k}": v for k, v in held.items()}
+            run.log(first_step + step, **evaluated)
+            board.log(first_step + step, evaluated)
         if step % config.save_steps == 0 or step == total:
             save(run, model, optimizer, step, first_step)
             saved = step
@@ -182,6 +187,7 @@ def train_pointwise(
             out_of_time = True  # after a step, as TRL's trainer: every run makes progress
             break
     progress.close()
+    board.close()
     if step > saved:  # stopped by the time budget between two saves
         save(run, model, optimizer, step, first_step)
     return first_step + step, out_of_time

@@ -6,10 +6,11 @@ from dataclasses import dataclass, field
 
 from training.data.split import PARTS
 from training.data.weights import VoteWeighting
+from training.trainer_config import Reporting
 
 
 @dataclass(frozen=True)
-class RmConfig(VoteWeighting):
+class RmConfig(VoteWeighting, Reporting):
     """Defaults train the whole model. On a CPU, measured here (SmolLM2-135M-Instruct, the
     2-core machine to itself, chitchat response selection, 300 held-out pairs):
     `--limit 3000 --freeze-layers 24 --learning-rate 3e-4 --max-length 128` ran ~3-4 s a step
