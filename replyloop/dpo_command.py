@@ -14,6 +14,7 @@ from training.data.builders import RowShape
 from training.data.chitchat import NAME as CHITCHAT
 from training.data.chitchat import DataError
 from training.dpo_config import DpoConfig
+from training.lora import LoraOptions
 from training.runs import HeldOut, RunFolder
 
 
@@ -38,6 +39,7 @@ def add_parser(tsub: Any) -> argparse.ArgumentParser:
         "and model versions do not weigh pairs here (DPO counts every pair once)",
     )
     add_config_arguments(dpo, DpoConfig)
+    add_config_arguments(dpo, LoraOptions)
     return dpo
 
 
@@ -58,6 +60,13 @@ def train(
     split.add(vote_pairs(args.votes, percent))
     run.held_out = HeldOut(percent, split.key)
     metrics = train_dpo(
-        base.path, run, split.train, split.held_out, config, split.sources, base.version
+        base.path,
+        run,
+        split.train,
+        split.held_out,
+        config,
+        split.sources,
+        base.version,
+        config_from_args(args, LoraOptions),
     )
     return metrics, base

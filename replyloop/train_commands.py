@@ -78,6 +78,7 @@ def add_parsers(sub: Any) -> None:
     )
     _data_options(sft, 2000)
     add_config_arguments(sft, SftConfig)
+    add_config_arguments(sft, LoraOptions)
 
     rm = tsub.add_parser("rm", help="reward model: pairwise (TRL) and pointwise on votes")
     rm.add_argument("--base", required=True, help="policy to start from (usually the SFT run)")
@@ -116,6 +117,7 @@ def add_parsers(sub: Any) -> None:
     kto.add_argument("--votes", action="append", required=True, help="a kto export; repeatable")
     _data_options(kto, 0)
     add_config_arguments(kto, KtoConfig)
+    add_config_arguments(kto, LoraOptions)
     _data_options(dpo_command.add_parser(tsub), 2000)
     _data_options(rloo_command.add_parser(tsub), 512)
 
@@ -247,7 +249,14 @@ def _train(
         run.held_out = HeldOut(percent, split.key)
         sft_config = config_from_args(args, SftConfig)
         metrics = train_sft(
-            base.path, run, split.train, split.held_out, sft_config, split.sources, base.version
+            base.path,
+            run,
+            split.train,
+            split.held_out,
+            sft_config,
+            split.sources,
+            base.version,
+            config_from_args(args, LoraOptions),
         )
     elif command == "rm":
         from training.data.sources import rm_pairs, votes
@@ -315,6 +324,7 @@ def _train(
             config_from_args(args, KtoConfig),
             voted.sources,
             base.version,
+            config_from_args(args, LoraOptions),
         )
     return metrics, base
 

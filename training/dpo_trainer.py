@@ -29,6 +29,7 @@ from trl import DPOConfig, DPOTrainer
 from training.data.chitchat import DataError
 from training.data.exports import TrlRow, check_pair
 from training.dpo_config import DpoConfig
+from training.lora import NO_LORA, LoraOptions, record_trainer
 from training.reference_trainer import against_reference
 from training.run_callbacks import (
     Figures,
@@ -61,7 +62,12 @@ def trl_pairs(rows: list[dict[str, Any]], what: str) -> list[TrlRow]:
 
 
 def make_trainer(
-    policy_dir: Path, run: RunFolder, rows: list[TrlRow], eval_rows: list[TrlRow], config: DpoConfig
+    policy_dir: Path,
+    run: RunFolder,
+    rows: list[TrlRow],
+    eval_rows: list[TrlRow],
+    config: DpoConfig,
+    lora: LoraOptions = NO_LORA,
 ) -> DpoTrainer:
     """The DPOTrainer for this run, its pairs tokenised, before any step."""
     # Mined pairs come grouped by context: shuffled (seeded), a batch mixes conversations.
@@ -74,7 +80,7 @@ def make_trainer(
         loss_type=[config.loss_type],
         label_smoothing=config.label_smoothing,
     )
-    return against_reference(DpoTrainer, policy_dir, args, train, eval_rows)
+    return against_reference(DpoTrainer, policy_dir, args, train, eval_rows, lora)
 
 
 def train_dpo(
@@ -85,6 +91,7 @@ def train_dpo(
     config: DpoConfig,
     data: list[DataSource],
     parent: str | None,
+    lora: LoraOptions = NO_LORA,
 ) -> dict[str, float]:
     """Train the policy in `policy_dir` on preference `rows` into `run`, resuming its
     newest checkpoint if there is one. Returns train_loss, the last logged rewards/chosen,
@@ -97,10 +104,11 @@ def train_dpo(
             f"DPO needs preference pairs to train on; the training part holds none "
             f"({len(held_out)} held out)"
         )
-    trainer = make_trainer(policy_dir, run, train, held_out, config)
+    trainer = make_trainer(policy_dir, run, train, held_out, config, lora)
     main = trainer.is_world_process_zero()
     counted = {"pairs": float(len(train)), "pairs_held_out": float(len(held_out))}
     if main:
+        record_trainer(trainer, run, lora)
         run.start(KIND, parent, data, recorded_settings(config), config.seed)
         print(f"dpo: {len(train)} pairs, {len(held_out)} held out", file=sys.stderr)
         run.log(trainer.state.global_step, **counted)

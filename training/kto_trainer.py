@@ -33,6 +33,7 @@ from training.data.chitchat import DataError
 from training.data.exports import TrlRow, check_vote
 from training.data.weights import copies
 from training.kto_config import KtoConfig
+from training.lora import NO_LORA, LoraOptions, record_trainer
 from training.reference_trainer import against_reference
 from training.run_callbacks import (
     Figures,
@@ -110,6 +111,7 @@ def make_trainer(
     eval_rows: list[dict[str, Any]],
     config: KtoConfig,
     weights: tuple[float, float],
+    lora: LoraOptions = NO_LORA,
 ) -> KtoTrainer:
     """The KTOTrainer for this run, its votes tokenised, before any step."""
     # The KL estimate pairs each completion with another row's prompt in the same batch.
@@ -127,7 +129,7 @@ def make_trainer(
         desirable_weight=desirable_weight,
         undesirable_weight=undesirable_weight,
     )
-    return against_reference(KtoTrainer, policy_dir, args, train, held_out)
+    return against_reference(KtoTrainer, policy_dir, args, train, held_out, lora)
 
 
 def train_kto(
@@ -138,6 +140,7 @@ def train_kto(
     config: KtoConfig,
     data: list[DataSource],
     parent: str | None,
+    lora: LoraOptions = NO_LORA,
 ) -> dict[str, float]:
     """Train the policy in `policy_dir` on 👍/👎 `rows` into `run`, resuming its newest
     checkpoint if there is one. Returns train_loss, the last logged rewards/chosen,
@@ -155,7 +158,7 @@ def train_kto(
             f"{disliked} 👎 (with one kind only, train sft on the liked replies instead)"
         )
     weights = balance_weights(liked, disliked, config)
-    trainer = make_trainer(policy_dir, run, rows, eval_rows, config, weights)
+    trainer = make_trainer(policy_dir, run, rows, eval_rows, config, weights, lora)
     main = trainer.is_world_process_zero()
     balance = {
         "votes": float(voted),
@@ -165,6 +168,7 @@ def train_kto(
         "undesirable_weight": weights[1],
     }
     if main:
+        record_trainer(trainer, run, lora)
         run.start(KIND, parent, data, recorded_settings(config), config.seed)
         given = config.desirable_weight > 0 and config.undesirable_weight > 0
         print(

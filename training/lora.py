@@ -157,6 +157,17 @@ def lora_config(
     )
 
 
+def trl_peft_config(model: torch.nn.Module, options: LoraOptions) -> Any | None:
+    """A TRL trainer's `peft_config` for a policy: None for a full fine-tune."""
+    return lora_config(model, options, "CAUSAL_LM") if options.enabled else None
+
+
+def record_trainer(trainer: Any, run: RunFolder, options: LoraOptions) -> None:
+    """Set run.lora from a TRL trainer's wrapped model (before run.start)."""
+    if options.enabled:
+        run.lora = record(trainer.accelerator.unwrap_model(trainer.model), options)
+
+
 def with_adapters(
     model: torch.nn.Module, options: LoraOptions, task_type: str, heads: tuple[str, ...] = ()
 ) -> Any:

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from training.lora import is_lora, publish_merged
 from training.runs import RunFolder
 from training.scalar_log import into_run_folder
 from training.trainer_config import TrainerSettings
@@ -119,7 +120,16 @@ def resume_from(run: RunFolder) -> str | None:
 
 def publish_model(trainer: Any, run: RunFolder) -> None:
     """Save the model and tokenizer to run.model_dir without ever leaving a half-written
-    folder there (the registry points at it): write beside it, then rename."""
+    folder there (the registry points at it): write beside it, then rename. A LoRA run
+    writes its adapter to adapter/ and the adapter merged into its base to model/."""
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    if is_lora(model):
+        # Merged on process zero from its own copy: right for one device and for DDP,
+        # whose copies agree (sharded weights, FSDP or ZeRO-3, are not gathered here).
+        if trainer.is_world_process_zero():
+            publish_merged(model, trainer.processing_class, run)
+        trainer.accelerator.wait_for_everyone()
+        return
     partial = run.model_dir.with_name(run.model_dir.name + ".partial")
     if trainer.is_world_process_zero() and partial.exists():
         shutil.rmtree(partial)

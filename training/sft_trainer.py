@@ -23,6 +23,7 @@ from datasets import Dataset
 from trl import SFTConfig, SFTTrainer
 
 from training.data.chitchat import DataError
+from training.lora import NO_LORA, LoraOptions, record_trainer, trl_peft_config
 from training.models import load_policy, load_tokenizer
 from training.run_callbacks import (
     Offline,
@@ -71,6 +72,7 @@ def make_trainer(
     rows: list[dict[str, Any]],
     eval_rows: list[dict[str, Any]],
     config: SftConfig,
+    lora: LoraOptions = NO_LORA,
 ) -> SftTrainer:
     """The SFTTrainer for this run, its data tokenised and labelled, before any step."""
     if not rows:
@@ -83,8 +85,10 @@ def make_trainer(
         assistant_only_loss=False,  # the prompt is masked whole; earlier replies are context
         packing=False,
     )
+    model = load_policy(base_dir)
     return SftTrainer(
-        model=load_policy(base_dir),
+        model=model,
+        peft_config=trl_peft_config(model, lora),
         args=args,
         train_dataset=Dataset.from_list(rows),
         eval_dataset=Dataset.from_list(eval_rows) if eval_rows else None,
@@ -112,14 +116,16 @@ def train_sft(
     config: SftConfig,
     data: list[DataSource],
     parent: str | None,
+    lora: LoraOptions = NO_LORA,
 ) -> dict[str, float]:
     """Fine-tune the model in `base_dir` on `rows` into `run`, resuming its newest
     checkpoint if there is one. Returns train_loss, steps and seconds, and eval_loss_before
     and eval_loss (on `eval_rows`) when there are held-out rows."""
     started = time.monotonic()
-    trainer = make_trainer(base_dir, run, rows, eval_rows, config)
+    trainer = make_trainer(base_dir, run, rows, eval_rows, config, lora)
     main = trainer.is_world_process_zero()
     if main:
+        record_trainer(trainer, run, lora)
         run.start(KIND, parent, data, recorded_settings(config), config.seed)
         print(describe_lengths(trainer, len(rows), config.max_length), file=sys.stderr)
     trainer.add_callback(RunLog(run))

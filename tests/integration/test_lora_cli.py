@@ -132,3 +132,42 @@ def assert_plain_model(folder: Path) -> None:
     assert not any(info[k] for k in ("missing_keys", "unexpected_keys", "mismatched_keys"))
     assert not (folder / "adapter_config.json").exists()
     assert type(loaded).__name__ == "LlamaForCausalLM"
+
+
+def test_sft_kto_dpo_train_adapters_and_resume(
+    env: dict[str, str], sqlite_url: str, tiny_model: Path, tmp_path: Path
+) -> None:
+    pairs = write(
+        tmp_path / "pairs.jsonl", [row for c in range(12) for row in pair_rows(siblings(c), SECRET)]
+    )
+    votes = votes_file(tmp_path / "votes.kto.jsonl")
+    runs = tmp_path / "runs"
+    fast = ("--batch-size", "4", "--learning-rate", "1e-2", "--save-steps", "1", *LORA)
+    sft = ("sft", "--base", str(tiny_model), "--data", str(votes), "--out", str(runs / "sft"))
+    # Stopped by its time budget after the first step, then run again: TRL resumes the
+    # adapters (and optimizer) of checkpoint-1 and takes the second step.
+    train(env, tmp_path, *sft, "--max-steps", "2", "--max-minutes", "0.0001", *fast)
+    said = train(env, tmp_path, *sft, "--max-steps", "2", *fast)
+    assert "trained sft with LoRA r=4" in said
+    train(
+        env, tmp_path, "kto", "--policy", str(tiny_model), "--votes", str(votes),
+        "--out", str(runs / "kto"), "--max-steps", "2", *fast,
+    )  # fmt: skip
+    train(
+        env, tmp_path, "dpo", "--policy", str(tiny_model), "--pairs", str(pairs),
+        "--out", str(runs / "dpo"), "--max-steps", "2", *fast,
+    )  # fmt: skip
+
+    store = open_store(sqlite_url)
+    listed = registry.list_models(store)
+    models = {record.kind: record for record in listed}  # the newest of each kind
+    assert set(models) == {"sft", "kto", "dpo"}
+    first_sft = next(record for record in listed if record.kind == "sft")
+    assert first_sft.metrics["steps"] == 1 and first_sft.version != models["sft"].version
+    for kind, record in models.items():
+        assert_lora_run(record, runs / kind, tiny_model)
+        assert record.metrics["steps"] == 2, kind
+    # Each sft invocation ended with TRL's summary: the first at step 1, the second at 2.
+    logged = [json.loads(line) for line in (runs / "sft" / "metrics.jsonl").open()]
+    assert [row["step"] for row in logged if "train_loss" in row] == [1, 2]
+    assert_plain_model(runs / "dpo" / "model")
