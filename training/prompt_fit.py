@@ -88,12 +88,17 @@ REPLY_CLOSE = 16
 
 
 def prompt_budget(
-    max_prompt_tokens: int, max_new_tokens: int, reward_tokenizer: Any, who: str
+    max_prompt_tokens: int,
+    max_new_tokens: int,
+    reward_tokenizer: Any,
+    who: str,
+    asked: str | None = None,
 ) -> int:
     """The prompt budget of a trainer that samples replies of up to `max_new_tokens` and
     scores them with a reward model: `max_prompt_tokens`, or less where the reward model's
     length (`train rm --max-length`) could not hold that prompt and a whole reply: the
-    scorer would cut the text's start, and with it the system prompt the policy saw."""
+    scorer would cut the text's start, and with it the system prompt the policy saw.
+    `who` and `asked` (where max_prompt_tokens came from) name them when it is less."""
     room = reward_tokenizer.model_max_length - max_new_tokens - REPLY_CLOSE
     if room <= 0:
         raise DataError(
@@ -102,8 +107,9 @@ def prompt_budget(
         )
     if room < max_prompt_tokens:
         print(
-            f"{who}: prompts cut to {room} tokens (not {max_prompt_tokens}): the reward model "
-            f"reads {reward_tokenizer.model_max_length} tokens, replies up to {max_new_tokens}",
+            f"{who}: prompts cut to {room} tokens (not {asked or max_prompt_tokens}): the "
+            f"reward model reads {reward_tokenizer.model_max_length} tokens, replies up to "
+            f"{max_new_tokens}",
             file=sys.stderr,
         )
     return min(max_prompt_tokens, room)

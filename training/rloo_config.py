@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from training.trainer_config import TrainerSettings, learning_rate
+from training.trainer_config import TrainerSettings, learning_rate, missing_eos_penalty
 
 
 @dataclass(frozen=True)
@@ -59,14 +59,7 @@ class RlooConfig(TrainerSettings):
             "judges the model either way)"
         },
     )
-    missing_eos_penalty: float = field(
-        default=0.0,
-        metadata={
-            "help": "subtracted from the score of a reply cut off before end-of-turn, as in "
-            "TRL (0 = off; TRL's examples use 1.0)",
-            "min": 0.0,
-        },
-    )
+    missing_eos_penalty: float = missing_eos_penalty()
 
     def __post_init__(self) -> None:
         # TRL's RLOOConfig says the same after the data is read; here it is said at once.

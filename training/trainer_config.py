@@ -18,6 +18,18 @@ def learning_rate(default: float) -> Any:
     return field(default=default, metadata={"help": "AdamW's peak learning rate"})
 
 
+def missing_eos_penalty() -> Any:
+    """The missing_eos_penalty field of the trainers that sample replies (ppo, rloo)."""
+    return field(
+        default=0.0,
+        metadata={
+            "help": "subtracted from the score of a reply cut off before end-of-turn, as in "
+            "TRL (0 = off; TRL's examples use 1.0)",
+            "min": 0.0,
+        },
+    )
+
+
 REPORT_TO = ("none", "tensorboard")
 
 

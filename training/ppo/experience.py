@@ -23,13 +23,8 @@ from training.ppo.core import (
 )
 from training.ppo.ppo_config import PpoConfig
 from training.ppo.rollout import Rollout, response_logprobs, sample
-from training.prompt_fit import fit_prompts
+from training.prompt_fit import REPLY_CLOSE, fit_prompts
 from training.scoring import reward_scores
-
-# Tokens the scored text may have beyond the prompt and the reply's sampled tokens: the
-# template's closing of the reply (`<|im_end|>\n`), and a reply that tokenizes again into a
-# few more tokens than were sampled.
-REPLY_CLOSE = 16
 
 
 def autocast(device: torch.device) -> contextlib.AbstractContextManager[Any]:

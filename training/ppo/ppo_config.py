@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from training.trainer_config import Reporting
+from training.trainer_config import Reporting, missing_eos_penalty
 
 
 @dataclass(frozen=True)
@@ -62,14 +62,7 @@ class PpoConfig(Reporting):
         default=0.0, metadata={"help": "γ_ptx: weight of the LM loss on --ptx rows (0 = off)"}
     )
     ptx_batch: int = field(default=8, metadata={"help": "ptx rows per gradient step"})
-    missing_eos_penalty: float = field(
-        default=0.0,
-        metadata={
-            "help": "subtracted from the score of a reply cut off before end-of-turn, as in "
-            "TRL (0 = off; TRL's examples use 1.0)",
-            "min": 0.0,
-        },
-    )
+    missing_eos_penalty: float = missing_eos_penalty()
     whiten_rewards: bool = field(
         default=False, metadata={"help": "scale per-token rewards to unit variance per batch"}
     )

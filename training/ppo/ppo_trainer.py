@@ -60,11 +60,11 @@ from training.ppo.core import (
     AdaptiveKLController,
     FixedKLController,
 )
-from training.ppo.experience import REPLY_CLOSE, collect
+from training.ppo.experience import collect
 from training.ppo.ppo_config import PpoConfig
 from training.ppo.rollout import stop_token_ids
 from training.ppo.update import encode_ptx, ppo_update, ptx_batches
-from training.prompt_fit import fit_prompts
+from training.prompt_fit import fit_prompts, prompt_budget
 from training.runs import DataSource, RunFolder, TrainedAgainst
 from training.scalar_log import ScalarLog
 
@@ -101,7 +101,14 @@ def train_ppo(
     )
     # Cut every prompt once, here: a system prompt too long for the budget fails now, not
     # at a later step, and the reward model scores the context the policy saw.
-    prompts = fit_prompts(tokenizer, prompts, _prompt_budget(config, reward_tokenizer))
+    budget = prompt_budget(
+        config.max_prompt_tokens,
+        config.max_new_tokens,
+        reward_tokenizer,
+        "ppo",
+        f"max_prompt_tokens={config.max_prompt_tokens}",
+    )
+    prompts = fit_prompts(tokenizer, prompts, budget)
     run.reward_model = TrainedAgainst.of(reward_dir)  # eval refuses it as a judge
     torch.manual_seed(config.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -227,27 +234,6 @@ def train_ppo(
         metrics = {k: v for k, v in logged[-1].items() if k not in ("step", "time")}
     run.finish(metrics)
     return metrics
-
-
-def _prompt_budget(config: PpoConfig, reward_tokenizer: Any) -> int:
-    """max_prompt_tokens, or less where the reward model's length (`train rm --max-length`)
-    could not hold that prompt and a whole reply: the scorer would cut the text's start,
-    and with it the system prompt the policy saw."""
-    room = reward_tokenizer.model_max_length - config.max_new_tokens - REPLY_CLOSE
-    if room <= 0:
-        raise DataError(
-            f"the reward model reads {reward_tokenizer.model_max_length} tokens: no room for "
-            f"a prompt and a reply of max_new_tokens={config.max_new_tokens}"
-        )
-    if room < config.max_prompt_tokens:
-        print(
-            f"ppo: prompts cut to {room} tokens (not max_prompt_tokens="
-            f"{config.max_prompt_tokens}): the reward model reads "
-            f"{reward_tokenizer.model_max_length} tokens, replies up to "
-            f"{config.max_new_tokens}",
-            file=sys.stderr,
-        )
-    return min(config.max_prompt_tokens, room)
 
 
 def _frozen(model: Any) -> Any:
