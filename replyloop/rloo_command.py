@@ -12,6 +12,7 @@ from replyloop.model_refs import ModelRef, model_ref
 from training.config_cli import add_config_arguments, config_from_args
 from training.data.builders import RowShape
 from training.data.chitchat import NAME as CHITCHAT
+from training.lora import LoraOptions
 from training.rloo_config import RlooConfig
 from training.runs import HeldOut, RunFolder
 
@@ -38,6 +39,7 @@ def add_parser(tsub: Any) -> argparse.ArgumentParser:
         f"people voted on); repeatable (default: {CHITCHAT})",
     )
     add_config_arguments(rloo, RlooConfig)
+    add_config_arguments(rloo, LoraOptions)
     return rloo
 
 
@@ -77,5 +79,6 @@ def train(
         config,
         split.sources,
         base.version,
+        config_from_args(args, LoraOptions),
     )
     return metrics, base

@@ -10,7 +10,7 @@ Each step samples `num_generations` replies to each prompt, and per reply i of a
 
 then a clipped policy-gradient step (TRL 1.16, `_generate_and_score_completions`). The
 reference is the starting policy, which TRL loads again from the policy's folder (also on a
-resumed run: the reference never moves).
+resumed run: the reference never moves); with --lora-r, the policy with its adapters off.
 
 The score is training.scoring's, the one PPO and `replyloop eval` use: the reward model
 sees the prompt exactly as the policy did (cut once, here, by whole turns:
@@ -32,6 +32,7 @@ from trl import RLOOConfig, RLOOTrainer
 
 from core.types import ChatMessage
 from training.data.chitchat import DataError
+from training.lora import NO_LORA, LoraOptions, record_trainer, trl_peft_config
 from training.models import check_same_tokenizer, load_policy, load_scorer, load_tokenizer
 from training.prompt_fit import REPLY_CLOSE, fit_prompts, prompt_budget
 from training.rloo_config import RlooConfig
@@ -99,6 +100,7 @@ def make_trainer(
     prompts: list[list[ChatMessage]],
     eval_prompts: list[list[ChatMessage]],
     config: RlooConfig,
+    lora: LoraOptions = NO_LORA,
 ) -> RlooTrainer:
     """The RLOOTrainer for this run, its prompts cut to the budget, before any step."""
     tokenizer = load_tokenizer(policy_dir)
@@ -137,8 +139,10 @@ def make_trainer(
         # PPO's ratio compares two passes over the same weights: dropout would be noise.
         disable_dropout=True,
     )
+    model = load_policy(policy_dir)
     trainer = RlooTrainer(
-        model=load_policy(policy_dir),
+        model=model,
+        peft_config=trl_peft_config(model, lora),
         reward_funcs=score,
         args=args,
         train_dataset=Dataset.from_list([{"prompt": p} for p in train]),
@@ -169,6 +173,7 @@ def train_rloo(
     config: RlooConfig,
     data: list[DataSource],
     parent: str | None,
+    lora: LoraOptions = NO_LORA,
 ) -> dict[str, float]:
     """Train the policy in `policy_dir` against the reward model in `reward_dir` on
     `prompts` into `run`, resuming its newest checkpoint if there is one. Returns
@@ -181,7 +186,7 @@ def train_rloo(
             f"RLOO needs prompts to reply to; none to train on ({len(held_out)} held out)"
         )
     evaluated = evaluated_prompts(held_out, config)
-    trainer = make_trainer(policy_dir, reward_dir, run, prompts, evaluated, config)
+    trainer = make_trainer(policy_dir, reward_dir, run, prompts, evaluated, config, lora)
     counted = {
         "prompts": float(len(prompts)),
         "prompts_held_out": float(len(held_out)),
@@ -189,6 +194,7 @@ def train_rloo(
     }
     if trainer.is_world_process_zero():
         run.reward_model = TrainedAgainst.of(reward_dir)  # eval refuses it as a judge
+        record_trainer(trainer, run, lora)
         run.start(KIND, parent, data, recorded_settings(config), config.seed)
         print(
             f"rloo: {len(prompts)} prompts, {config.num_generations} replies each; "

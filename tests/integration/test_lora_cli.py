@@ -62,7 +62,7 @@ def assert_lora_run(record: ModelRecord, run: Path, base: Path, head: bool = Fal
     assert not any("lora" in key for key in merged)
 
 
-def test_rm_and_ppo_train_adapters_resume_eval_and_promote(
+def test_rm_ppo_rloo_train_adapters_resume_eval_and_promote(
     env: dict[str, str], sqlite_url: str, tiny_model: Path, tmp_path: Path
 ) -> None:
     pairs = write(
@@ -92,10 +92,18 @@ def test_rm_and_ppo_train_adapters_resume_eval_and_promote(
     assert refused.returncode == 2
     assert f"{runs / 'ppo'} holds a different ppo run" in refused.stderr.splitlines()[-1]
 
+    train(
+        env, tmp_path, "rloo", "--policy", str(tiny_model), "--reward", str(runs / "rm"),
+        "--prompts", str(votes), "--out", str(runs / "rloo"), "--max-steps", "2",
+        "--batch-size", "4", "--num-generations", "2", "--max-new-tokens", "4",
+        "--eval-prompts", "2", "--learning-rate", "1e-2", *LORA,
+    )  # fmt: skip
+
     store = open_store(sqlite_url)
     models = {record.kind: record for record in registry.list_models(store)}
     assert_lora_run(models["rm"], runs / "rm", tiny_model, head=True)
     assert_lora_run(models["ppo"], runs / "ppo", tiny_model)
+    assert_lora_run(models["rloo"], runs / "rloo", tiny_model)
 
     done = ok(
         replyloop(
