@@ -46,9 +46,12 @@ def evaluate(
     config: EvalConfig,
     names: dict[str, str],
     conversations: int | None = None,
+    best_of_rm: Path | None = None,
 ) -> dict[str, Any]:
     """Generate, score, compare; write samples.jsonl, report.md, report.json and plots into
     `run`. `conversations`: how many held-out conversations the prompts were drawn from.
+    `best_of_rm`: the reward model of the best-of-n baseline where the policy's run records
+    none (a KTO or DPO policy: bench/loop gives the reward model it trained beside it).
     TrainingJudge (before any model loads) if `reward_dir` is the policy's or the
     baseline's training reward model and config.allow_training_judge is off."""
     if not prompts:
@@ -71,17 +74,19 @@ def evaluate(
     )
     # Cut once, by whole turns: both models answer, and the reward model scores, the same.
     prompts = fit_prompts(tokenizer, prompts, config.max_prompt_tokens)
-    best_of = config.best_of if judge.training_rm is not None else 0
+    chooser = judge.training_rm or best_of_rm
+    best_of = config.best_of if chooser is not None else 0
     replies, kls, candidates = generate(
         policy_dir, baseline_dir, tokenizer, prompts, config, best_of
     )
     if best_of:
-        assert judge.training_rm is not None
-        replies[f"best of {best_of} under the training RM"] = best_under(
-            judge.training_rm, prompts, candidates, device
+        assert chooser is not None
+        under = "the training RM" if judge.training_rm is not None else "another RM"
+        replies[f"best of {best_of} under {under}"] = best_under(
+            chooser, prompts, candidates, device
         )
-        best_note = f"run: the baseline's best of {best_of} replies under {judge.training_rm}"
-    elif judge.training_rm is None:
+        best_note = f"run: the baseline's best of {best_of} replies under {chooser}"
+    elif chooser is None:
         best_note = "not run: the policy's run.json records no training reward model"
     else:
         best_note = "not run (--best-of 0)"

@@ -2,9 +2,9 @@
 trivial bot cannot pass (issue 21). The steps are in bench/loop/run.py, the people in
 bench/loop/raters.py and relevance.py, the checks in bench/loop/report.py.
 
-Run: .venv/bin/python -m bench.loop [--seeds 0,1,2] [--out DIR]   (--tiny: a smoke run in a
-few minutes on a tiny random model, for tests; its figures mean nothing and its checks are
-printed, not enforced). Exit status 1 when a check fails on any seed.
+Run: .venv/bin/python -m bench.loop [--seeds 0,1,2] [--method ppo|rloo|kto] [--out DIR]
+(--tiny: a smoke run in a few minutes on a tiny random model, for tests; its figures mean
+nothing and its checks are printed, not enforced). Exit status 1 when a check fails on any seed.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from bench.loop.plan import TINY, Plan
+from bench.loop.plan import METHODS, TINY, Plan
 from bench.loop.report import checks, over_seeds, show, show_seeds
 from bench.loop.run import run
 from tests import services
@@ -36,12 +36,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"Redis for the queues; its Celery keys are deleted (default: database "
         f"{BENCH_REDIS_DB} of REPLYLOOP_TEST_REDIS_URL)",
     )
+    parser.add_argument("--method", choices=METHODS, default="ppo", help="how the policy learns")
     parser.add_argument("--tiny", action="store_true", help="smoke run on a tiny random model")
     args = parser.parse_args(argv)
     out = (args.out or Path(tempfile.mkdtemp(prefix="replyloop-bench-loop-"))).resolve()
     reports = []
     for seed in [int(s) for s in args.seeds.split(",")]:
-        plan = replace(TINY if args.tiny else Plan(), seed=seed)
+        plan = replace(TINY if args.tiny else Plan(), seed=seed, method=args.method)
         folder = out / f"seed-{seed}"
         folder.mkdir(parents=True, exist_ok=True)
         report = run(plan, folder, args.tiny, args.broker, args.database)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 @dataclass
 class Plan:
     seed: int = 0
+    method: str = "ppo"  # ppo or rloo (against the reward model), or kto (on the votes)
     round0: int = 480  # training-side openers the served model answers, panel A votes on
     round1: int = 128  # held-out openers: the promoted model's round, and eval's prompts
     panel_size: int = 12
@@ -30,7 +31,26 @@ class Plan:
             "--max-prompt-tokens", "128", "--steps", "300", "--max-minutes", "25",
         ]
     )  # fmt: skip
+    rloo: list[str] = field(
+        default_factory=lambda: [
+            "--num-generations", "4", "--batch-size", "8", "--learning-rate", "1e-5",
+            "--beta", "0.05", "--max-length", "128", "--max-steps", "300",
+            "--max-minutes", "25",
+        ]
+    )  # fmt: skip
+    kto: list[str] = field(
+        default_factory=lambda: [
+            "--epochs", "3", "--batch-size", "8", "--learning-rate", "5e-6",
+            "--max-length", "192", "--max-minutes", "25",
+        ]
+    )  # fmt: skip
 
+    def trainer_args(self) -> list[str]:
+        """The method's own options."""
+        return {"ppo": self.ppo, "rloo": self.rloo, "kto": self.kto}[self.method]
+
+
+METHODS = ("ppo", "rloo", "kto")
 
 TINY = Plan(
     round0=64,
@@ -43,4 +63,6 @@ TINY = Plan(
     resamples=50,
     rm=["--batch-size", "4", "--vote-epochs", "1", "--held-out-percent", "20"],
     ppo=["--steps", "2", "--rollout-batch", "4", "--minibatch", "2", "--ppo-epochs", "1"],
+    rloo=["--num-generations", "2", "--batch-size", "2", "--max-steps", "2"],
+    kto=["--max-steps", "2", "--batch-size", "4"],
 )

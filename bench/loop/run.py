@@ -4,16 +4,17 @@ round 0  the served model (the default) answers training-side chitchat openers, 
          a chat of its own; panel A's raters (bench/loop/raters.py) vote sparsely and
          with noise through the vote task, as people in a chat do
 export   replyloop feedback export --format kto
-rm       replyloop train rm --train-part a: the reward model PPO trains against
-judge    replyloop train rm --train-part b, another seed: a judge PPO never saw, trained
-         on the other half of the conversations
-ppo      replyloop train ppo against the first; model promote; the running gpu worker
-         switches without a restart
+rm       replyloop train rm --train-part a: the reward model PPO or RLOO trains against
+judge    replyloop train rm --train-part b, another seed: a judge the policy never saw,
+         trained on the other half of the conversations
+train    replyloop train ppo or rloo against the first, or kto on the votes themselves
+         (--method); model promote; the running gpu worker switches without a restart
 round 1  held-out openers served by the promoted model; panel B votes
 eval     training.evaluate (what `replyloop eval` runs) on round 1's prompts: the policy,
          the base model, the base model cut to 12 words, a constant "ok" and the base
-         model's best of n under the training RM, each judged by the independent judge
-         RM and by panel B's rule (every rater, every reply, no noise), with intervals
+         model's best of n under the training RM (for kto: the rm above), each judged by
+         the independent judge RM and by panel B's rule (every rater, every reply, no
+         noise), with intervals
 """
 
 from __future__ import annotations
@@ -115,11 +116,13 @@ def run(plan: Plan, out: Path, tiny: bool, broker: str, database: str | None) ->
                 cli(env, out, "train", "rm", "--base", model, "--votes", str(exported),
                     "--out", str(runs / name), "--seed", str(seed), "--train-part", part,
                     *plan.rm)  # fmt: skip
-            cli(env, out, "train", "ppo", "--policy", model, "--reward", str(runs / "rm"),
-                "--prompts", str(exported), "--out", str(runs / "ppo"),
-                "--max-new-tokens", str(plan.max_new_tokens), "--seed", str(plan.seed),
-                *plan.ppo)  # fmt: skip
-            version = run_version(runs / "ppo", runs / "ppo" / "model")
+            cli(env, out, "train", plan.method, "--policy", model,
+                *(["--votes", str(exported)] if plan.method == "kto" else
+                  ["--reward", str(runs / "rm"), "--prompts", str(exported)]),
+                *(["--max-new-tokens", str(plan.max_new_tokens)] if plan.method != "kto" else []),
+                "--out", str(runs / "policy"), "--seed", str(plan.seed),
+                *plan.trainer_args())  # fmt: skip
+            version = run_version(runs / "policy", runs / "policy" / "model")
             cli(env, out, "model", "promote", version)
         with clock.stage("round 1: the promoted model chats, held-out panel B votes"):
             round1 = serve(store, broker, [o.text for o in second], "r1", plan.in_flight)
@@ -130,13 +133,13 @@ def run(plan: Plan, out: Path, tiny: bool, broker: str, database: str | None) ->
             name: registry.find(store, run_version(runs / name, runs / name / "model"))
             for name in ("rm", "judge")
         }
-        ppo_record = registry.find(store, version)
+        policy_record = registry.find(store, version)
     finally:
         workers.stop()
         delete_celery_keys(broker)
     with clock.stage("eval: the policy and the baselines, judged twice"):
         summary = evaluate(
-            runs / "ppo" / "model",
+            runs / "policy" / "model",
             base.path,
             runs / "judge" / "model",
             [s.prompt for s in round1],
@@ -148,6 +151,7 @@ def run(plan: Plan, out: Path, tiny: bool, broker: str, database: str | None) ->
                 resamples=plan.resamples,
             ),
             {"policy": version, "baseline": base.version, "reward": judge},
+            best_of_rm=runs / "rm" / "model",  # for a policy trained on the votes alone
         )
         rows = judged_rows(out / "eval" / "samples.jsonl", round1, panel_b, about, plan)
     return {
@@ -163,7 +167,7 @@ def run(plan: Plan, out: Path, tiny: bool, broker: str, database: str | None) ->
         "judge": summary["judge"],
         "reward_model": records["rm"].metrics if records["rm"] else None,
         "judge_model": records["judge"].metrics if records["judge"] else None,
-        "ppo": ppo_record.metrics if ppo_record else None,
+        "policy": policy_record.metrics if policy_record else None,
         "minutes": {**clock.stages, "total": clock.minutes},
     }
 
