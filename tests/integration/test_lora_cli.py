@@ -179,3 +179,20 @@ def test_sft_kto_dpo_train_adapters_and_resume(
     logged = [json.loads(line) for line in (runs / "sft" / "metrics.jsonl").open()]
     assert [row["step"] for row in logged if "train_loss" in row] == [1, 2]
     assert_plain_model(runs / "dpo" / "model")
+
+
+def test_a_target_the_model_lacks_is_one_line_and_leaves_no_out_folder(
+    env: dict[str, str], tiny_model: Path, tmp_path: Path
+) -> None:
+    votes = votes_file(tmp_path / "votes.kto.jsonl")
+    done = replyloop(
+        "train", "kto", "--policy", str(tiny_model), "--votes", str(votes),
+        "--out", str(tmp_path / "runs" / "kto"), "--lora-r", "4", "--lora-targets", "q_proj,qkv",
+        env=env, cwd=tmp_path, timeout=TIMEOUT_S,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1] == (
+        "replyloop: --lora-targets qkv: no such linear module in the model (it has "
+        "down_proj, gate_proj, k_proj, o_proj, q_proj, up_proj, v_proj)"
+    )
+    assert not (tmp_path / "runs").exists()
