@@ -284,3 +284,35 @@ def test_export_rows_are_trained_on_as_written(base: Path, tmp_path: Path) -> No
     metrics = train_rm(base, run, as_written, votes, as_written, votes, config, [], None)
 
     assert metrics["pairs"] == 1 and metrics["votes"] == 2 and metrics["steps"] == 2 + 2
+
+
+def test_pairs_with_surer_votes_ask_a_wider_reward_gap(tmp_path: Path) -> None:
+    """With vote counts, each pair's loss is Llama 2's -log σ(r_chosen - r_rejected - margin),
+    the margin from its votes (training.data.weights.pair_margin); without, the plain loss."""
+    folder = smollm_like(tmp_path / "model", ends_with_pad=False)
+    tokenizer, model = load_tokenizer(folder), load_scorer(folder)
+    counted = [
+        {**row, "chosen_up": 3, "chosen_down": 0, "rejected_up": 0, "rejected_down": 3}
+        for row in PAIRS
+    ]
+    plain = tokenized_pairs(tokenizer, counted, 256)
+    margined = tokenized_pairs(tokenizer, counted, 256, margins=True)
+    assert "margin" not in plain.column_names
+    assert margined["margin"] == pytest.approx([0.8667] * len(PAIRS), abs=1e-4)
+    trainer = LastTokenRewardTrainer(
+        model=model,
+        args=reward_config(FAST, RunFolder(tmp_path / "rm"), evaluate=False),
+        train_dataset=margined,
+        processing_class=tokenizer,
+    )
+    collate = DataCollatorForPreference(tokenizer.pad_token_id)
+    model.eval()
+    with torch.no_grad():
+        loss, outputs = trainer.compute_loss(model, dict(collate(list(margined))), True)
+        without = trainer.compute_loss(model, dict(collate(list(plain))))
+    chosen, rejected = torch.chunk(outputs["rewards"], 2)
+    gap = chosen - rejected
+    torch.testing.assert_close(
+        loss, -torch.nn.functional.logsigmoid(gap - 0.8667).mean(), atol=1e-4, rtol=0
+    )
+    torch.testing.assert_close(without, -torch.nn.functional.logsigmoid(gap).mean())

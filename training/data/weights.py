@@ -29,7 +29,10 @@ class VoteWeighting:
 
     margin_weights: bool = field(
         default=True,
-        metadata={"help": "weight each vote row by its margin, |up-down|/(up+down+2)"},
+        metadata={
+            "help": "weight each vote row by its margin, |up-down|/(up+down+2); a pairs row "
+            "(train rm) asks a reward gap as wide as its votes' margin (pair_margin)"
+        },
     )
     older_version_weight: float = field(
         default=1.0,
@@ -55,6 +58,32 @@ def margin_weight(up: int, down: int) -> float:
     [0.333, 0.333, 0.6, 0.2, 0.0]
     """
     return abs(up - down) / (up + down + 2)
+
+
+WEAKEST_PAIR = 1 / 3  # one 👍 against a reply with no votes: the least a pair can say
+
+
+def pair_margin(row: TrlRow) -> float:
+    """How far apart the reward model must put a `pairs` row's replies, beyond the weakest
+    pair (Llama 2's margin loss, -log σ(r_chosen - r_rejected - margin)): the difference of
+    the two replies' signed margins, (up - down) / (up + down + 2) each, less WEAKEST_PAIR.
+    0 for a row without counts, and for the weakest pairs.
+
+    >>> row = lambda cu, cd, ru, rd: {"chosen_up": cu, "chosen_down": cd,
+    ...                               "rejected_up": ru, "rejected_down": rd}
+    >>> [round(pair_margin(row(*c)), 3) for c in [(1, 0, 0, 0), (1, 0, 0, 1), (3, 0, 0, 3)]]
+    [0.0, 0.333, 0.867]
+    >>> pair_margin({"prompt": []})
+    0.0
+    """
+    found = [row.get(k) for k in ("chosen_up", "chosen_down", "rejected_up", "rejected_down")]
+    if not all(isinstance(v, int) for v in found):
+        return 0.0
+    chosen_up, chosen_down, rejected_up, rejected_down = (int(v) for v in found)  # type: ignore[arg-type]
+    signed = (chosen_up - chosen_down) / (chosen_up + chosen_down + 2) - (
+        rejected_up - rejected_down
+    ) / (rejected_up + rejected_down + 2)
+    return max(0.0, signed - WEAKEST_PAIR)
 
 
 def counts(row: TrlRow) -> tuple[int, int]:

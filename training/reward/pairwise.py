@@ -1,4 +1,6 @@
-"""Pairwise phase: TRL's RewardTrainer on preference rows, loss -logsigmoid(r_chosen - r_rejected).
+"""Pairwise phase: TRL's RewardTrainer on preference rows, loss -logsigmoid(r_chosen - r_rejected),
+less each pair's vote margin where its row has counts (`--margin-weights`, on by default:
+a pair of 3-0 against 0-3 replies is asked a wider reward gap than 1 👍 against 1 👎).
 
 Two things are ours, so that training optimises exactly the score PPO and eval read
 (training/scoring.py):
@@ -23,6 +25,7 @@ from datasets import Dataset
 from trl import RewardConfig, RewardTrainer
 
 from training.data.exports import TrlRow
+from training.data.weights import pair_margin
 from training.reward.rm_config import RmConfig
 from training.reward.rows import pair_replies
 from training.run_callbacks import Offline, RunLog, TimeBudget, resume_from, use_bf16
@@ -38,14 +41,25 @@ def scored_ids(tokenizer: Any, prompt: Any, reply: str, max_length: int) -> list
     return row
 
 
-def tokenized_pairs(tokenizer: Any, rows: Sequence[TrlRow], max_length: int) -> Dataset:
+def tokenized_pairs(
+    tokenizer: Any, rows: Sequence[TrlRow], max_length: int, margins: bool = False
+) -> Dataset:
+    """The rows as TRL's preference ids; with `margins`, each with the reward gap its votes
+    ask for (training.data.weights.pair_margin), which TRL's collator passes on."""
     records = []
     for row in rows:
         prompt, chosen, rejected = pair_replies(row)
         chosen_ids = scored_ids(tokenizer, prompt, chosen, max_length)
         rejected_ids = scored_ids(tokenizer, prompt, rejected, max_length)
         length = max(len(chosen_ids), len(rejected_ids))  # for the length-grouped sampler
-        records.append({"chosen_ids": chosen_ids, "rejected_ids": rejected_ids, "length": length})
+        record: dict[str, Any] = {
+            "chosen_ids": chosen_ids,
+            "rejected_ids": rejected_ids,
+            "length": length,
+        }
+        if margins:
+            record["margin"] = pair_margin(row)
+        records.append(record)
     return Dataset.from_list(records)
 
 
@@ -66,7 +80,10 @@ class LastTokenRewardTrainer(Offline, RewardTrainer):
         # DataCollatorForPreference stacks the chosen rows, then the rejected ones (right-padded)
         rewards = last_token_scores(model, inputs["input_ids"], inputs["attention_mask"])  # (2B,)
         r_chosen, r_rejected = torch.chunk(rewards, 2)  # (B,), (B,)
-        loss = -F.logsigmoid(r_chosen - r_rejected).mean()
+        gap = r_chosen - r_rejected
+        if "margin" in inputs:  # the votes' margin (Llama 2): surer pairs further apart
+            gap = gap - inputs["margin"].to(gap.dtype)
+        loss = -F.logsigmoid(gap).mean()
         if coefficient := self.args.center_rewards_coefficient:  # TRL's: keeps rewards near 0
             loss = loss + coefficient * ((r_chosen + r_rejected) ** 2).mean()
         with torch.no_grad():  # averaged by RewardTrainer.log
@@ -124,8 +141,10 @@ def train_pairwise(
     trainer = LastTokenRewardTrainer(
         model=model,
         args=reward_config(config, run, evaluate),
-        train_dataset=tokenized_pairs(tokenizer, pairs, config.max_length),
-        eval_dataset=tokenized_pairs(tokenizer, held_out, config.max_length) if evaluate else None,
+        train_dataset=tokenized_pairs(tokenizer, pairs, config.max_length, config.margin_weights),
+        eval_dataset=tokenized_pairs(tokenizer, held_out, config.max_length, config.margin_weights)
+        if evaluate
+        else None,
         processing_class=tokenizer,
         callbacks=[RunLog(run)],
     )
