@@ -80,7 +80,7 @@ class LoraOptions:
     lora_dropout: float = field(
         default=0.05,
         metadata={
-            "help": "dropout on the adapters' input (PPO and the reward model run with "
+            "help": "dropout on the adapters' input (PPO, RLOO and the reward model run with "
             "dropout off, so there it has no effect)",
             "min": 0.0,
         },
