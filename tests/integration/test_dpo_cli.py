@@ -15,7 +15,7 @@ import pytest
 from core.export.rows import CastVote, RatedTurn, kto_row, pair_rows
 from core.store import open_store, registry
 from tests.integration.test_cli import one_line
-from tests.integration.test_train_cli import TIMEOUT_S, UP_ONLY, ok, train
+from tests.integration.test_train_cli import TIMEOUT_S, UP_ONLY, evaluate, ok, train
 from tests.integration.workers import clean_env, replyloop
 from workers.models import folder_version
 
@@ -95,24 +95,7 @@ def test_dpo_from_pairs_and_votes_eval_promote(
     assert manifest["held_out"] == {"percent": 20.0, "key": "conversation"}
     assert manifest["kind"] == "dpo" and manifest["settings"]["beta"] == 0.1
 
-    done = ok(
-        replyloop(
-            "eval",
-            "--policy",
-            str(runs / "dpo"),
-            "--baseline",
-            str(tiny_model),
-            "--reward",
-            str(runs / "rm"),
-            "--limit",
-            "4",
-            "--max-new-tokens",
-            "4",
-            env=env,
-            cwd=tmp_path,
-            timeout=TIMEOUT_S,
-        )  # fmt: skip
-    )
+    done = ok(evaluate(env, tmp_path, runs / "dpo", tiny_model, runs / "rm", "--limit", "4"))
     assert "win_rate" in done.stdout
     assert len((runs / "dpo" / "eval" / "samples.jsonl").read_text().splitlines()) == 4
 

@@ -18,7 +18,7 @@ from core.export.rows import pair_rows
 from core.store import open_store, registry
 from core.store.registry import ModelRecord
 from tests.integration.test_dpo_cli import SECRET, siblings, write
-from tests.integration.test_train_cli import TIMEOUT_S, ok, train, votes_file
+from tests.integration.test_train_cli import TIMEOUT_S, evaluate, ok, train, votes_file
 from tests.integration.workers import clean_env, replyloop
 
 TARGETS = ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"]
@@ -106,22 +106,15 @@ def test_rm_ppo_rloo_train_adapters_resume_eval_and_promote(
     assert_lora_run(models["rloo"], runs / "rloo", tiny_model)
 
     done = ok(
-        replyloop(
-            "eval",
-            "--policy",
-            str(runs / "ppo"),
-            "--baseline",
-            str(tiny_model),
-            "--reward",
-            str(runs / "rm"),
+        evaluate(
+            env,
+            tmp_path,
+            runs / "ppo",
+            tiny_model,
+            runs / "rm",
             "--allow-training-judge",
             "--limit",
             "4",
-            "--max-new-tokens",
-            "4",
-            env=env,
-            cwd=tmp_path,
-            timeout=TIMEOUT_S,
         )  # fmt: skip
     )
     assert "win_rate" in done.stdout

@@ -12,7 +12,7 @@ import pytest
 
 from core.store import open_store, registry
 from tests.integration.test_cli import one_line
-from tests.integration.test_train_cli import TIMEOUT_S, ok, train, votes_file
+from tests.integration.test_train_cli import TIMEOUT_S, evaluate, ok, train, votes_file
 from tests.integration.workers import clean_env, replyloop
 from workers.models import folder_version
 
@@ -61,30 +61,9 @@ def test_rloo_trains_registers_evaluates_promotes(
     assert [row["step"] for row in logged if "reward" in row] == [1, 2]
 
     # The reward model it trained against is refused as its judge; another one judges.
-    refused = replyloop(
-        "eval", "--policy", str(runs / "rloo"), "--baseline", str(tiny_model),
-        "--reward", str(runs / "rm"), "--limit", "2", "--max-new-tokens", "4",
-        env=env, cwd=tmp_path, timeout=TIMEOUT_S,
-    )  # fmt: skip
+    refused = evaluate(env, tmp_path, runs / "rloo", tiny_model, runs / "rm", "--limit", "2")
     assert refused.returncode == 2 and "trained against" in one_line(refused)
-    done = ok(
-        replyloop(
-            "eval",
-            "--policy",
-            str(runs / "rloo"),
-            "--baseline",
-            str(tiny_model),
-            "--reward",
-            str(runs / "judge"),
-            "--limit",
-            "2",
-            "--max-new-tokens",
-            "4",
-            env=env,
-            cwd=tmp_path,
-            timeout=TIMEOUT_S,
-        )  # fmt: skip
-    )
+    done = ok(evaluate(env, tmp_path, runs / "rloo", tiny_model, runs / "judge", "--limit", "2"))
     assert "win_rate" in done.stdout
     assert len((runs / "rloo" / "eval" / "samples.jsonl").read_text().splitlines()) == 2
 

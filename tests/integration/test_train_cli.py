@@ -52,6 +52,16 @@ def train(env: dict[str, str], cwd: Path, *args: str) -> str:
     return done.stderr
 
 
+def evaluate(
+    env: dict[str, str], cwd: Path, policy: Path, baseline: Path, judge: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """`replyloop eval` of a run on a few prompts with short replies, as tests afford."""
+    return replyloop(
+        "eval", "--policy", str(policy), "--baseline", str(baseline), "--reward", str(judge),
+        "--max-new-tokens", "4", *args, env=env, cwd=cwd, timeout=TIMEOUT_S,
+    )  # fmt: skip
+
+
 def test_sft_rm_ppo_kto_eval_promote(
     env: dict[str, str], sqlite_url: str, tiny_model: Path, tmp_path: Path
 ) -> None:
