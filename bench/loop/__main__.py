@@ -37,12 +37,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{BENCH_REDIS_DB} of REPLYLOOP_TEST_REDIS_URL)",
     )
     parser.add_argument("--method", choices=METHODS, default="ppo", help="how the policy learns")
+    parser.add_argument(
+        "--members", type=int, help="raters who see each reply (default: the plan's)"
+    )
+    parser.add_argument("--round0", type=int, help="replies rated in round 0 (default: the plan's)")
     parser.add_argument("--tiny", action="store_true", help="smoke run on a tiny random model")
     args = parser.parse_args(argv)
     out = (args.out or Path(tempfile.mkdtemp(prefix="replyloop-bench-loop-"))).resolve()
     reports = []
     for seed in [int(s) for s in args.seeds.split(",")]:
         plan = replace(TINY if args.tiny else Plan(), seed=seed, method=args.method)
+        if args.members is not None:
+            plan = replace(plan, members=args.members)
+        if args.round0 is not None:
+            plan = replace(plan, round0=args.round0)
         folder = out / f"seed-{seed}"
         folder.mkdir(parents=True, exist_ok=True)
         report = run(plan, folder, args.tiny, args.broker, args.database)
