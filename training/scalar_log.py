@@ -3,8 +3,9 @@ beside metrics.jsonl (`tensorboard --logdir OUT/tensorboard`).
 
 TRL trainers pass it on as transformers' `report_to`, and their TensorBoardCallback is
 pointed at that folder: transformers 5 has no `logging_dir` argument, and writes to
-$TENSORBOARD_LOGGING_DIR or else a dated folder under output_dir (here checkpoints/). Our own loops (PPO, the reward model's vote phase) write through ScalarLog,
-with transformers' tag names: "train/<key>", and "eval/<key>" for an "eval_<key>".
+$TENSORBOARD_LOGGING_DIR or else a dated folder under output_dir (here checkpoints/). Our
+own loops (PPO, the reward model's vote phase) write through ScalarLog, with transformers'
+tag names: "train/<key>", and "eval/<key>" for an "eval_<key>".
 A resumed run adds event files to the same folder; TensorBoard reads them as one run.
 """
 
