@@ -41,6 +41,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--members", type=int, help="raters who see each reply (default: the plan's)"
     )
     parser.add_argument("--round0", type=int, help="replies rated in round 0 (default: the plan's)")
+    parser.add_argument(
+        "--rm-pairs",
+        type=int,
+        default=0,
+        help="chitchat response-selection pairs each reward model also learns from (default 0)",
+    )
     parser.add_argument("--tiny", action="store_true", help="smoke run on a tiny random model")
     args = parser.parse_args(argv)
     out = (args.out or Path(tempfile.mkdtemp(prefix="replyloop-bench-loop-"))).resolve()
@@ -51,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             plan = replace(plan, members=args.members)
         if args.round0 is not None:
             plan = replace(plan, round0=args.round0)
+        if args.rm_pairs:
+            plan = replace(plan, rm_pairs=args.rm_pairs)
         folder = out / f"seed-{seed}"
         folder.mkdir(parents=True, exist_ok=True)
         report = run(plan, folder, args.tiny, args.broker, args.database)

@@ -17,6 +17,9 @@ class Plan:
     max_new_tokens: int = 48
     in_flight: int = 16
     best_of: int = 4  # the best-of-n baseline under the training reward model
+    # chitchat response-selection pairs (the true next reply over another conversation's)
+    # that each reward model also learns from, on its own half; 0: the votes alone
+    rm_pairs: int = 0
     resamples: int = 1000
     rm: list[str] = field(
         default_factory=lambda: [
@@ -44,6 +47,16 @@ class Plan:
             "--max-length", "192", "--max-minutes", "25",
         ]
     )  # fmt: skip
+
+    def rm_args(self) -> list[str]:
+        """The reward models' options; with chitchat pairs, round 1's conversations (the
+        bench's held-out share, the same stable hash) are held out of them too."""
+        if not self.rm_pairs:
+            return self.rm
+        return [
+            *self.rm, "--pairs", "chitchat", "--limit", str(self.rm_pairs),
+            "--held-out-percent", str(self.held_out_percent),
+        ]  # fmt: skip
 
     def trainer_args(self) -> list[str]:
         """The method's own options."""

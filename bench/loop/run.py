@@ -115,7 +115,7 @@ def run(plan: Plan, out: Path, tiny: bool, broker: str, database: str | None) ->
             for name, part, seed in (("rm", "a", plan.seed), ("judge", "b", plan.seed + 1)):
                 cli(env, out, "train", "rm", "--base", model, "--votes", str(exported),
                     "--out", str(runs / name), "--seed", str(seed), "--train-part", part,
-                    *plan.rm)  # fmt: skip
+                    *plan.rm_args())  # fmt: skip
             cli(env, out, "train", plan.method, "--policy", model,
                 *(["--votes", str(exported)] if plan.method == "kto" else
                   ["--reward", str(runs / "rm"), "--prompts", str(exported)]),
