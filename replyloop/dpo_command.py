@@ -14,7 +14,7 @@ from training.data.builders import RowShape
 from training.data.chitchat import NAME as CHITCHAT
 from training.data.chitchat import DataError
 from training.dpo_config import DpoConfig
-from training.lora import LoraOptions
+from training.lora_options import LoraOptions
 from training.runs import HeldOut, RunFolder
 
 

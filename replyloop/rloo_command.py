@@ -12,7 +12,7 @@ from replyloop.model_refs import ModelRef, model_ref
 from training.config_cli import add_config_arguments, config_from_args
 from training.data.builders import RowShape
 from training.data.chitchat import NAME as CHITCHAT
-from training.lora import LoraOptions
+from training.lora_options import LoraOptions
 from training.rloo_config import RlooConfig
 from training.runs import HeldOut, RunFolder
 

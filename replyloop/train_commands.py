@@ -23,7 +23,7 @@ from training.data.builders import RowShape
 from training.data.chitchat import NAME as CHITCHAT
 from training.evaluate_config import EvalConfig
 from training.kto_config import KtoConfig
-from training.lora import LoraOptions
+from training.lora_options import LoraOptions
 from training.ppo.ppo_config import PpoConfig
 from training.reward.rm_config import RmConfig
 from training.runs import (

@@ -1,8 +1,8 @@
 """LoRA (Hu et al. 2021) on every trainer: `--lora-r N` trains low-rank adapters on the
 chosen projections and leaves every other weight of the model as it was.
 
-One home for the options (`LoraOptions`, also the command line, as a trainer's config),
-for the target modules found in a model, for PEFT's LoraConfig, and for what a LoRA run
+One home (with training.lora_options, the options without torch) for the target modules
+found in a model, for PEFT's LoraConfig, and for what a LoRA run
 leaves in its run folder:
 
     OUT/adapter/   adapter_model.safetensors + adapter_config.json (its base model named)
@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from training.data.chitchat import DataError
+from training.lora_options import NO_LORA as NO_LORA  # the trainers import both from here
+from training.lora_options import LoraOptions as LoraOptions
 from training.runs import RunFolder
 
 ADAPTER_DIR = "adapter"
@@ -59,50 +60,6 @@ HEADS = ("lm_head", "score")
 
 class LoraError(DataError):
     """A LoRA option the model cannot take (said in one line, as bad training data)."""
-
-
-@dataclass(frozen=True)
-class LoraOptions:
-    """`--lora-r` and its companions; the same on every `replyloop train` command."""
-
-    lora_r: int = field(
-        default=0,
-        metadata={
-            "help": "train LoRA adapters of this rank instead of the whole model (0: full "
-            "fine-tune); the run folder gets adapter/ and the merged model/",
-            "min": 0,
-        },
-    )
-    lora_alpha: int = field(
-        default=0,
-        metadata={"help": "LoRA's α: the update is scaled by α/r (0: 2·r)", "min": 0},
-    )
-    lora_dropout: float = field(
-        default=0.05,
-        metadata={
-            "help": "dropout on the adapters' input (PPO, RLOO and the reward model run with "
-            "dropout off, so there it has no effect)",
-            "min": 0.0,
-        },
-    )
-    lora_targets: str = field(
-        default="",
-        metadata={
-            "help": "comma-separated names of the linear modules to adapt (empty: the "
-            "attention and MLP projections the model has)"
-        },
-    )
-
-    @property
-    def enabled(self) -> bool:
-        return self.lora_r > 0
-
-    @property
-    def alpha(self) -> int:
-        return self.lora_alpha or 2 * self.lora_r
-
-
-NO_LORA = LoraOptions()
 
 
 def _linear_names(model: torch.nn.Module) -> set[str]:
