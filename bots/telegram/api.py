@@ -12,16 +12,21 @@ Telegram refuses (403: the bot was blocked or removed; 400: chat not found) is l
 with Telegram's description.
 
 A call that must not be made twice (sendMessage: the Bot API has no idempotency key)
-passes a `Mark` (bots.telegram.once): httpcore's trace hook tells it just before the
-request's first byte is written, and the call tells it when Telegram surely did nothing
-(the request never fully left, or Telegram answered with an error), so it may be tried
-again. A request written whose answer never came is `unsure`: Telegram may have done it.
+passes a `Mark` (bots.telegram.once). Its request is written all but its last byte, then
+the mark is told, then the last byte goes: a server acts on a request only once it has the
+whole of it, so a process killed before the mark reached Redis sent nothing Telegram can
+act on, and one killed after it can be told from the mark. The call tells the mark when
+Telegram surely did nothing (the request never fully left, or Telegram answered with an
+error), so it may be tried again. A request written whose answer never came is `unsure`:
+Telegram may have done it.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from functools import cache
 from typing import Any, Protocol
@@ -72,18 +77,26 @@ class Mark(Protocol):
 
 
 class _Leaving:
-    """httpcore's trace hook for one request: `mark.sending()` just before its first byte
-    is written; whether its last byte was."""
+    """One marked request's body, written in two pieces with `mark.sending()` between them
+    (the last byte is what completes the request), and httpcore's trace hook saying
+    whether that last byte was written."""
 
-    def __init__(self, mark: Mark) -> None:
+    def __init__(self, mark: Mark, body: bytes) -> None:
         self.mark = mark
+        self.body = body
         self.started = self.written = False
 
+    def pieces(self) -> Iterator[bytes]:
+        yield self.body[:-1]
+        self.mark.sending()
+        self.started = True
+        yield self.body[-1:]
+
+    def headers(self) -> dict[str, str]:
+        return {"Content-Type": "application/json", "Content-Length": str(len(self.body))}
+
     def __call__(self, event: str, info: dict[str, Any]) -> None:
-        if event.endswith(".send_request_headers.started") and not self.started:
-            self.mark.sending()
-            self.started = True
-        elif event.endswith(".send_request_body.complete"):
+        if event.endswith(".send_request_body.complete") and self.started:
             self.written = True
 
 
@@ -124,13 +137,18 @@ class BotApi:
         return self._post(method, params)
 
     def _post(self, method: str, params: dict[str, Any], mark: Mark | None = None) -> Any:
-        leaving = _Leaving(mark) if mark is not None else None
+        url = f"{self._base}/{method}"
+        leaving = _Leaving(mark, _json(params)) if mark is not None else None
         try:
-            response = self._http.post(
-                f"{self._base}/{method}",
-                json=params,
-                extensions={"trace": leaving} if leaving is not None else None,
-            )
+            if leaving is None:
+                response = self._http.post(url, json=params)
+            else:
+                response = self._http.post(
+                    url,
+                    content=leaving.pieces(),
+                    headers=leaving.headers(),
+                    extensions={"trace": leaving},
+                )
         except httpx.TransportError as exc:
             unsure = leaving is not None and leaving.written
             if leaving is not None and leaving.started and not unsure:
@@ -158,6 +176,11 @@ class BotApi:
             float(retry_after) if retry_after is not None else None,
             unsure,
         )
+
+
+def _json(params: dict[str, Any]) -> bytes:
+    """The body httpx's `json=` sends."""
+    return json.dumps(params, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def unchanged(exc: BotApiError) -> bool:

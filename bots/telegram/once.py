@@ -2,9 +2,9 @@
 cannot read a chat's history to look for what was sent.
 
 Each message a task may send again (a reply's part, a notice's part) has a key in Redis
-(bots.dedupe, shared by every io worker). Just before sendMessage's first byte is written
-(httpcore's trace hook, bots.telegram.api.Mark) the key is claimed `sending`; once
-Telegram answers with the message, it holds the message id. A task that runs again
+(bots.dedupe, shared by every io worker). When all of sendMessage's request but its last
+byte is written (bots.telegram.api.Mark) the key is claimed `sending`, and then the last
+byte goes; once Telegram answers with the message, the key holds the message id. A task that runs again
 (redelivered after the io worker was killed, or retried) finds one of three things:
 
 - nothing: no request ever left (or Telegram answered that it did nothing, and the key
@@ -14,9 +14,10 @@ Telegram answers with the message, it holds the message id. A task that runs aga
   likely posted it (a worker killed while it waits for the answer). It is taken as
   sent, its id unknown (UNKNOWN_ID), and never sent blindly a second time.
 
-So a message is duplicated never, and lost only when the worker dies between claiming the
-key and the request's last byte reaching the kernel (the claim's Redis round trip, under a
-millisecond here), or when Telegram itself dropped a request it had whole. Two runs of a
+So a message is duplicated never, and lost only when the worker dies between the claim
+reaching Redis and the request's last byte being written (Redis's answer and a one-byte
+write: under a millisecond on a quiet machine, longer when the process waits for a CPU or
+for Python's GIL), or when Telegram itself dropped a request it had whole. Two runs of a
 task at once (a redelivery while the first still runs) cannot both send a part: the claim
 is SET NX, and the loser retries later (Transient).
 """
