@@ -26,7 +26,9 @@ def row(outcome: Outcome, wait_s: float) -> tuple[str, ...]:
         str(outcome.stored),
         str(outcome.replied),
         str(outcome.duplicated),
-        str(outcome.lost),
+        f"{outcome.lost} ({outcome.unsent_claims} unsent claims)"
+        if outcome.unsent_claims
+        else str(outcome.lost),
         f"{outcome.lost_votes}/{outcome.votes_cast}",
         recover,
     )

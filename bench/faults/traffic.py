@@ -38,8 +38,41 @@ class Outcome:
     votes_cast: int
     lost_votes: int  # cast on a reply and not in the votes table at the end
     recover_s: float | None  # fault end -> last answer; None: something never answered
+    # of `lost`: Telegram replies whose send was claimed (bots.telegram.once) and whose
+    # request the kill cut before its last byte; taken as sent, so never sent again
+    unsent_claims: int = 0
     notes: list[str] = field(default_factory=list)
     figures: dict[str, float] = field(default_factory=dict)  # a scenario's own (flood)
+
+
+@dataclass
+class LostMessage:
+    """A lost message as the store has it: each reply made for it, with where it was
+    marked delivered (None: not delivered)."""
+
+    token: str
+    message_id: int | None  # None: never stored
+    awaits_reply: bool
+    replies: list[tuple[int, str | None]]
+
+    def taken_as_sent(self) -> bool:
+        """Telegram's `chat:0`: a send claimed whose answer never came, taken as sent and
+        never sent again (bots.telegram.once); the platform never posted it."""
+        return bool(self.replies) and all(
+            posted is not None and posted.endswith(":0") for _, posted in self.replies
+        )
+
+    def said(self) -> str:
+        if self.message_id is None:
+            return f"{self.token} not stored"
+        replies = ", ".join(
+            f"turn {turn} " + (f"delivered as {posted!r}" if posted else "undelivered")
+            for turn, posted in self.replies
+        )
+        return (
+            f"{self.token} message {self.message_id} (awaits reply: {self.awaits_reply}): "
+            f"{replies or 'no reply made'}"
+        )
 
 
 class Traffic:
@@ -169,6 +202,12 @@ class Traffic:
                     f"{'whole' if m.complete else 'partial/notice'} {m.text[:16]!r}" for m in found
                 )
                 notes.append(f"{token} answered {len(found)} times: {shown}")
+        unsent_claims = 0
+        if lost:
+            facts = self._why_lost(lost)
+            notes.append("lost: " + "; ".join(f.said() for f in facts))
+            if self.platform.name == "telegram":
+                unsent_claims = sum(1 for f in facts if f.taken_as_sent())
         missing = sorted(t for t in cast.values() if t is not None and t not in landed)
         if missing:
             notes.append(f"votes lost on turns {missing}: {self._why_not_counted(missing)}")
@@ -186,6 +225,7 @@ class Traffic:
             votes_cast=len(cast),
             lost_votes=sum(1 for turn in cast.values() if turn is None or turn not in landed),
             recover_s=recover,
+            unsent_claims=unsent_claims,
             notes=notes,
         )
 
@@ -202,6 +242,38 @@ class Traffic:
         )
         undelivered = [r.id for r in rows if r.platform_message_id is None]
         return f"{len(undelivered)} never marked delivered {undelivered}; {kept} kept votes waiting"
+
+    def _why_lost(self, tokens: list[str]) -> list[LostMessage]:
+        """What the store knows of each lost message."""
+
+        def query(conn: Connection) -> list[LostMessage]:
+            found = []
+            for token in tokens:
+                row = conn.execute(
+                    select(messages.c.id, messages.c.awaits_reply).where(
+                        messages.c.text.contains(token)
+                    )
+                ).first()
+                made = (
+                    []
+                    if row is None
+                    else conn.execute(
+                        select(turns.c.id, turns.c.platform_message_id, turns.c.delivered_at).where(
+                            turns.c.message_id == row.id
+                        )
+                    ).all()
+                )
+                found.append(
+                    LostMessage(
+                        token,
+                        None if row is None else row.id,
+                        bool(row is not None and row.awaits_reply),
+                        [(t.id, t.platform_message_id if t.delivered_at else None) for t in made],
+                    )
+                )
+            return found
+
+        return self.read(query)
 
     def _wait_answers(self, deadline: float) -> None:
         """Until every message is answered, or is one the platform gave up delivering

@@ -5,6 +5,12 @@ Each runs the real adapters against the fake platform servers, real gpu and io w
 Redis of its own (killed and restarted) and, for pg-restart, a PostgreSQL cluster of its
 own, with every setting at its default. A failure prints the scenario's row and notes; the
 processes' logs are left in the test's temporary folder.
+
+Telegram has no idempotency key, so its replies are sent at most once (bots.telegram.once):
+a kill that lands in the moment between a send's claim and its request's last byte loses
+that reply. A CI run on a loaded machine caught one such kill; the harness counts these
+apart (`unsent_claims`: the store has the reply taken as sent, Telegram never got it
+whole), and one kill may lose at most one. Every other loss fails the test.
 """
 
 from __future__ import annotations
@@ -33,4 +39,9 @@ def test_nothing_is_lost_or_duplicated(scenario: str, tiny_model: Path, tmp_path
     table = render(outcomes, WAIT_S) + f"\nlogs: {tmp_path}"
     for outcome in outcomes:
         assert outcome.sent >= MESSAGES and outcome.votes_cast > 0, table
-        assert (outcome.lost, outcome.duplicated, outcome.lost_votes) == (0, 0, 0), table
+        # Telegram's sends are at most once (bots.telegram.once): a kill that lands between
+        # a send's claim and its request's last byte loses that reply, and only that. One
+        # kill, at most one such send.
+        lost = outcome.lost - outcome.unsent_claims
+        assert (lost, outcome.duplicated, outcome.lost_votes) == (0, 0, 0), table
+        assert outcome.unsent_claims <= 1, table
