@@ -47,6 +47,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=0,
         help="chitchat response-selection pairs each reward model also learns from (default 0)",
     )
+    parser.add_argument(
+        "--trainer-arg",
+        action="append",
+        default=[],
+        metavar="OPTION",
+        help="an option for the method's trainer after the plan's, e.g. "
+        "--trainer-arg=--learning-rate=3e-5 (repeatable)",
+    )
+    parser.add_argument(
+        "--rm-arg",
+        action="append",
+        default=[],
+        metavar="OPTION",
+        help="an option for both reward models after the plan's (repeatable)",
+    )
     parser.add_argument("--tiny", action="store_true", help="smoke run on a tiny random model")
     args = parser.parse_args(argv)
     out = (args.out or Path(tempfile.mkdtemp(prefix="replyloop-bench-loop-"))).resolve()
@@ -59,6 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             plan = replace(plan, round0=args.round0)
         if args.rm_pairs:
             plan = replace(plan, rm_pairs=args.rm_pairs)
+        plan = plan.with_args(args.trainer_arg, args.rm_arg)
         folder = out / f"seed-{seed}"
         folder.mkdir(parents=True, exist_ok=True)
         report = run(plan, folder, args.tiny, args.broker, args.database)

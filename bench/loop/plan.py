@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 
 @dataclass
@@ -61,6 +61,12 @@ class Plan:
     def trainer_args(self) -> list[str]:
         """The method's own options."""
         return {"ppo": self.ppo, "rloo": self.rloo, "kto": self.kto}[self.method]
+
+    def with_args(self, trainer: list[str], rm: list[str]) -> Plan:
+        """This plan with more options for the method's trainer and the reward models,
+        after the plan's own (the trainers' option parsers keep the last given)."""
+        more = {self.method: [*self.trainer_args(), *trainer]} if trainer else {}
+        return replace(self, rm=[*self.rm, *rm], **more)
 
 
 METHODS = ("ppo", "rloo", "kto")

@@ -1,0 +1,26 @@
+"""bench/loop's plan: options given on its command line reach the trainers after the
+plan's own, so they win."""
+
+from __future__ import annotations
+
+import argparse
+
+from bench.loop.plan import Plan
+from training.config_cli import add_config_arguments
+from training.ppo.ppo_config import PpoConfig
+
+
+def test_a_trainer_option_given_wins_over_the_plans() -> None:
+    plan = Plan(method="ppo").with_args(["--learning-rate=3e-5"], ["--vote-epochs", "2"])
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser, PpoConfig)
+    given, _rest = parser.parse_known_args(plan.trainer_args())
+    assert given.learning_rate == 3e-5
+    assert Plan().ppo[Plan().ppo.index("--learning-rate") + 1] == "2e-5"  # the plan's, overridden
+    assert plan.rm_args()[-2:] == ["--vote-epochs", "2"]
+
+
+def test_options_go_to_the_method_run_only() -> None:
+    plan = Plan(method="kto").with_args(["--epochs=1"], [])
+    assert plan.kto[-1] == "--epochs=1"
+    assert plan.ppo == Plan().ppo and plan.rm == Plan().rm
