@@ -48,6 +48,11 @@ class NothingToRollBack(RegistryError):
     """No promotion stands that a rollback could undo."""
 
 
+class CanaryError(RegistryError):
+    """A canary cannot be started or stopped as asked (one runs already, none runs, or the
+    model cannot chat)."""
+
+
 class ReplyRefused(ReplyloopError):
     """A reply the worker will not make (it cannot fit in the model's memory, or waited past
     its deadline); the message says why, in words the chat is told."""

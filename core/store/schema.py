@@ -167,3 +167,21 @@ forgotten_people = Table(
     Column("names", Integer, nullable=False),
     Column("mentions", Integer, nullable=False),
 )
+
+# Canary promotions (migration 0009; core.store.canaries): a model tried on a sticky share
+# of conversations beside the promoted one, until core.sequential decides. `running` is
+# True while it runs and NULL after (a unique index: one canary at a time).
+canaries = Table(
+    "canaries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", ForeignKey("models.version"), nullable=False),
+    Column("incumbent", String(128), nullable=False),
+    Column("share", Integer, nullable=False),
+    Column("rule", JSON, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("running", Boolean, nullable=True, unique=True),
+    Column("ended_at", DateTime(timezone=True), nullable=True),
+    Column("verdict", String(16), nullable=True),
+    Column("figures", JSON, nullable=True),
+)
