@@ -146,6 +146,9 @@ class Settings(BaseSettings):
         description="a message waits at most this long for the reply to an earlier one of "
         "its conversation that another worker is making",
     )
+    canary_check_every_s: float = Field(
+        10.0, gt=0, description="how often each gpu worker looks at a running canary's votes"
+    )
     visibility_timeout_s: int = Field(
         600, ge=30, description="a task whose worker died runs again after this long"
     )

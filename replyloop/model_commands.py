@@ -1,5 +1,6 @@
-"""`replyloop model list | show V | promote V | rollback | register PATH`: the registry
-(core.store.registry) from the command line. Refusals are one line (RegistryError)."""
+"""`replyloop model list | show V | promote V | rollback | register PATH | canary ...`: the
+registry (core.store.registry) from the command line, and canaries
+(replyloop.canary_command). Refusals are one line (RegistryError)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from core.settings import Settings
 from core.store import Store, registry
 from core.store.reports import feedback_stats
 from core.types import ModelRecord
+from replyloop import canary_command
 from replyloop.bootstrap import bootstrap
 
 # Metrics `list` shows a model (the first numeric ones the trainer recorded).
@@ -46,6 +48,7 @@ def add_parser(sub: Any) -> None:
     register.add_argument(
         "--version", help="the name its replies are recorded under (default: folder name+digest)"
     )
+    canary_command.add_parser(msub)
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
@@ -59,6 +62,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         return promote(settings, store, args.version)
     if command == "rollback":
         return rollback(settings, store)
+    if command == "canary":
+        return canary_command.run(store, args)
     return register(store, args.path, args.kind, args.parent, args.version)
 
 

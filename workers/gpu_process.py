@@ -40,6 +40,8 @@ class GpuProcess:
             # Text so far goes to memory embedded (cheap: as often as a chat looks), else to
             # Redis, about every 0.3 s.
             text_every_s=0.05 if settings.embedded else EVERY_S,
+            # While a canary runs, the conversations in its share get its model.
+            engine_for=self.served.engine_for,
         )
         # In one process, replies are made one at a time: nothing to wait for.
         wait_s = 0.0 if settings.embedded else settings.order_wait_s

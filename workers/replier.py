@@ -240,7 +240,9 @@ class Replier:
                         self.settings.context_token_budget,
                         engine.count_tokens,
                     )
-                    row = self.scheduler.submit(prompt, self.settings, self._watcher(asked))
+                    row = self.scheduler.submit(
+                        prompt, self.settings, self._watcher(asked), conversation=conversation
+                    )
                 except Exception as exc:  # this prompt alone (its chat template refuses it)
                     _fail(asked, exc)
                     continue

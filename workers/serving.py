@@ -26,6 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from core.settings import Settings
 from core.store import Store, registry
+from workers.canary import CanaryModel
 from workers.engine import Engine
 from workers.models import BUILTIN, ModelSource, load, resolve
 
@@ -54,6 +55,8 @@ class ServedModel:
         self._next_check = -math.inf
         self._failed: dict[str, float] = {}  # version -> when its load failed (clock)
         self._lock = threading.Lock()
+        # A canary's model beside the promoted one while a canary runs (workers.canary).
+        self.canary = CanaryModel(store, self._load_now, settings.canary_check_every_s)
 
     def engine(self) -> Engine:
         """The engine for the next batch: the promoted model, else REPLYLOOP_MODEL.
@@ -70,7 +73,16 @@ class ServedModel:
                 self._engine = self._first(wanted, now)
             elif wanted is not None and wanted.version != self._engine.version:
                 self._switch(wanted, now)
+            self.canary.follow(self._engine, wanted.version if wanted else None, now)
             return self._engine
+
+    def engine_for(self, conversation_id: int) -> Engine | None:
+        """A running canary's engine for a conversation in its share; None: `engine()`.
+        Asked on the decoding thread, after `engine()`."""
+        with self._lock:
+            if self._engine is None:
+                return None
+            return self.canary.engine_for(conversation_id, self._engine, self._clock())
 
     def _wanted(self) -> ModelSource | None:
         """The model the registry says to serve; None when it cannot be read (keep on)."""
@@ -99,16 +111,20 @@ class ServedModel:
         return self._load(self._default_source())
 
     def _switch(self, wanted: ModelSource, now: float) -> None:
-        failed_at = self._failed.get(wanted.version)
-        if failed_at is not None and now < failed_at + RETRY_FAILED_S:
-            return
-        engine = self._try_load(wanted, now)
+        engine = self._load_now(wanted, now)
         if engine is None:
             return
         before = self._engine.version if self._engine else None
         self._engine = engine  # the new model is whole before the old one goes
         log.info("switched from model %s to %s", before, engine.version)
         _collect()
+
+    def _load_now(self, source: ModelSource, now: float) -> Engine | None:
+        """`_try_load`, unless that model failed to load less than RETRY_FAILED_S ago."""
+        failed_at = self._failed.get(source.version)
+        if failed_at is not None and now < failed_at + RETRY_FAILED_S:
+            return None
+        return self._try_load(source, now)
 
     def _try_load(self, source: ModelSource, now: float) -> Engine | None:
         """The engine, or None (logged once per version) when the model cannot be loaded."""

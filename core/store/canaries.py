@@ -1,10 +1,12 @@
 """Canary promotions in the store: a model tried on a sticky share of conversations beside
 the promoted one (the incumbent), each arm's votes, and how the canary ended.
 
-A conversation's arm is a hash of the canary's id and the conversation's id, so it is the
-same for every reply of that conversation, on every worker, for the canary's whole life,
-and a new canary draws its share afresh. An arm's votes are the standing votes on the
-replies its model made since the canary started; core.sequential says what they show.
+Only conversations begun after the canary started take part (one begun before keeps the
+model it was talking to). A conversation's arm is a hash of the canary's id and the
+conversation's id, so it is the same for every reply of that conversation, on every
+worker, for the canary's whole life, and a new canary draws its share afresh. An arm's
+votes are the standing votes on the replies its model made since the canary started;
+core.sequential says what they show.
 
 One canary runs at a time (a unique index on `running`). Ending one writes its verdict and
 each arm's figures; a canary found better is then promoted (core.store.registry), one found
@@ -26,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from core.errors import CanaryError, UnknownModel
 from core.sequential import Arm, Decision, Rule, Verdict, decide
 from core.store import registry
-from core.store.schema import canaries, turns, votes
+from core.store.schema import canaries, conversations, turns, votes
 from core.store.store import Store
 from core.store.time import as_utc, utcnow
 
@@ -39,6 +41,7 @@ class Canary:
     version: str  # the model tried
     incumbent: str  # the model the other conversations get (promoted when it started)
     share: int  # percent of conversations answered by `version`
+    from_conversation: int  # the first conversation id that takes part
     rule: Rule
     started_at: datetime
     ended_at: datetime | None = None
@@ -47,7 +50,11 @@ class Canary:
 
     def model_for(self, conversation_id: int) -> str:
         """The version that answers this conversation while the canary runs."""
-        return self.version if in_share(self.id, conversation_id, self.share) else self.incumbent
+        if conversation_id >= self.from_conversation and in_share(
+            self.id, conversation_id, self.share
+        ):
+            return self.version
+        return self.incumbent
 
 
 def in_share(canary_id: int, conversation_id: int, share: int) -> bool:
@@ -77,7 +84,7 @@ def start(
         raise CanaryError(f"{version!r} serves already: a canary tries another model")
     rule = rule or Rule()
     started_at = utcnow()
-    values = dict(
+    values: dict[str, Any] = dict(
         version=version,
         incumbent=incumbent,
         share=share,
@@ -87,6 +94,8 @@ def start(
     )
     try:
         with _engine(db).begin() as conn:
+            newest = conn.execute(select(func.max(conversations.c.id))).scalar()
+            values["from_conversation"] = (newest or 0) + 1
             inserted = conn.execute(canaries.insert().values(**values)).inserted_primary_key
     except IntegrityError:
         now = running(db)
@@ -95,7 +104,8 @@ def start(
             "`replyloop model canary stop` ends it"
         ) from None
     assert inserted is not None
-    return Canary(int(inserted[0]), version, incumbent, share, rule, started_at)
+    first = int(values["from_conversation"])
+    return Canary(int(inserted[0]), version, incumbent, share, first, rule, started_at)
 
 
 def running(db: Engine | Store) -> Canary | None:
@@ -191,6 +201,7 @@ def _canary(row: Any) -> Canary:
         version=str(row.version),
         incumbent=str(row.incumbent),
         share=int(row.share),
+        from_conversation=int(row.from_conversation),
         rule=Rule(**row.rule),
         started_at=as_utc(row.started_at),
         ended_at=as_utc(row.ended_at) if row.ended_at is not None else None,

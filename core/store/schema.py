@@ -169,8 +169,9 @@ forgotten_people = Table(
 )
 
 # Canary promotions (migration 0009; core.store.canaries): a model tried on a sticky share
-# of conversations beside the promoted one, until core.sequential decides. `running` is
-# True while it runs and NULL after (a unique index: one canary at a time).
+# of conversations beside the promoted one, until core.sequential decides: conversations
+# from `from_conversation` on (those begun before it keep their model). `running` is True
+# while it runs and NULL after (a unique index: one canary at a time).
 canaries = Table(
     "canaries",
     metadata,
@@ -178,6 +179,7 @@ canaries = Table(
     Column("version", ForeignKey("models.version"), nullable=False),
     Column("incumbent", String(128), nullable=False),
     Column("share", Integer, nullable=False),
+    Column("from_conversation", Integer, nullable=False),
     Column("rule", JSON, nullable=False),
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("running", Boolean, nullable=True, unique=True),

@@ -70,11 +70,15 @@ def test_a_canary_that_cannot_run_is_refused(
 
 
 def test_a_conversation_keeps_its_arm_and_the_share_holds(models: Store) -> None:
+    begun = [models.add_chat_message("slack", f"old-{i}", "U1", "hi")[0] for i in range(50)]
     canary = canaries.start(models, "ppo-1", 20, "base", RULE)
-    arms = [canary.model_for(conversation) for conversation in range(5000)]
-    assert arms == [canary.model_for(conversation) for conversation in range(5000)]
+    assert canary.from_conversation == max(begun) + 1
+    assert {canary.model_for(c) for c in begun} == {"base"}  # begun before: left as they were
+    new = range(canary.from_conversation, canary.from_conversation + 5000)
+    arms = [canary.model_for(conversation) for conversation in new]
+    assert arms == [canary.model_for(conversation) for conversation in new]
     assert 0.18 < arms.count("ppo-1") / len(arms) < 0.22
-    assert set(arms) == {"ppo-1", "base"}
+    assert canaries.running(models) == canary
 
 
 def test_each_arm_counts_its_models_votes_since_the_start(models: Store) -> None:

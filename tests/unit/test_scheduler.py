@@ -11,6 +11,7 @@ import pytest
 
 from core.errors import ReplyRefused
 from core.types import ChatMessage, GenerationSettings
+from workers.decoder import DecodingRow
 from workers.engine import Engine
 from workers.generation import CANCELLED, DEADLINE, STOP_TEXT, Generation
 from workers.models import ModelSource, load
@@ -166,3 +167,72 @@ def test_min_new_tokens_holds_back_the_end_token(engine: Engine, scheduler: Sche
     got = scheduler.submit(prompt, longer).future.result(timeout=30)
     assert got.new_tokens == natural.new_tokens + 10 and got.stopped == "length"
     assert got.token_ids[: natural.new_tokens] == natural.token_ids
+
+
+@pytest.fixture(scope="module")
+def other(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    """A second model (a canary's), other weights and a wider hidden size."""
+    path = make_tiny_model(
+        tmp_path_factory.mktemp("other") / "model", seed=1, hidden=48, init_std=0.5
+    )
+    model, tokenizer = load(ModelSource(path, "other"), device="cpu", threads=1)
+    return Engine(model, tokenizer, "other")
+
+
+def test_requests_pinned_to_another_engine_decode_beside_the_main_ones(
+    engine: Engine, other: Engine, scheduler: Scheduler
+) -> None:
+    expected = [alone(engine, p, GREEDY) for p in PROMPTS[:2]]
+    expected_other = [alone(other, p, GREEDY) for p in PROMPTS[2:]]
+    assert [g.token_ids for g in expected_other] != [
+        alone(engine, p, GREEDY).token_ids for p in PROMPTS[2:]
+    ]  # the two models answer differently
+    rows = [scheduler.submit(p, GREEDY) for p in PROMPTS[:2]]
+    pinned = [scheduler.submit(p, GREEDY, engine=other) for p in PROMPTS[2:]]
+    got = [row.future.result(timeout=30) for row in rows]
+    got_other = [row.future.result(timeout=30) for row in pinned]
+    assert [g.token_ids for g in got] == [g.token_ids for g in expected]
+    assert [g.token_ids for g in got_other] == [g.token_ids for g in expected_other]
+    assert {g.version for g in got} == {"tiny"} and {g.version for g in got_other} == {"other"}
+    assert max(g.batch for g in got + got_other) == 2  # each model's rows batched apart
+
+
+def test_max_batch_counts_the_rows_of_every_engine(engine: Engine, other: Engine) -> None:
+    scheduler = Scheduler(lambda: engine, max_batch=1, text_every_s=0.0)
+    first = scheduler.submit(PROMPTS[1], LONG, on_text=slow_watcher(0.01))
+    first_done: list[bool] = []
+    pinned = scheduler.submit(
+        PROMPTS[2],
+        GREEDY,
+        on_text=lambda text: first_done.append(first.future.done()),
+        engine=other,
+    )
+    assert first.future.result(timeout=120).batch == 1
+    assert pinned.future.result(timeout=120).version == "other"
+    assert first_done and all(first_done)  # it began once the first was done
+
+
+def test_a_new_main_engine_takes_new_requests_while_the_old_one_finishes(
+    engine: Engine, other: Engine
+) -> None:
+    serving = [engine]
+    scheduler = Scheduler(lambda: serving[0], max_batch=8, text_every_s=0.0)
+    late: list[DecodingRow] = []
+    done: list[str] = []
+
+    def on_text(text: str) -> None:  # the old model's reply is under way: promote
+        if not late and len(text) > 5:
+            serving[0] = other
+            late.append(scheduler.submit(PROMPTS[0], GREEDY))
+            late[0].future.add_done_callback(lambda _: done.append("late"))
+
+    first = scheduler.submit(PROMPTS[1], LONG, on_text=on_text)
+    first.future.add_done_callback(lambda _: done.append("first"))
+    got_first = first.future.result(timeout=60)
+    got_late = late[0].future.result(timeout=60)
+    assert got_first.version == "tiny"
+    assert got_first.token_ids == alone(engine, PROMPTS[1], LONG).token_ids
+    assert got_late.version == "other"
+    assert got_late.token_ids == alone(other, PROMPTS[0], GREEDY).token_ids
+    assert got_first.new_tokens > got_late.new_tokens + 10
+    assert done == ["late", "first"]  # it did not wait for the old model's reply

@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("version", sa.String(128), sa.ForeignKey("models.version"), nullable=False),
         sa.Column("incumbent", sa.String(128), nullable=False),
         sa.Column("share", sa.Integer, nullable=False),
+        sa.Column("from_conversation", sa.Integer, nullable=False),
         sa.Column("rule", sa.JSON, nullable=False),
         sa.Column("started_at", TZ, nullable=False),
         sa.Column("running", sa.Boolean, nullable=True, unique=True),
