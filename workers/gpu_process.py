@@ -31,8 +31,8 @@ class GpuProcess:
         # reads them in this process).
         self.live_texts: LiveTexts = process.live or MemoryLiveText()
         scheduler = Scheduler(
-            # Asked between steps: a promoted model takes over once the running replies are
-            # done, never in the middle of one.
+            # Asked between steps: a promoted model makes the replies begun from then on,
+            # while the old one finishes its own; no reply mixes two models.
             lambda: self.engine,
             settings.max_batch,
             settings.prefill_tokens,
