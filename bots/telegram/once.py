@@ -4,8 +4,9 @@ cannot read a chat's history to look for what was sent.
 Each message a task may send again (a reply's part, a notice's part) has a key in Redis
 (bots.dedupe, shared by every io worker). When all of sendMessage's request but its last
 byte is written (bots.telegram.api.Mark) the key is claimed `sending`, and then the last
-byte goes; once Telegram answers with the message, the key holds the message id. A task that runs again
-(redelivered after the io worker was killed, or retried) finds one of three things:
+byte goes; once Telegram answers with the message, the key holds the message id. A task
+that runs again (redelivered after the io worker was killed, or retried) finds one of
+three things:
 
 - nothing: no request ever left (or Telegram answered that it did nothing, and the key
   was let go): it sends;
