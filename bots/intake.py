@@ -22,7 +22,7 @@ from bots.limits import SLOW_DOWN, Limits
 from bots.streaming.streamer import Streamer
 from core.store import Store
 from core.types import IncomingMessage
-from wire import process
+from wire import metrics, process
 from wire.messages import Intake, Notice, request_reply, send_intake, send_notice
 from wire.tasks import STORE_RETRY, handles
 
@@ -41,6 +41,7 @@ def store_message(store: Store, message: IncomingMessage, awaits_reply: bool = T
         message.platform_message_id,
         awaits_reply,
     )
+    metrics.MESSAGES.labels(message.platform).inc()
     return message_id
 
 
@@ -120,6 +121,7 @@ def intake(message: Intake) -> int:
         message.platform_message_id,
         message.awaits_reply,
     )
+    metrics.MESSAGES.labels(message.platform).inc()
     if message.awaits_reply:
         request_reply(message_id)
     return message_id

@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 
 from core.store import Store
 from core.types import Delivery
-from wire import process
+from wire import metrics, process
 from wire.claims import CLAIM_TTL_S, DELIVERY_TTL_S, Claims, keep_claimed
 
 log = logging.getLogger(__name__)
@@ -79,9 +79,14 @@ def still_to_deliver(task: Any, store: Store, replies: list[Delivery]) -> list[D
 
 
 @task_postrun.connect
-def _ended(task_id: str | None = None, state: str | None = None, **_: Any) -> None:
-    """A delivery task's run is over: its claims stop being renewed, or, when it waits to
-    retry, hold through its backoff."""
+def _ended(
+    task_id: str | None = None, state: str | None = None, task: Any = None, **_: Any
+) -> None:
+    """A delivery task's run is over: counted, and its claims stop being renewed, or, when
+    it waits to retry, hold through its backoff."""
+    name = str(getattr(task, "name", ""))
+    if name.startswith("replyloop.deliver."):
+        metrics.DELIVERIES.labels(metrics.platform_of(name), str(state)).inc()
     message_ids = DELIVERING.end(str(task_id))
     claims = process.current().claims if message_ids and state == states.RETRY else None
     if claims is None:

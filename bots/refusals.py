@@ -15,6 +15,8 @@ from contextlib import contextmanager
 
 from sqlalchemy.exc import OperationalError
 
+from wire import metrics
+
 log = logging.getLogger(__name__)
 
 
@@ -49,6 +51,7 @@ def refused_logged(
         yield refused
     except errors as exc:
         code, transient = judge(exc)
+        metrics.DELIVERY_ERRORS.labels(platform.lower(), code, str(transient).lower()).inc()
         if transient:
             raise Transient(f"{what}: {platform} says {code}") from exc
         refused.append(code)

@@ -35,6 +35,7 @@ from core.store import Store
 from core.store.kept import KEPT_FOR_S, drop_kept_votes
 from core.store.time import utcnow
 from core.store.waiting import Waiting, waiting_messages
+from wire import metrics
 from wire.behind import WaitingRequests
 from wire.claims import CLAIM_TTL_S, Claims
 from wire.messages import Notice, ReplyRequest, first_key, send_notice
@@ -96,6 +97,8 @@ class Sweeper:
                 key = first_key(waiting.message_id)
                 send(ReplyRequest(waiting.message_id, key, time.time(), live=True))
                 swept.queued += 1
+        metrics.SWEPT.inc(swept.queued)
+        metrics.GIVEN_UP.inc(swept.given_up)
         # Queued now: in hand until a worker takes them, which claims them in turn.
         self.claims.hold([w.message_id for w in lost], self.settings.sweep_after_s)
         if swept.queued or swept.given_up:

@@ -25,7 +25,7 @@ from core.errors import UnknownTurn
 from core.store import Store
 from core.text import storable
 from core.types import Vote
-from wire import process
+from wire import metrics, process
 from wire.messages import CastVote, PlatformVote, send_platform_vote, send_vote
 from wire.tasks import STORE_RETRY, handles
 
@@ -41,7 +41,17 @@ def record_vote(store: Store, cast: CastVote) -> dict[str, Any]:
     except UnknownTurn as exc:
         log.info("vote for unknown turn %s by %s", cast.turn_id, cast.rater)
         return {"ok": False, "error": str(exc)}
+    counted(store, cast.turn_id)
     return {"ok": True, "value": int(result.value), "previous": int(result.previous)}
+
+
+def counted(store: Store, turn_id: int) -> None:
+    """Count a vote stored on `turn_id` (wire.metrics), by its reply's platform and model."""
+    try:
+        turn = store.turn(turn_id)
+    except (UnknownTurn, SQLAlchemyError):  # only the count is lost
+        return
+    metrics.VOTES.labels(turn.platform, turn.model_version).inc()
 
 
 def record_platform_vote(store: Store, cast: PlatformVote) -> bool:
@@ -70,9 +80,11 @@ def record_platform_vote(store: Store, cast: PlatformVote) -> bool:
             cast.posted_as,
             "its reply was stored meanwhile" if matched else "kept until a reply is stored so",
         )
+        metrics.VOTES.labels(cast.platform, "kept").inc()
         return matched
     at = when if cast.at is not None else None
     store.vote(turn.id, cast.rater, Vote(cast.value), cast.source, cast.reasons, at=at)
+    metrics.VOTES.labels(turn.platform, turn.model_version).inc()
     return True
 
 

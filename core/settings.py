@@ -146,6 +146,9 @@ class Settings(BaseSettings):
         description="a message waits at most this long for the reply to an earlier one of "
         "its conversation that another worker is making",
     )
+    metrics_port: int = Field(
+        0, ge=0, le=65535, description="serve Prometheus /metrics on this port (0: none)"
+    )
     canary_check_every_s: float = Field(
         10.0, gt=0, description="how often each gpu worker looks at a running canary's votes"
     )

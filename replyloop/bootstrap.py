@@ -50,6 +50,15 @@ def bootstrap(settings: Settings, log_level: int = logging.WARNING) -> Process:
     return process.start(settings)
 
 
+def serve_metrics(settings: Settings, queues: tuple[str, ...] = ()) -> None:
+    """/metrics on REPLYLOOP_METRICS_PORT, when set (wire.metrics), with the depth and age
+    of `queues`."""
+    if settings.metrics_port:
+        from wire import metrics
+
+        metrics.serve(settings.metrics_port, settings.broker_url, queues)
+
+
 def io_tasks() -> None:
     """Register the io queue's tasks in this process: delivery to each platform, votes,
     and messages stored late. None of them imports torch."""

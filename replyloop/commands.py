@@ -18,7 +18,7 @@ from core.settings import Settings
 from core.store import Store
 from core.urls import mask_url
 from replyloop import forget_command, model_commands, train_commands
-from replyloop.bootstrap import bootstrap, embedded, gpu_tasks, io_tasks
+from replyloop.bootstrap import bootstrap, embedded, gpu_tasks, io_tasks, serve_metrics
 from replyloop.rater_secret import rater_secret
 from replyloop.settings import AllSettings
 
@@ -94,17 +94,24 @@ def worker(
         count = concurrency or (1 if pool == "prefork" else 2 * settings.max_batch)
         if pool != "prefork":
             gpu.engine  # noqa: B018 - no child processes: the model lives in this one
+            from wire import metrics
+
+            scheduler = gpu.replies.scheduler
+            metrics.watch_scheduler(scheduler.running_rows, scheduler.kv_use)
         else:  # the children load it; refuse a model they cannot use before forking them
             from workers.models import check_tokenizer, resolve
 
             check_tokenizer(resolve(settings.model, settings.cache_dir))
+        serve_metrics(settings)
     else:
         io_tasks()
         pool, count = pool or "threads", concurrency or 8
         # Messages whose tasks were lost are asked for again (one io worker a round).
         from bots.sweeper import start_sweeping
+        from wire.queues import GPU_QUEUE, IO_QUEUE
 
         start_sweeping(settings, context.store)
+        serve_metrics(settings, (GPU_QUEUE, IO_QUEUE))
     if logging.getLevelName(loglevel.upper()) != logging.DEBUG:
         quiet_task_logs()
     app.worker_main(
@@ -139,6 +146,7 @@ def serve_slack(settings: SlackSettings, http: bool, host: str, port: int) -> in
             "Socket Mode, which needs no public URL)"
         )
     rt = bootstrap(settings, log_level=logging.INFO)
+    serve_metrics(settings)
     embedded(rt)
     from bots.slack import serve, stream
     from bots.streaming.streamer import running
@@ -183,6 +191,7 @@ def serve_telegram(settings: TelegramSettings, webhook: str | None, host: str, p
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     rt = bootstrap(settings, log_level=logging.INFO)
+    serve_metrics(settings)
     embedded(rt)
     from telegram.error import InvalidToken, NetworkError, TelegramError
 
@@ -244,6 +253,7 @@ def serve_wecom(settings: WeComSettings, host: str, port: int) -> int:
     if "smart bot" in wanted and not settings.broker_url:
         raise UsageError("the smart bot streams replies through Redis: set REPLYLOOP_BROKER_URL")
     rt = bootstrap(settings, log_level=logging.INFO)
+    serve_metrics(settings)
     embedded(rt)
     from bots.wecom import callback
 

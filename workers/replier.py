@@ -41,6 +41,7 @@ from functools import partial
 from core.context import build_prompt, messages_that_fit
 from core.store import Store
 from core.types import ChatMessage, Delivery, GenerationSettings, ReplyContext, Turn, delivery
+from wire import metrics
 from wire.behind import WaitingRequests
 from wire.claims import Claims, keep_claimed
 from wire.live import LiveTexts
@@ -390,7 +391,9 @@ class Replier:
                 _fail(making.asked, exc)
             return
         self._hand_on(turns)
-        for (making, _), turn in zip(ok, turns, strict=True):
+        for (making, generation), turn in zip(ok, turns, strict=True):
+            g = generation
+            metrics.reply_made(g.version, g.new_tokens, g.first_token_s, g.seconds)
             _resolve(making.asked, turn)
 
     def _hand_on(self, turns: list[Turn]) -> None:

@@ -135,6 +135,16 @@ class Scheduler:
         left padding (the cost of a padded cache rather than a paged one)."""
         return self._padding / self._cells if self._cells else 0.0
 
+    def running_rows(self) -> int:
+        """Replies decoding now, every engine's (read from another thread: metrics)."""
+        return sum(len(d.rows) for d in list(self._decoders.values()))
+
+    def kv_use(self) -> float:
+        """The share of the KV budget the running rows may take, each run to its limit."""
+        if not self._budget:
+            return 0.0
+        return sum(worst_bytes(d) for d in list(self._decoders.values())) / self._budget
+
     @property
     def engine(self) -> Engine:
         """The engine prompts are encoded for: the source's as last asked, or the one to

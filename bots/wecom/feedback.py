@@ -26,7 +26,7 @@ from bots.wecom.translate import app_user, rater
 from core.errors import UnknownTurn
 from core.store import Store
 from core.types import Vote
-from wire import process
+from wire import metrics, process
 from wire.messages import request_reply
 from wire.tasks import handles, send
 
@@ -60,6 +60,7 @@ def pressed(store: Store, press: CardPress) -> None:
         else:
             when = datetime.fromtimestamp(at, UTC) if at is not None else None
             store.vote(turn_id, rater(corp_id, user), VOTES[action], "wecom_card", at=when)
+            metrics.VOTES.labels(turn.platform, turn.model_version).inc()
     except UnknownTurn:
         log.info("WeCom card press %s on unknown reply %s by %s", action, turn_id, user)
         return
