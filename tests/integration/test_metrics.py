@@ -5,26 +5,17 @@ the KV cache, each queue's depth and oldest age)."""
 
 from __future__ import annotations
 
-import socket
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from core.types import Vote
 from tests.integration.conftest import MAX_NEW_TOKENS, Chat
+from tests.integration.scrape import free_port, moved, scrape, value
 from tests.integration.workers import Workers, start_workers, worker_env
 
 REPLIES = 5
-Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -54,26 +45,16 @@ def workers(
     started.stop()
 
 
-def scrape(workers: Workers, queue: str) -> Samples:
+def port_of(workers: Workers, queue: str) -> int:
     gpu_port, io_port = workers.env["METRICS_PORTS"].split(",")
-    port = gpu_port if queue == "gpu" else io_port
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
-        text = answer.read().decode()
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-def value(samples: Samples, name: str, **labels: str) -> float:
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+    return int(gpu_port if queue == "gpu" else io_port)
 
 
 def test_the_workers_count_the_replies_votes_and_deliveries_they_made(
     chat: Chat, workers: Workers
 ) -> None:
-    gpu_before, io_before = scrape(workers, "gpu"), scrape(workers, "io")
+    gpu_port, io_port = port_of(workers, "gpu"), port_of(workers, "io")
+    gpu_before, io_before = scrape(gpu_port), scrape(io_port)
     turns = []
     for index in range(REPLIES):
         chat.say(f"count me {index}")
@@ -81,10 +62,7 @@ def test_the_workers_count_the_replies_votes_and_deliveries_they_made(
         turns.append(turn)
         assert chat.vote(turn.id, "person-1", Vote.UP if index % 2 else Vote.DOWN)["ok"]
     version = turns[0].model_version
-    gpu, io = scrape(workers, "gpu"), scrape(workers, "io")
-
-    def moved(after: Samples, before: Samples, name: str, **labels: str) -> float:
-        return value(after, name, **labels) - value(before, name, **labels)
+    gpu, io = scrape(gpu_port), scrape(io_port)
 
     assert moved(gpu, gpu_before, "replyloop_replies_total", model_version=version) == REPLIES
     first_tokens = "replyloop_time_to_first_token_seconds_count"

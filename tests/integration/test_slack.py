@@ -21,6 +21,7 @@ from core.store.schema import kept_votes, turns
 from core.types import delivery
 from tests.fake_slack import BOT_USER, TEAM
 from tests.integration.adapters import export, oversized_status, standing_votes
+from tests.integration.scrape import free_port, moved, scrape
 from tests.integration.slack_harness import (
     SECRET,
     Slack,
@@ -433,3 +434,38 @@ def test_tokens_and_secrets_never_reach_the_logs(slack: Slack) -> None:
 
 def test_a_body_over_one_mib_is_refused_before_it_is_read(slack: Slack) -> None:
     assert oversized_status(slack.events_url) == 413
+
+
+def test_the_adapter_counts_the_messages_and_votes_it_took(slack: Slack) -> None:
+    """`replyloop serve slack` with REPLYLOOP_METRICS_PORT: its /metrics, scraped after
+    three mentions and a 👍 on each reply, moved by three messages and three votes."""
+    port = free_port()
+    with another_adapter(slack, "serve-metrics.log", REPLYLOOP_METRICS_PORT=str(port)) as counted:
+        before = scrape(port)
+        turns = []
+        for index in range(3):
+            channel = new_channel()
+            counted.say(channel, f"<@{BOT_USER}> count me {index}")
+            posted, turn = counted.reply(channel)
+            event = {
+                "type": "reaction_added",
+                "user": "U2",
+                "reaction": "+1",
+                "item": {"type": "message", "channel": channel, "ts": posted["ts"]},
+                "item_user": BOT_USER,
+                "event_ts": f"{time.time():.6f}",
+            }
+            assert counted.event(event) == 200
+            turns.append(turn)
+
+        def votes() -> float:  # the adapter answers Slack first, then takes the vote
+            # A 👍 that beats the reply's delivered mark is kept, and recorded at the mark.
+            after = scrape(port)
+            return sum(
+                moved(after, before, "replyloop_votes_total", platform="slack", model_version=v)
+                for v in (turns[0].model_version, "kept")
+            )
+
+        assert wait_for("the votes counted", lambda: votes() == 3)
+        after = scrape(port)
+    assert moved(after, before, "replyloop_messages_total", platform="slack") == 3
