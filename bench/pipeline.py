@@ -134,13 +134,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def run(
-    pool: str, database: str, home: Path, messages: int, latency_messages: int, live: bool
-) -> None:
-    """Start workers on `database`, measure, stop them, print the figures."""
-    broker = services.redis_url().rsplit("/", 1)[0] + f"/{BENCH_REDIS_DB}"
-    delete_celery_keys(broker)
-    settings = dict(
+def system_settings(broker: str, database: str, home: Path) -> dict[str, str]:
+    """The workers' and the client's settings: the tiny model in `home`, one new token."""
+    return dict(
         broker_url=broker,
         database_url=database,
         model=str(home / "tiny"),
@@ -149,6 +145,15 @@ def run(
         data_dir=str(home),
         cache_dir=str(home),
     )
+
+
+def run(
+    pool: str, database: str, home: Path, messages: int, latency_messages: int, live: bool
+) -> None:
+    """Start workers on `database`, measure, stop them, print the figures."""
+    broker = services.redis_url().rsplit("/", 1)[0] + f"/{BENCH_REDIS_DB}"
+    delete_celery_keys(broker)
+    settings = system_settings(broker, database, home)
     workers = start_workers(clean_env(**settings), home, gpu_args=["--pool", pool])
     try:
         client = Client(Settings(**settings, _env_file=None), live)  # type: ignore[arg-type]

@@ -12,6 +12,7 @@ import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select, update
 
@@ -139,15 +140,7 @@ def test_a_reaction_before_the_reply_is_marked_delivered_is_kept_not_lost(slack:
     posted, turn = slack.reply(channel)
     with slack.store.engine.begin() as conn:  # as if the mark never happened
         conn.execute(update(turns).where(turns.c.id == turn.id).values(platform_message_id=None))
-    event = {
-        "type": "reaction_added",
-        "user": "U2",
-        "reaction": "+1",
-        "item": {"type": "message", "channel": channel, "ts": posted["ts"]},
-        "item_user": BOT_USER,
-        "event_ts": f"{time.time():.6f}",
-    }
-    assert slack.event(event) == 200
+    assert slack.event(thumbs_up(channel, posted["ts"])) == 200
 
     def kept() -> bool:
         with slack.store.engine.connect() as conn:
@@ -447,15 +440,7 @@ def test_the_adapter_counts_the_messages_and_votes_it_took(slack: Slack) -> None
             channel = new_channel()
             counted.say(channel, f"<@{BOT_USER}> count me {index}")
             posted, turn = counted.reply(channel)
-            event = {
-                "type": "reaction_added",
-                "user": "U2",
-                "reaction": "+1",
-                "item": {"type": "message", "channel": channel, "ts": posted["ts"]},
-                "item_user": BOT_USER,
-                "event_ts": f"{time.time():.6f}",
-            }
-            assert counted.event(event) == 200
+            assert counted.event(thumbs_up(channel, posted["ts"])) == 200
             turns.append(turn)
 
         def votes() -> float:  # the adapter answers Slack first, then takes the vote
@@ -469,3 +454,15 @@ def test_the_adapter_counts_the_messages_and_votes_it_took(slack: Slack) -> None
         assert wait_for("the votes counted", lambda: votes() == 3)
         after = scrape(port)
     assert moved(after, before, "replyloop_messages_total", platform="slack") == 3
+
+
+def thumbs_up(channel: str, ts: str, user: str = "U2") -> dict[str, Any]:
+    """Slack's reaction_added event for a 👍 on the message `ts` of `channel`."""
+    return {
+        "type": "reaction_added",
+        "user": user,
+        "reaction": "+1",
+        "item": {"type": "message", "channel": channel, "ts": ts},
+        "item_user": BOT_USER,
+        "event_ts": f"{time.time():.6f}",
+    }
