@@ -73,6 +73,7 @@ def run(store: Store, args: argparse.Namespace) -> int:
         rule = Rule(args.alpha, args.tau, args.min_votes, args.max_votes)
     except ValueError as exc:
         raise CanaryError(str(exc)) from None
+    registry.get(store, args.what)  # an unknown version is said before anything else
     started = canaries.start(store, args.what, args.share, serving(store), rule)
     print(
         f"canary {started.version}: {started.share}% of new conversations (from conversation "

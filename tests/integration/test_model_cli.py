@@ -101,3 +101,30 @@ def test_refusals_are_one_line(sqlite_url: str, tiny_model: Path, tmp_path: Path
     )
     assert "'rm-1' is a reward model" in refused("promote", "rm-1")
     assert "nothing to roll back" in refused("rollback")  # the refused promotions left none
+
+
+def test_canary_refusals_are_one_line(sqlite_url: str, tiny_model: Path, tmp_path: Path) -> None:
+    env = clean_env(database_url=sqlite_url, data_dir=str(tmp_path / "data"))
+
+    def refused(*args: str) -> str:
+        return one_line(replyloop("model", "canary", *args, env=env, cwd=tmp_path))
+
+    assert "no canary runs" in refused("stop")
+    assert "no canary has run" in ok(replyloop("model", "canary", "status", env=env, cwd=tmp_path))
+    assert "no model 'nope' is registered" in refused("nope")
+    copy = shutil.copytree(tiny_model, tmp_path / "canary")
+    ok(replyloop("model", "register", str(copy), "--version", "c-1", env=env, cwd=tmp_path))
+    assert "nothing has answered yet" in refused("c-1")  # no incumbent to compare with
+    ok(replyloop("model", "register", str(copy), "--version", "d-1", env=env, cwd=tmp_path))
+    ok(replyloop("model", "promote", "d-1", env=env, cwd=tmp_path))
+    assert "1 to 99 percent" in refused("c-1", "--share", "100")
+    assert "alpha must be between 0 and 1" in refused("c-1", "--alpha", "2")
+    assert "serves already" in refused("d-1")
+    started = ok(replyloop("model", "canary", "c-1", "--share", "10", env=env, cwd=tmp_path))
+    assert started.startswith("canary c-1: 10% of new conversations")
+    assert "runs already" in refused("c-1")
+    status = ok(replyloop("model", "canary", "status", env=env, cwd=tmp_path))
+    assert "canary c-1 on 10% of new conversations" in status and "state: collecting" in status
+    assert "stopped the canary of c-1" in ok(
+        replyloop("model", "canary", "stop", env=env, cwd=tmp_path)
+    )
