@@ -65,8 +65,9 @@ class Plan:
     def with_args(self, trainer: list[str], rm: list[str]) -> Plan:
         """This plan with more options for the method's trainer and the reward models,
         after the plan's own (the trainers' option parsers keep the last given)."""
-        more = {self.method: [*self.trainer_args(), *trainer]} if trainer else {}
-        return replace(self, rm=[*self.rm, *rm], **more)
+        plan = replace(self, rm=[*self.rm, *rm])
+        setattr(plan, self.method, [*self.trainer_args(), *trainer])  # ppo, rloo or kto
+        return plan
 
 
 METHODS = ("ppo", "rloo", "kto")
