@@ -79,12 +79,13 @@ class CanaryModel:
         names; None: unknown here, as last told)."""
         if promoted is not None or self._serving is None:
             self._serving = promoted or main.version
-        self._start_checks()
         try:
             canary = canaries.running(self._store())
         except SQLAlchemyError as exc:
             log.warning("cannot read the running canary (%s); going on as before", exc)
             return
+        if canary is not None:
+            self._start_checks()  # looks at the votes from the first canary on
         if canary is None or canary.incumbent != main.version:
             if self._served is not None:
                 log.info("canary %s no longer served here", self._served[1].version)

@@ -23,9 +23,11 @@ from core.store import canaries, registry
 from core.store.canaries import Canary
 from core.types import Vote
 from tests import services
+from tests.integration.adapters import wait_for
 from tests.integration.conftest import Chat
 from tests.integration.workers import Workers, replyloop, start_workers, worker_env
 from workers.models import folder_version
+from workers.serving import CHECK_EVERY_S as SERVING_CHECK_S
 from workers.tiny_model import make_tiny_model
 
 CHECK_EVERY_S = "0.5"  # the workers look at the canary's votes this often
@@ -154,10 +156,12 @@ def test_people_who_prefer_the_canary_get_it_promoted(chat: Chat, tmp_path: Path
     version = start_canary(chat, tmp_path, seed=13, max_votes=400)
     ended, versions = run_until_it_ends(chat, {version: 0.9}, seed=3)
     assert ended.verdict == "better"
-    promoted = registry.promoted(chat.store)
-    assert promoted is not None and promoted.version == version
+    # The worker that ended it promotes it next, in a transaction of its own.
+    promoted = wait_for("the promotion", lambda: registry.promoted(chat.store))
+    assert promoted.version == version
     assert_no_conversation_changed_model(versions, ended)
-    # Every new conversation now gets it.
+    # Every conversation gets it from the workers' next look at the registry on.
+    time.sleep(SERVING_CHECK_S + 0.1)
     chat.say("and now?")
     assert chat.turn().model_version == version
     model(chat, "rollback", cwd=tmp_path)  # as the module began: nothing promoted

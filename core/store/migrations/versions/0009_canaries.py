@@ -1,5 +1,6 @@
-"""Canary promotions: a model tried on a sticky share of conversations beside the promoted
-one, each arm's votes compared by a sequential test (core.sequential) until it decides.
+"""Canary promotions: a model tried on a share of conversations beside the promoted one.
+
+Each arm's votes are compared by a sequential test (core.sequential) until it decides.
 
 One row a canary; `running` is True while it runs and NULL once it ended (its unique index
 allows one running canary). A database upgraded to this revision has none.
