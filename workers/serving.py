@@ -1,7 +1,8 @@
 """Which model a process generates with: the promoted one, switched between batches.
 
 A gpu worker asks `ServedModel.engine()` before each batch. At most once a second that
-looks up the promoted model in the registry (one indexed query); when it names another
+looks up the promoted model in the registry and a running canary (two indexed one-row
+queries; workers.canary); when it names another
 version than the one loaded, that model is loaded and swapped in right there, in the
 batching thread, so no batch runs on a half-swapped engine and no restart is needed.
 Nothing promoted (or a rollback past the first promotion) means REPLYLOOP_MODEL.
@@ -32,7 +33,7 @@ from workers.models import BUILTIN, ModelSource, load, resolve
 
 log = logging.getLogger(__name__)
 
-# How stale a worker's idea of the promoted model may be: one query a second at most.
+# How stale a worker's idea of the promoted model may be: one look a second at most.
 CHECK_EVERY_S = 1.0
 # How soon a model that failed to load is tried again.
 RETRY_FAILED_S = 60.0
