@@ -92,21 +92,21 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="replyloop-bench-metrics-"))
     make_tiny_model(home / "tiny")
     admin = services.connect_pg_admin()
-    database = services.create_database(admin)
     off: list[float] = []
     on: list[float] = []
     scrapes: list[float] = []
-    try:
-        for round_ in range(args.rounds):
-            order = (None, args.scrape_every) if round_ % 2 == 0 else (args.scrape_every, None)
-            for every in order:
+    for round_ in range(args.rounds):
+        order = (None, args.scrape_every) if round_ % 2 == 0 else (args.scrape_every, None)
+        for every in order:
+            database = services.create_database(admin)  # each run from an empty store
+            try:
                 rate, times = one(home, database, args.messages, every)
-                (on if every else off).append(rate)
-                scrapes.extend(times)
-                label = "with metrics" if every else "without"
-                print(f"  round {round_ + 1}, {label}: {rate:.0f} messages/s", flush=True)
-    finally:
-        services.drop_database(admin, database)
+            finally:
+                services.drop_database(admin, database)
+            (on if every else off).append(rate)
+            scrapes.extend(times)
+            label = "with metrics" if every else "without"
+            print(f"  round {round_ + 1}, {label}: {rate:.0f} messages/s", flush=True)
     ratio = statistics.median(on) / statistics.median(off)
     print(
         f"PostgreSQL, {CHATS} chats in flight, {args.messages} messages a run, {args.rounds} "
