@@ -54,7 +54,7 @@ class CanaryModel:
         self._serving: str | None = None  # the version the other conversations get
         self._no_room: set[str] = set()  # versions logged as not fitting
         self._pid: int | None = None
-        self._newest = -1  # the newest conversation asked about before the last look
+        self._newest = -1  # the newest conversation that existed at the last look
 
     @property
     def served(self) -> tuple[Canary, Engine] | None:
@@ -64,8 +64,7 @@ class CanaryModel:
         """The canary's engine for a conversation in its share; None: the promoted one's
         (`main`). On the decoding thread: a conversation newer than the last look makes it
         look again first."""
-        if conversation_id > self._newest:
-            self._newest = conversation_id
+        if conversation_id > self._newest:  # begun after the last look: look again
             self.follow(main, None, now)
         served = self._served
         if served is None:
@@ -80,7 +79,9 @@ class CanaryModel:
         if promoted is not None or self._serving is None:
             self._serving = promoted or main.version
         try:
-            canary = canaries.running(self._store())
+            # One look settles every conversation begun before it: a flood of new ones
+            # costs a look an admission round, not one each.
+            canary, self._newest = canaries.look(self._store())
         except SQLAlchemyError as exc:
             log.warning("cannot read the running canary (%s); going on as before", exc)
             return

@@ -1,7 +1,7 @@
 """Which model a process generates with: the promoted one, switched between batches.
 
 A gpu worker asks `ServedModel.engine()` before each batch. At most once a second that
-looks up the promoted model in the registry and a running canary (two indexed one-row
+looks up the promoted model in the registry and a running canary (three indexed one-row
 queries; workers.canary); when it names another
 version than the one loaded, that model is loaded and swapped in right there, in the
 batching thread, so no batch runs on a half-swapped engine and no restart is needed.

@@ -110,9 +110,16 @@ def start(
 
 def running(db: Engine | Store) -> Canary | None:
     """The canary running now, if any (one indexed row: workers ask before batches)."""
+    return look(db)[0]
+
+
+def look(db: Engine | Store) -> tuple[Canary | None, int]:
+    """The canary running now, and the newest conversation id begun before this look
+    (whether any conversation up to it takes part is settled by what this look saw)."""
     with _engine(db).connect() as conn:
+        newest = conn.execute(select(func.max(conversations.c.id))).scalar() or 0
         row = conn.execute(select(canaries).where(canaries.c.running.is_(True))).first()
-    return _canary(row) if row is not None else None
+    return (_canary(row) if row is not None else None), int(newest)
 
 
 def history(db: Engine | Store) -> list[Canary]:

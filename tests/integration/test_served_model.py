@@ -70,12 +70,12 @@ def test_promote_switches_between_batches_and_rollback_returns(
     clock.tick()
     switched = served.engine()
     assert switched.version == "other-1" and switched is not first
-    # two indexed one-row queries (the promoted model, a running canary), then nothing for a
-    # second however often it is asked
-    assert len(sent) == 2 and "canaries" in sent[1]
+    # three indexed one-row queries (the promoted model, the newest conversation, a running
+    # canary), then nothing for a second however often it is asked
+    assert len(sent) == 3 and "conversations" in sent[1] and "canaries" in sent[2]
     for _ in range(50):
         assert served.engine() is switched
-    assert len(sent) == 2
+    assert len(sent) == 3
     # the new model is the other folder's, not only a new name
     assert (
         switched.model.state_dict()["lm_head.weight"]
