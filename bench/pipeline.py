@@ -107,7 +107,7 @@ def throughput(client: Client, chats: int, total: int) -> tuple[float, float]:
         chat = f"load-{chats}-{k}-{sent[k] // EXCHANGES}"
         message_id = store_message(client.rt.store, IncomingMessage("terminal", chat, "u", "hi"))
         client.ask(message_id)
-        waiting[KEY.format(chat_key=chat)] = (k, message_id)
+        waiting[KEY.format(platform="terminal", chat_key=chat)] = (k, message_id)
         sent[k] += 1
 
     turn_ids: list[int] = []

@@ -60,3 +60,7 @@ class ReplyRefused(ReplyloopError):
 
 class UnknownPerson(ReplyloopError):
     """`replyloop forget` names someone the store holds nothing of."""
+
+
+class UserError(ReplyloopError):
+    """A console user that cannot be made or found (said in one line)."""

@@ -68,6 +68,7 @@ def io_tasks() -> None:
     import bots.telegram.delivery
     import bots.terminal.delivery
     import bots.votes
+    import bots.web.delivery
     import bots.wecom.delivery
     import bots.wecom.feedback  # noqa: F401
 

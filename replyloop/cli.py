@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
 from core.errors import RegistryError, ServiceUnavailable
-from replyloop import commands, forget_command, model_commands, train_commands
+from replyloop import commands, forget_command, model_commands, train_commands, web_command
 from replyloop.model_refs import ModelRefError
 from replyloop.setting_errors import explain
 from replyloop.settings import AllSettings
@@ -74,7 +74,9 @@ def parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run a platform adapter")
     serve.add_argument(
-        "platform", choices=["slack", "telegram", "wecom"], help="the chat platform to serve"
+        "platform",
+        choices=["slack", "telegram", "wecom", "web"],
+        help="the chat platform to serve, or web: the web console (its own chat too)",
     )
     serve.add_argument(
         "--http",
@@ -90,7 +92,9 @@ def parser() -> argparse.ArgumentParser:
         "path, and GET /healthz) on --host/--port; needs TELEGRAM_WEBHOOK_SECRET",
     )
     serve.add_argument("--host", default="0.0.0.0", help="HTTP: address to listen on")
-    serve.add_argument("--port", type=int, default=3000, help="HTTP: port to listen on")
+    serve.add_argument("--port", type=int, help="HTTP: port to listen on (default 3000; web: 8000)")
+
+    web_command.add_user_parser(sub)
 
     sub.add_parser("config", help="print the effective settings, secrets masked")
     db = sub.add_parser(

@@ -17,7 +17,7 @@ from bots.wecom.settings import WeComSettings
 from core.settings import Settings
 from core.store import Store
 from core.urls import mask_url
-from replyloop import forget_command, model_commands, train_commands
+from replyloop import forget_command, model_commands, train_commands, web_command
 from replyloop.bootstrap import bootstrap, embedded, gpu_tasks, io_tasks, serve_metrics
 from replyloop.rater_secret import rater_secret
 from replyloop.settings import AllSettings
@@ -44,12 +44,17 @@ def dispatch(args: argparse.Namespace, settings: AllSettings) -> int:
         return train_commands.train(settings, args)
     if args.command == "eval":
         return train_commands.evaluate(settings, args)
+    if args.command == "user":
+        return web_command.run_user(settings, args)
+    if args.command == "serve" and args.platform == "web":
+        return web_command.serve_web(settings, args.host, args.port or web_command.DEFAULT_PORT)
+    port = args.port or 3000
     if args.command == "serve" and args.platform == "wecom":
-        return serve_wecom(settings, args.host, args.port)
+        return serve_wecom(settings, args.host, port)
     if args.command == "serve" and args.platform == "telegram":
-        return serve_telegram(settings, args.webhook, args.host, args.port)
+        return serve_telegram(settings, args.webhook, args.host, port)
     if args.command == "serve":
-        return serve_slack(settings, args.http, args.host, args.port)
+        return serve_slack(settings, args.http, args.host, port)
     if args.command == "config":
         print(json.dumps(settings.masked(), indent=2, default=str))
         return 0

@@ -58,7 +58,7 @@ def serve(
             chat = f"loop-{round_name}-{index}"
             message_id = store_message(store, IncomingMessage(PLATFORM, chat, "person", text))
             request_reply(message_id)
-            waiting[KEY.format(chat_key=chat)] = index
+            waiting[KEY.format(platform="terminal", chat_key=chat)] = index
             return
 
     for _ in range(in_flight):

@@ -1,4 +1,5 @@
-"""Where replies for the terminal chat wait to be read: Redis when distributed, else memory."""
+"""Where replies for the terminal chat (by chat) and the console's web chat (by message)
+wait to be read: Redis when distributed, else memory."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any, Protocol
 
 import redis
 
-KEY = "replyloop:terminal:outbox:{chat_key}"
+KEY = "replyloop:{platform}:outbox:{chat_key}"
 BLOCK_SLICE_S = 2.0
 TTL_S = 3600  # an unread reply is dropped after an hour; the Turn itself stays in the store
 
@@ -49,8 +50,9 @@ class MemoryOutbox:
 
 
 class RedisOutbox:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, platform: str = "terminal") -> None:
         self._redis = redis.Redis.from_url(url)
+        self.platform = platform
 
     def put(self, chat_key: str, item: dict[str, Any]) -> None:
         self.put_many([(chat_key, item)])
@@ -59,7 +61,7 @@ class RedisOutbox:
         """One round trip for all of them."""
         pipe = self._redis.pipeline(transaction=False)
         for chat_key, item in items:
-            key = KEY.format(chat_key=chat_key)
+            key = KEY.format(platform=self.platform, chat_key=chat_key)
             pipe.rpush(key, json.dumps(item))
             pipe.expire(key, TTL_S)
         pipe.execute()
@@ -67,7 +69,7 @@ class RedisOutbox:
     def get(self, chat_key: str, timeout: float) -> dict[str, Any] | None:
         # redis-py gives every read a 5 s socket timeout: block in slices shorter than it.
         deadline = time.monotonic() + timeout
-        key = KEY.format(chat_key=chat_key)
+        key = KEY.format(platform=self.platform, chat_key=chat_key)
         while (left := deadline - time.monotonic()) > 0:
             found = self._redis.blpop([key], timeout=min(BLOCK_SLICE_S, max(left, 0.01)))
             if found is not None:
@@ -76,12 +78,13 @@ class RedisOutbox:
         return None
 
 
-_outboxes: dict[str | None, Outbox] = {}
+_outboxes: dict[tuple[str | None, str], Outbox] = {}
 
 
-def outbox(broker_url: str | None) -> Outbox:
-    """The process's outbox for a broker (None: in memory); the same object for the chat
-    and the delivery task."""
-    if broker_url not in _outboxes:
-        _outboxes[broker_url] = RedisOutbox(broker_url) if broker_url else MemoryOutbox()
-    return _outboxes[broker_url]
+def outbox(broker_url: str | None, platform: str = "terminal") -> Outbox:
+    """The process's outbox of a platform for a broker (None: in memory); the same object
+    for the chat and the delivery task."""
+    key = (broker_url, platform)
+    if key not in _outboxes:
+        _outboxes[key] = RedisOutbox(broker_url, platform) if broker_url else MemoryOutbox()
+    return _outboxes[key]

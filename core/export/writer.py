@@ -48,6 +48,24 @@ def export(
     (core.export.pseudonyms). `progress` is called with the number of rated replies read
     since the last call.
     """
+    written = 0
+    for line in export_lines(engine, fmt, secret, where, progress):
+        out.write(line)
+        written += 1
+    return written
+
+
+def export_lines(
+    engine: Engine,
+    fmt: str,
+    secret: bytes,
+    where: ExportFilter | None = None,
+    progress: Progress | None = None,
+) -> Iterator[str]:
+    """`export`'s rows as they are read, each a JSON line ending in a newline (the
+    console streams them to a download)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     where = where or ExportFilter()
     pseudonyms = Pseudonyms(known_names(engine), secret)
     turns: Iterator[RatedTurn] = map(
@@ -55,12 +73,8 @@ def export(
     )
     if progress is not None:
         turns = _counting(turns, progress)
-    written = 0
     for row in _rows(fmt, turns, secret):
-        out.write(json.dumps(row, ensure_ascii=False))
-        out.write("\n")
-        written += 1
-    return written
+        yield json.dumps(row, ensure_ascii=False) + "\n"
 
 
 def _counting(

@@ -82,7 +82,7 @@ vote_events = Table(
     Column("value", SmallInteger, nullable=False),
     Column("source", String(32), nullable=False),
     Column("reasons", JSON, nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),  # 0010
 )
 
 # The vote that stands per (turn, rater): the latest event.
@@ -186,4 +186,38 @@ canaries = Table(
     Column("ended_at", DateTime(timezone=True), nullable=True),
     Column("verdict", String(16), nullable=True),
     Column("figures", JSON, nullable=True),
+)
+
+# The web console's people (migration 0010; core.store.users): a role and a scrypt hash
+# (core.passwords), never a password.
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),  # admin | viewer
+    Column("password_hash", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# A signed-in browser, by the SHA-256 of its cookie's token: the table alone opens nothing.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", ForeignKey("users.id"), nullable=False, index=True),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+# Every sign-in try, for the rate limit (core.store.users.failures).
+login_attempts = Table(
+    "login_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("address", String(64), nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False, index=True),
 )

@@ -35,7 +35,7 @@ def test_upgrade_from_0001_keeps_data_and_closes_duplicate_open_conversations(
     engine.dispose()
 
     store = open_store(db_url)  # upgrades to head
-    assert current_revision(store.engine) == "0009"
+    assert current_revision(store.engine) == "0010"
     with store.engine.connect() as conn:
         rows = conn.execute(
             select(conversations.c.id, conversations.c.closed_at).order_by(conversations.c.id)
@@ -79,7 +79,7 @@ def test_upgrade_from_0003_keeps_replies_and_starts_with_nothing_promoted(db_url
     engine.dispose()
 
     store = open_store(db_url)  # upgrades to head
-    assert current_revision(store.engine) == "0009"
+    assert current_revision(store.engine) == "0010"
     assert store.turn(1).model_version == "tiny-llama-0123abcd"
     assert store.message(1).text == "hi"
     with store.engine.connect() as conn:
@@ -97,7 +97,7 @@ def test_upgrade_from_0004_keeps_turns_and_starts_with_no_names_known(db_url: st
     engine.dispose()
 
     store = open_store(db_url)  # upgrades to head
-    assert current_revision(store.engine) == "0009"
+    assert current_revision(store.engine) == "0010"
     assert store.message(1).text == "Kai: hi"
     assert known_names(store.engine) == {}
     remember_name(store, "slack", "U7", "Kai")

@@ -44,15 +44,15 @@ def count(store: Store, table: str) -> int:
 
 
 def test_open_store_migrates_to_head_and_can_open_twice(store: Store, db_url: str) -> None:
-    assert current_revision(store.engine) == "0009"
+    assert current_revision(store.engine) == "0010"
     assert set(inspect(store.engine).get_table_names()) >= TABLES
     with store.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).all() == [("0009",)]
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).all() == [("0010",)]
     conversation = store.open_conversation("slack", "C1")
 
     again = open_store(db_url)
     try:
-        assert current_revision(again.engine) == "0009"
+        assert current_revision(again.engine) == "0010"
         assert again.open_conversation("slack", "C1") == conversation
     finally:
         again.engine.dispose()

@@ -39,6 +39,7 @@ CELERY_KEYS = (
     "_kombu.*",
     "celery-task-meta-*",
     "replyloop:terminal:outbox:*",
+    "replyloop:web:outbox:*",
     "replyloop:seen:*",
     "replyloop:limit:*",
     "replyloop:behind:*",
