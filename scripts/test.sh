@@ -33,6 +33,19 @@ HELP
   exit 1
 fi
 
+# The console's browser tests drive Debian's Chromium (never a browser Playwright downloads).
+chromium="${REPLYLOOP_TEST_CHROMIUM:-/usr/bin/chromium}"
+if [ ! -x "$chromium" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "test.sh: installing Debian's chromium for the console's browser tests" >&2
+    apt-get install -y -q chromium >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; } ||
+      echo "test.sh: apt-get could not install chromium; the console's browser tests will fail" >&2
+  else
+    echo "test.sh: no Chromium at $chromium: as root, apt-get install chromium (or set" \
+      "REPLYLOOP_TEST_CHROMIUM); the console's browser tests fail without it" >&2
+  fi
+fi
+
 # Lint and types pass today; the test command keeps them so. They run first (a minute
 # from cold) and fail the command, but the tests still run, so one run says everything.
 checks=0

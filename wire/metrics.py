@@ -69,6 +69,11 @@ DELIVERY_ERRORS = Counter(
 )
 SWEPT = Counter("replyloop_sweeper_requeued", "Messages the sweeper asked a reply for again")
 GIVEN_UP = Counter("replyloop_sweeper_given_up", "Messages the sweeper gave up (their chat told)")
+CONSOLE_SECONDS = Histogram(
+    "replyloop_console_request_seconds",
+    "The console's answers, by route and status (a stream: until its end)",
+    ["route", "status"],
+)
 ROWS = Gauge("replyloop_running_batch_rows", "Replies decoding together now")
 KV_USE = Gauge(
     "replyloop_kv_cache_use",

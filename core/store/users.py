@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 
-from sqlalchemy import Engine, delete, func, insert, or_, select
+from sqlalchemy import Engine, and_, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from core.errors import UserError
@@ -134,15 +134,13 @@ def record_attempt(engine: Engine, name: str, address: str, ok: bool) -> None:
         )
 
 
-def failures(engine: Engine, name: str, address: str, within: timedelta) -> int:
-    """Failed sign-ins in the last `within`, for this name or from this address."""
-    query = select(func.count()).where(
-        login_attempts.c.at >= utcnow() - within,
-        login_attempts.c.ok.is_(False),
-        or_(login_attempts.c.name == name[:64], login_attempts.c.address == address[:64]),
-    )
+def failures(engine: Engine, name: str, address: str, within: timedelta) -> tuple[int, int]:
+    """Failed sign-ins in the last `within`: for this name, and from this address."""
+    failed = and_(login_attempts.c.at >= utcnow() - within, login_attempts.c.ok.is_(False))
+    by_name = select(func.count()).where(failed, login_attempts.c.name == name[:64])
+    by_address = select(func.count()).where(failed, login_attempts.c.address == address[:64])
     with engine.connect() as conn:
-        return int(conn.execute(query).scalar_one())
+        return int(conn.execute(by_name).scalar_one()), int(conn.execute(by_address).scalar_one())
 
 
 def _digest(token: str) -> str:

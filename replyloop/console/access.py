@@ -6,9 +6,10 @@
 - A session is a random token in an HttpOnly, SameSite=Lax cookie; the store keeps its
   hash (core.store.users). Every request that changes something carries the session's CSRF
   token (a form field, or the X-CSRF-Token header for the chat's fetch calls): `changes`.
-- Sign-ins are limited: after FAILURES failed tries in WINDOW for a name or from an
-  address, the next are refused with 429 until the window has passed, without a look at
-  the password.
+- Sign-ins are limited: after FAILURES failed tries for a name in WINDOW, or
+  ADDRESS_FAILURES from one address (a guesser trying many names; a whole office behind
+  one address still signs in), the next are refused with 429 until the window has
+  passed, without a look at the password.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from replyloop.console.state import Console, console
 
 COOKIE = "replyloop_session"
 FAILURES = 5
+ADDRESS_FAILURES = 20
 WINDOW = timedelta(minutes=15)
 
 router = APIRouter()
@@ -83,7 +85,8 @@ def login(
 ) -> Response:
     engine = app.store.engine
     address = request.client.host if request.client else "unknown"
-    if users.failures(engine, name, address, WINDOW) >= FAILURES:
+    by_name, by_address = users.failures(engine, name, address, WINDOW)
+    if by_name >= FAILURES or by_address >= ADDRESS_FAILURES:
         return app.templates.TemplateResponse(
             request,
             "login.html",

@@ -5,6 +5,7 @@ calls)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import plotly
@@ -15,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from replyloop.console import access, chat, export, models, overview, replies
 from replyloop.console.state import Console
+from wire import metrics
 
 STATIC = Path(__file__).parent / "static"
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
@@ -58,6 +60,7 @@ def make_app(console: Console) -> FastAPI:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
 
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(Timed)
     return app
 
 
@@ -66,6 +69,32 @@ def _wants_page(request: Request) -> bool:
     if request.method == "GET":
         return "text/html" in request.headers.get("accept", "")
     return request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded")
+
+
+class Timed:
+    """Each answer's time in replyloop_console_request_seconds (wire.metrics), by the
+    route's template (/replies/{turn_id}, not every id) and status."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        began, status = time.perf_counter(), 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = getattr(scope.get("route"), "path", "unrouted")
+            metrics.CONSOLE_SECONDS.labels(route, str(status)).observe(time.perf_counter() - began)
 
 
 class SecurityHeaders:

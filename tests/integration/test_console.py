@@ -17,11 +17,12 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 from sqlalchemy import Engine, select
 
-from core.store import Store, open_store, registry
+from core.store import Store, canaries, open_store, registry
 from core.store.schema import votes
 from core.types import Vote
 from tests import services
@@ -190,7 +191,7 @@ def test_chat_streams_the_reply_and_takes_the_vote(
                 seen.append(text)
         page.wait_for_timeout(100)
     reply = page.locator("#lines li.bot[data-turn]")
-    assert reply.count() == 1, page.content()
+    assert reply.count() == 1, (page.inner_html("#lines"), console.logs()[-3000:])
     final = reply.locator(".text").inner_text()
     assert len(seen) >= 2, f"the reply did not grow on the page: {seen}"
     assert all(final.startswith(part) for part in seen[-1:])
@@ -284,6 +285,27 @@ def test_forms_need_their_csrf_token(site: tuple[Console, Store], browser: Brows
     assert answer.status == 403
 
 
+def test_start_and_stop_a_canary_from_the_page(
+    site: tuple[Console, Store], browser: Browser, endless_model: Path
+) -> None:
+    console, store = site
+    registry.ensure(store, version="sft-console", kind="sft", path=endless_model)
+    page = signed_in(browser, console, ADMIN)
+    page.click("text=Models")
+    page.select_option("#canary select[name=version]", "sft-console")
+    page.fill("#canary input[name=share]", "30")
+    page.click("#canary button:has-text('Start a canary')")
+    assert page.inner_text("#said") == "canary sft-console on 30 % of new conversations"
+    running = canaries.running(store)
+    assert running is not None and (running.version, running.share) == ("sft-console", 30)
+    assert "collecting" in page.inner_text("#decision")
+    assert page.locator("#arms tbody tr").count() == 2
+    page.click("#canary button:has-text('Stop the canary')")
+    assert page.inner_text("#said") == "stopped the canary of sft-console"
+    assert canaries.running(store) is None
+    assert "ended stopped" in page.inner_text("#canary")
+
+
 def test_sign_ins_are_rate_limited(site: tuple[Console, Store]) -> None:
     console, _ = site
     console.user("ron", "viewer", "right-pass-1")
@@ -302,3 +324,6 @@ def test_sign_ins_are_rate_limited(site: tuple[Console, Store]) -> None:
 
     assert [sign_in("wrong-pass") for _ in range(5)] == [401] * 5
     assert sign_in("right-pass-1") == 429  # refused without a look at the password
+    console.user("rita", "viewer", "rita-pass-1")  # others from the same address still can
+    signed = httpx.post(console.url + "/login", data={"name": "rita", "password": "rita-pass-1"})
+    assert (signed.status_code, signed.headers["location"]) == (303, "/")
