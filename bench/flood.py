@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bots.intake import accept  # noqa: E402
 from bots.limits import Limits  # noqa: E402
-from bots.terminal.outbox import outbox  # noqa: E402
+from bots.outbox import outbox  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from core.types import IncomingMessage  # noqa: E402
 from replyloop.bootstrap import bootstrap  # noqa: E402

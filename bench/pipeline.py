@@ -32,7 +32,7 @@ import redis
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bots.intake import request_reply, store_message  # noqa: E402
-from bots.terminal.outbox import KEY, outbox  # noqa: E402
+from bots.outbox import KEY, outbox  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from core.types import IncomingMessage  # noqa: E402
 from replyloop.bootstrap import bootstrap  # noqa: E402

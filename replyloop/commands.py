@@ -62,8 +62,8 @@ def dispatch(args: argparse.Namespace, settings: AllSettings) -> int:
 
 
 def chat(settings: Settings) -> int:
+    from bots.outbox import outbox
     from bots.terminal.chat import TerminalChat, run
-    from bots.terminal.outbox import outbox
 
     context = bootstrap(settings)
     gpu = embedded(context)

@@ -66,7 +66,7 @@ def serve_web(settings: Settings, host: str, port: int) -> int:
     as `replyloop chat` makes them."""
     import uvicorn
 
-    from bots.terminal.outbox import outbox
+    from bots.outbox import outbox
     from bots.web.chat import WebChat
     from bots.web.delivery import PLATFORM
     from replyloop.console.app import make_app

@@ -16,7 +16,7 @@ import redis
 from bench.loop.raters import Rater, assign
 from bench.loop.relevance import Topic
 from bots.intake import request_reply, store_message
-from bots.terminal.outbox import BLOCK_SLICE_S, KEY
+from bots.outbox import BLOCK_SLICE_S, KEY
 from core.store import Store
 from core.types import ChatMessage, IncomingMessage, Vote
 from wire.messages import CastVote

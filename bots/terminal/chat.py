@@ -14,9 +14,9 @@ from types import FrameType, TracebackType
 from typing import Any, Protocol
 
 from bots.intake import request_reply, store_message
+from bots.outbox import Outbox
 from bots.terminal.commands import HELP, Command, UnknownCommand, parse
 from bots.terminal.listening import QueueListeners
-from bots.terminal.outbox import Outbox
 from bots.votes import take_vote
 from core.errors import EmptyMessage
 from core.settings import Settings

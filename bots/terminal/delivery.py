@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bots.outbox import handed_over, outbox
 from bots.redelivery import still_to_deliver
-from bots.terminal.outbox import outbox
-from core.types import Delivery
 from wire import process
 from wire.messages import Deliveries, Notice
 from wire.queues import deliver_task, notice_task
@@ -24,13 +23,8 @@ def deliver(task: Any, batch: Deliveries) -> None:
     replies = still_to_deliver(task, rt.store, batch.replies)
     if not replies:
         return
-    outbox(rt.settings.broker_url).put_many([(r["chat_key"], shown(r)) for r in replies])
+    outbox(rt.settings.broker_url).put_many([(r["chat_key"], handed_over(r)) for r in replies])
     rt.store.mark_delivered_many([(reply["turn_id"], str(reply["turn_id"])) for reply in replies])
-
-
-def shown(reply: Delivery) -> dict[str, Any]:
-    """What the chat reads from its outbox."""
-    return {"turn_id": reply["turn_id"], "message_id": reply["message_id"], "text": reply["text"]}
 
 
 @handles(Notice, notice_task("terminal"))

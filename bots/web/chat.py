@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bots.intake import store_message
-from bots.terminal.outbox import Outbox
+from bots.outbox import Outbox
 from bots.votes import take_vote
 from bots.web.delivery import PLATFORM
 from core.errors import UnknownTurn

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bots.outbox import handed_over, outbox
 from bots.redelivery import still_to_deliver
-from bots.terminal.delivery import shown
-from bots.terminal.outbox import outbox
 from wire import process
 from wire.messages import Deliveries, Notice
 from wire.queues import deliver_task, notice_task
@@ -26,7 +25,7 @@ def deliver(task: Any, batch: Deliveries) -> None:
     if not replies:
         return
     box = outbox(rt.settings.broker_url, PLATFORM)
-    box.put_many([(str(r["message_id"]), shown(r)) for r in replies])
+    box.put_many([(str(r["message_id"]), handed_over(r)) for r in replies])
     rt.store.mark_delivered_many([(reply["turn_id"], str(reply["turn_id"])) for reply in replies])
 
 

@@ -7,9 +7,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Select, case, func, select
+from sqlalchemy import Engine, Select, func, select
 
-from core.store.schema import conversations, messages, turns, vote_events, votes
+from core.store.rollups import catch_up
+from core.store.schema import (
+    conversations,
+    day_tallies,
+    messages,
+    models,
+    turn_tallies,
+    turns,
+    vote_events,
+    votes,
+)
 from core.store.time import as_utc
 
 VOTES = ("up", "down")
@@ -105,25 +115,38 @@ def recent(engine: Engine, where: ReplyFilter, limit: int = 50) -> list[ReplyRow
 
 
 def worst(engine: Engine, where: ReplyFilter, limit: int = 50) -> list[ReplyRow]:
-    """Rated replies, the most disliked first: most 👎 over 👍, then most 👎, newest first."""
-    tallies = (
-        select(
-            votes.c.turn_id,
-            func.sum(case((votes.c.value > 0, 1), else_=0)).label("up"),
-            func.sum(case((votes.c.value < 0, 1), else_=0)).label("down"),
-        )
-        .group_by(votes.c.turn_id)
-        .having(func.sum(case((votes.c.value < 0, 1), else_=0)) > 0)
-        .subquery("tallies")
-    )
+    """Rated replies, the most disliked first: most 👎 over 👍, then most 👎, newest first
+    (the order of turn_tallies' index, brought up to date first: core.store.rollups)."""
+    catch_up(engine)
+    t = turn_tallies
     query = (
-        _listed(where, tallies.c.up, tallies.c.down)
-        .join(tallies, tallies.c.turn_id == turns.c.id)
-        .where(*_voted(where))
-        .order_by((tallies.c.down - tallies.c.up).desc(), tallies.c.down.desc(), turns.c.id.desc())
-        .limit(limit)
+        select(
+            turns.c.id,
+            turns.c.created_at,
+            t.c.platform,
+            t.c.model_version,
+            messages.c.text.label("message"),
+            turns.c.completion,
+            t.c.up,
+            t.c.down,
+        )
+        .select_from(t)
+        .join(turns, turns.c.id == t.c.turn_id)
+        .join(messages, messages.c.id == turns.c.message_id)
+        .where(t.c.down > 0)
     )
-    return _rows(engine, query)
+    if where.platform:
+        query = query.where(t.c.platform == where.platform)
+    if where.model_version:
+        query = query.where(t.c.model_version == where.model_version)
+    if where.since:
+        query = query.where(t.c.day >= where.since.isoformat())
+    if where.until:
+        query = query.where(t.c.day <= where.until.isoformat())
+    if where.vote == "up":
+        query = query.where(t.c.up > 0)
+    query = query.order_by((t.c.down - t.c.up).desc(), t.c.down.desc(), t.c.turn_id.desc())
+    return _rows(engine, query.limit(limit))
 
 
 def reply(engine: Engine, turn_id: int) -> Reply | None:
@@ -180,10 +203,12 @@ def reply(engine: Engine, turn_id: int) -> Reply | None:
 
 
 def versions(engine: Engine) -> list[str]:
-    """Every model version that made a reply, for the filters."""
+    """The model versions to filter by: every one registered or rated (from the small
+    tables: a DISTINCT over every reply took 60-130 ms on 300,000)."""
     with engine.connect() as conn:
-        query = select(turns.c.model_version).distinct().order_by(turns.c.model_version)
-        return [row[0] for row in conn.execute(query)]
+        rated = select(day_tallies.c.model_version)
+        registered = select(models.c.version)
+        return sorted({row[0] for row in conn.execute(rated.union(registered))})
 
 
 def platforms(engine: Engine) -> list[str]:

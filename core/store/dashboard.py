@@ -1,21 +1,19 @@
 """The console's overview: messages and votes a day, approval per model version a day and
-per platform, each with its Wilson interval (core.sequential.Arm).
-
-Each figure is one GROUP BY over an indexed date range (messages.created_at,
-vote_events.created_at, turns.created_at), so a page costs a few scans of the last
-`days` days, not of the whole store.
-"""
+per platform, each with its Wilson interval (core.sequential.Arm). Read from the rollups
+(core.store.rollups): a page reads one row per day, version and platform, however many
+votes there are."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, case, func, select
+from sqlalchemy import Engine, func, select
 
 from core.sequential import Arm
-from core.store.schema import conversations, messages, turns, vote_events, votes
+from core.store.rollups import catch_up
+from core.store.schema import day_counts, day_tallies
 from core.store.time import utcnow
 
 
@@ -29,6 +27,9 @@ class Tally:
     @property
     def votes(self) -> int:
         return self.up + self.down
+
+    def __add__(self, other: Tally) -> Tally:
+        return Tally(self.up + other.up, self.down + other.down)
 
     def figures(self) -> dict[str, Any]:
         """Approval with its 95 % interval (None with no votes), for the page."""
@@ -55,42 +56,33 @@ class Overview:
 
 
 def overview(engine: Engine, days: int = 30, today: date | None = None) -> Overview:
-    """The last `days` days (UTC), today included."""
+    """The last `days` days (UTC), today included, from the rollups (core.store.rollups),
+    brought up to date first."""
+    catch_up(engine)
     today = today or utcnow().date()
-    first = today - timedelta(days=days - 1)
-    since = datetime(first.year, first.month, first.day, tzinfo=utcnow().tzinfo)
-    labels = [str(first + timedelta(days=i)) for i in range(days)]
-    up = func.sum(case((votes.c.value > 0, 1), else_=0)).label("up")
-    down = func.sum(case((votes.c.value < 0, 1), else_=0)).label("down")
-    reply_day = func.date(turns.c.created_at).label("day")
+    labels = [str(today - timedelta(days=days - 1 - i)) for i in range(days)]
+    first = labels[0]
+    said: dict[str, int] = {}
+    acted: dict[str, int] = {}
+    versions: dict[str, dict[str, Tally]] = {}
+    platforms: dict[str, Tally] = {}
     with engine.connect() as conn:
-        said = _per_day(conn, messages.c.created_at, since)
-        acted = _per_day(conn, vote_events.c.created_at, since)
-        versions: dict[str, dict[str, Tally]] = {}
-        rows = conn.execute(
-            select(turns.c.model_version, reply_day, up, down)
-            .join(votes, votes.c.turn_id == turns.c.id)
-            .where(turns.c.created_at >= since, votes.c.value != 0)
-            .group_by(turns.c.model_version, reply_day)
-        )
-        for row in rows:
-            versions.setdefault(row.model_version, {})[str(row.day)] = Tally(row.up, row.down)
-        platforms = {
-            row.platform: Tally(row.up, row.down)
-            for row in conn.execute(
-                select(conversations.c.platform, up, down)
-                .select_from(turns)
-                .join(votes, votes.c.turn_id == turns.c.id)
-                .join(conversations, conversations.c.id == turns.c.conversation_id)
-                .where(turns.c.created_at >= since, votes.c.value != 0)
-                .group_by(conversations.c.platform)
+        for row in conn.execute(
+            select(day_counts.c.day, day_counts.c.what, func.sum(day_counts.c.n).label("n"))
+            .where(day_counts.c.day >= first)
+            .group_by(day_counts.c.day, day_counts.c.what)
+        ):
+            into = said if row.what == "messages" else acted
+            into[row.day] = int(row.n)
+        for row in conn.execute(
+            select(day_tallies).where(
+                day_tallies.c.day >= first, (day_tallies.c.up + day_tallies.c.down) > 0
             )
-        }
-    total = Tally(sum(t.up for t in platforms.values()), sum(t.down for t in platforms.values()))
+        ):
+            by_day = versions.setdefault(row.model_version, {})
+            by_day[row.day] = by_day.get(row.day, Tally(0, 0)) + Tally(row.up, row.down)
+            platforms[row.platform] = platforms.get(row.platform, Tally(0, 0)) + Tally(
+                row.up, row.down
+            )
+    total = sum(platforms.values(), Tally(0, 0))
     return Overview(labels, said, acted, versions, platforms, total)
-
-
-def _per_day(conn: Any, column: Any, since: datetime) -> dict[str, int]:
-    day = func.date(column).label("day")
-    query = select(day, func.count().label("n")).where(column >= since).group_by(day)
-    return {str(row.day): int(row.n) for row in conn.execute(query)}

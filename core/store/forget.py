@@ -38,6 +38,7 @@ from sqlalchemy import (
 from core.anonymize import forgotten_hash
 from core.errors import UnknownPerson
 from core.export.pseudonyms import Renamer
+from core.store import rollups
 from core.store.schema import (
     conversations,
     forgotten_people,
@@ -124,6 +125,7 @@ def _erase(
     conn.execute(
         delete(kept_votes).where(kept_votes.c.platform == platform, _by(kept_votes.c.rater, person))
     )
+    rollups.reset(conn)  # the console's figures are counted again from what is left
     for ids in _chunks([row.id for row in said]):
         conn.execute(delete(messages).where(messages.c.id.in_(ids)))
     _drop_empty(conn, {row.conversation_id for row in said})

@@ -221,3 +221,46 @@ login_attempts = Table(
     Column("ok", Boolean, nullable=False),
     Column("at", DateTime(timezone=True), nullable=False, index=True),
 )
+
+# The console's figures, kept up to date from the facts above (core.store.rollups) so that
+# a page reads a few rows, not a million votes. Each can be rebuilt from the facts at any
+# time; `rollup_marks` says how far each source table has been read.
+turn_tallies = Table(
+    "turn_tallies",
+    metadata,
+    Column("turn_id", Integer, primary_key=True),  # no foreign key: rebuilt, not kept
+    Column("up", Integer, nullable=False),
+    Column("down", Integer, nullable=False),
+    Column("day", String(10), nullable=False),  # the reply's, UTC, YYYY-MM-DD
+    Column("model_version", String(128), nullable=False),
+    Column("platform", String(32), nullable=False),
+    Index(
+        "ix_turn_tallies_worst", text("(down - up) DESC"), text("down DESC"), text("turn_id DESC")
+    ),
+)
+
+day_tallies = Table(
+    "day_tallies",
+    metadata,
+    Column("day", String(10), primary_key=True),
+    Column("model_version", String(128), primary_key=True),
+    Column("platform", String(32), primary_key=True),
+    Column("up", Integer, nullable=False),
+    Column("down", Integer, nullable=False),
+)
+
+day_counts = Table(
+    "day_counts",
+    metadata,
+    Column("day", String(10), primary_key=True),
+    Column("what", String(16), primary_key=True),  # messages | vote_actions
+    Column("platform", String(32), primary_key=True),
+    Column("n", Integer, nullable=False),
+)
+
+rollup_marks = Table(
+    "rollup_marks",
+    metadata,
+    Column("source", String(32), primary_key=True),  # messages | vote_events
+    Column("last_id", Integer, nullable=False),
+)

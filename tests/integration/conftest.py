@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from bots.intake import request_reply, store_message
-from bots.terminal.outbox import Outbox, RedisOutbox, outbox
+from bots.outbox import Outbox, RedisOutbox, outbox
 from core.settings import Settings
 from core.store import Store
 from core.store.schema import turns

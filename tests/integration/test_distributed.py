@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from bots.intake import request_reply
-from bots.terminal.outbox import outbox
+from bots.outbox import outbox
 from core.anonymize import conversation_pseudonym, rater_hash
 from core.errors import UnknownTurn
 from core.settings import Settings

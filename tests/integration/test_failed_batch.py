@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bots.intake import request_reply, store_message
-from bots.terminal.outbox import outbox
+from bots.outbox import outbox
 from core.settings import Settings
 from core.types import IncomingMessage
 from replyloop.bootstrap import bootstrap

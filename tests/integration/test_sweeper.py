@@ -23,9 +23,9 @@ from celery.signals import task_postrun
 from sqlalchemy import select
 
 from bots.intake import request_reply, store_message
+from bots.outbox import outbox
 from bots.redelivery import DELIVERING
 from bots.sweeper import GIVEN_UP, Sweeper
-from bots.terminal.outbox import outbox
 from core.settings import Settings
 from core.store import Store, open_store
 from core.store.schema import kept_votes

@@ -18,7 +18,7 @@ import redis
 from sqlalchemy import select
 
 from bots.intake import request_reply, store_message
-from bots.terminal.outbox import outbox
+from bots.outbox import outbox
 from core.settings import Settings
 from core.store.schema import turns
 from core.types import IncomingMessage

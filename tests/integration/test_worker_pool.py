@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import Engine
 
 from bots.intake import request_reply, store_message
-from bots.terminal.outbox import outbox
+from bots.outbox import outbox
 from core.settings import Settings
 from core.store import open_store
 from core.types import IncomingMessage

@@ -1,5 +1,6 @@
 """Where replies for the terminal chat (by chat) and the console's web chat (by message)
-wait to be read: Redis when distributed, else memory."""
+wait to be read: Redis when distributed, else memory. What a delivery task hands over is
+`handed_over(reply)`."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 import redis
+
+from core.types import Delivery
 
 KEY = "replyloop:{platform}:outbox:{chat_key}"
 BLOCK_SLICE_S = 2.0
@@ -88,3 +91,8 @@ def outbox(broker_url: str | None, platform: str = "terminal") -> Outbox:
     if key not in _outboxes:
         _outboxes[key] = RedisOutbox(broker_url, platform) if broker_url else MemoryOutbox()
     return _outboxes[key]
+
+
+def handed_over(reply: Delivery) -> dict[str, Any]:
+    """What a chat reads from its outbox for a delivered reply."""
+    return {"turn_id": reply["turn_id"], "message_id": reply["message_id"], "text": reply["text"]}
