@@ -42,7 +42,7 @@ BENCH_REDIS_DB = 13
 TARGET_P95_MS = 200.0
 
 
-def seed(url: str, seed_: int = 0) -> int:
+def seed(url: str, seed_: int = 0, turns: int = TURNS) -> int:
     """Fill an empty, migrated store; returns the number of votes."""
     rng = random.Random(seed_)
     store = open_store(url)
@@ -52,7 +52,7 @@ def seed(url: str, seed_: int = 0) -> int:
     votes = 0
     try:
         cursor = raw.cursor()
-        conversations = TURNS // PER_CONVERSATION
+        conversations = turns // PER_CONVERSATION
         with cursor.copy(
             "COPY conversations (id, platform, chat_key, created_at) FROM STDIN"
         ) as copy:
@@ -61,30 +61,30 @@ def seed(url: str, seed_: int = 0) -> int:
         with cursor.copy(
             "COPY messages (id, conversation_id, author, text, created_at, awaits_reply) FROM STDIN"
         ) as copy:
-            for t in range(1, TURNS + 1):
+            for t in range(1, turns + 1):
                 c = (t - 1) // PER_CONVERSATION + 1
-                at = _when(start, t, TURNS)
+                at = _when(start, t, turns)
                 copy.write_row((t, c, f"U{t % 997}", f"question {t}: what about lunch?", at, False))
         with cursor.copy(
             "COPY turns (id, conversation_id, message_id, request_key, prompt, completion, "
             "model_version, settings, timings, created_at, delivered_at) FROM STDIN"
         ) as copy:
-            for t in range(1, TURNS + 1):
-                at = _when(start, t, TURNS)
+            for t in range(1, turns + 1):
+                at = _when(start, t, turns)
                 asked = _message_of(t)
                 c = (asked - 1) // PER_CONVERSATION + 1
                 prompt = json.dumps([{"role": "user", "content": f"question {asked}: lunch?"}])
                 copy.write_row((
                     t, c, asked, f"key:{t}", prompt, f"How about soup? (reply {t})",
-                    _version(t), "{}", "{}", at, at,
+                    _version(t, turns), "{}", "{}", at, at,
                 ))  # fmt: skip
         with (
             cursor.copy("COPY votes (turn_id, rater, value, updated_at) FROM STDIN") as standing,
         ):
             events: list[tuple[int, str, int, datetime]] = []
-            for t in range(1, TURNS + 1):
-                at = _when(start, t, TURNS)
-                liked = {"bench-v1": 0.45, "bench-v2": 0.6, "bench-v3": 0.7}[_version(t)]
+            for t in range(1, turns + 1):
+                at = _when(start, t, turns)
+                liked = {"bench-v1": 0.45, "bench-v2": 0.6, "bench-v3": 0.7}[_version(t, turns)]
                 for r in range(3 + (t % 3 == 0)):
                     value = 1 if rng.random() < liked else -1
                     standing.write_row((t, f"R{(t + r) % 1999}", value, at))
@@ -117,11 +117,11 @@ def _message_of(turn: int) -> int:
     return turn - 1 if turn % 10 == 1 and turn > 1 else turn
 
 
-def _version(turn: int) -> str:
+def _version(turn: int, turns: int) -> str:
     """v1 for the first half of the month, v2 after, v3 a canary on a tenth of the end."""
-    if turn < TURNS // 2:
+    if turn < turns // 2:
         return "bench-v1"
-    return "bench-v3" if turn > TURNS * 0.8 and turn % 10 == 0 else "bench-v2"
+    return "bench-v3" if turn > turns * 0.8 and turn % 10 == 0 else "bench-v2"
 
 
 PAGES = (
