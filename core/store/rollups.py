@@ -83,6 +83,13 @@ def utc_day(column: Any, dialect: str) -> Any:
     return func.strftime("%Y-%m-%d", column)
 
 
+def _standing() -> tuple[Any, Any]:
+    """The standing 👍 and 👎 among the votes grouped (a retraction is neither)."""
+    up = func.sum(case((votes.c.value > 0, 1), else_=0)).label("up")
+    down = func.sum(case((votes.c.value < 0, 1), else_=0)).label("down")
+    return up, down
+
+
 def _lock(conn: Connection) -> bool:
     if conn.dialect.name == "postgresql":
         return bool(conn.execute(select(func.pg_try_advisory_xact_lock(_LOCK_KEY))).scalar())
@@ -96,8 +103,7 @@ def _rebuild(conn: Connection, newest_message: int, newest_event: int) -> None:
     dialect = conn.dialect.name
     for table in (turn_tallies, day_tallies, day_counts):
         conn.execute(delete(table))
-    up = func.sum(case((votes.c.value > 0, 1), else_=0))
-    down = func.sum(case((votes.c.value < 0, 1), else_=0))
+    up, down = _standing()
     day = utc_day(turns.c.created_at, dialect)
     conn.execute(
         insert(turn_tallies).from_select(
@@ -185,11 +191,7 @@ def _tally_again(conn: Connection, turn_ids: Sequence[int]) -> None:
         fresh = {
             row.turn_id: (int(row.up), int(row.down))
             for row in conn.execute(
-                select(
-                    votes.c.turn_id,
-                    func.sum(case((votes.c.value > 0, 1), else_=0)).label("up"),
-                    func.sum(case((votes.c.value < 0, 1), else_=0)).label("down"),
-                )
+                select(votes.c.turn_id, *_standing())
                 .where(votes.c.turn_id.in_(ids))
                 .group_by(votes.c.turn_id)
             )

@@ -11,6 +11,7 @@ signing in.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import urllib.error
 import urllib.request
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 from sqlalchemy import Engine, select
 
 from core.store import Store, canaries, open_store, registry
@@ -33,6 +34,7 @@ from tests.integration.console_harness import (
     console_server,
 )
 from tests.integration.workers import clean_env, replyloop
+from training.report import comparison_plot
 
 ADMIN, VIEWER = ("ann", "admin-pass-1"), ("vic", "viewer-pass-1")
 SEEDED = {  # version -> platform -> votes on its replies (+1 👍, -1 👎), one reply each
@@ -106,6 +108,15 @@ def signed_in(browser: Browser, console: Console, who: tuple[str, str]) -> Page:
     page.fill("input[name=password]", who[1])
     page.click("button[type=submit]")
     page.wait_for_url(console.url + "/")
+    return page
+
+
+def models_page(site: tuple[Console, Store], browser: Browser, model: Path) -> Page:
+    """The models page, signed in as the admin, with a model of its own registered."""
+    console, store = site
+    registry.ensure(store, version="sft-console", kind="sft", path=model)
+    page = signed_in(browser, console, ADMIN)
+    page.click("text=Models")
     return page
 
 
@@ -205,19 +216,28 @@ def test_chat_streams_the_reply_and_takes_the_vote(
             select(votes.c.rater, votes.c.value).where(votes.c.turn_id == turn_id)
         ).all()
     assert standing == [("ann", 1)]
-    # the page, loaded again, shows the conversation and the vote standing
+    # 🔄 asks again: a second reply to the same message, streamed the same way
+    reply.locator("button[title='ask again']").click()
+    # (polled from here: the page's Content-Security-Policy refuses evaluated strings)
+    expect(page.locator("#lines li.bot[data-turn] .votes")).to_have_count(2, timeout=120_000)
+    sibling = int(page.locator("#lines li.bot[data-turn]").nth(1).get_attribute("data-turn") or 0)
+    assert sibling != turn_id
+    assert store.turn(sibling).message_id == store.turn(turn_id).message_id
+    # the page, loaded again, shows the conversation (the newest sibling) and its votes
     page.reload()
-    again = page.locator(f"#lines li.bot[data-turn='{turn_id}']")
-    assert again.locator("button.chosen").inner_text() == "👍"
+    assert page.locator("#lines li.bot[data-turn]").get_attribute("data-turn") == str(sibling)
+    with store.engine.connect() as conn:
+        standing = conn.execute(
+            select(votes.c.rater, votes.c.value).where(votes.c.turn_id == turn_id)
+        ).all()
+    assert standing == [("ann", 1)]
 
 
 def test_promote_and_roll_back_from_the_page(
     site: tuple[Console, Store], browser: Browser, endless_model: Path
 ) -> None:
     console, store = site
-    registry.register(store, version="sft-console", kind="sft", path=endless_model)
-    page = signed_in(browser, console, ADMIN)
-    page.click("text=Models")
+    page = models_page(site, browser, endless_model)
     page.select_option("#promote-form select", "sft-console")
     page.click("#promote-form button")
     assert page.inner_text("#said") == "promoted sft-console"
@@ -229,6 +249,30 @@ def test_promote_and_roll_back_from_the_page(
     assert registry.promoted(store) is None
     page.click("#rollback-form button")  # nothing left: the refusal is said on the page
     assert "nothing is promoted" in page.inner_text("#error")
+
+
+def test_a_models_eval_report_is_shown_with_its_plots(
+    site: tuple[Console, Store], browser: Browser, endless_model: Path, tmp_path: Path
+) -> None:
+    """A model trained into a run folder shows `replyloop eval`'s report and its plots."""
+    console, store = site
+    run = tmp_path / "run"
+    shutil.copytree(endless_model, run / "model")
+    (run / "eval").mkdir()
+    report = {"judge": "judge-rm", "prompts": 64, "win_rate": [0.61, 0.52, 0.7]}
+    (run / "eval" / "report.json").write_text(json.dumps(report))
+    comparison_plot([0.1, 0.5, 0.9], [0.0, 0.2, 0.4], [1.0, 2.0, 3.0], run / "eval")
+    registry.register(store, version="ppo-with-eval", kind="ppo", path=run / "model")
+    page = signed_in(browser, console, ADMIN)
+    page.click("text=Models")
+    page.click("#model-ppo-with-eval summary")
+    shown = page.locator("#model-ppo-with-eval")
+    assert "judge-rm; 64 held-out prompts" in shown.inner_text()
+    plot = shown.locator("img.plot").first
+    plot.wait_for()
+    assert plot.evaluate("img => img.complete && img.naturalWidth > 0")
+    outside = page.request.get(console.url + "/models/ppo-with-eval/eval/..%2Freport.json")
+    assert outside.status == 404
 
 
 def test_export_downloads_what_the_cli_writes(
@@ -289,9 +333,7 @@ def test_start_and_stop_a_canary_from_the_page(
     site: tuple[Console, Store], browser: Browser, endless_model: Path
 ) -> None:
     console, store = site
-    registry.ensure(store, version="sft-console", kind="sft", path=endless_model)
-    page = signed_in(browser, console, ADMIN)
-    page.click("text=Models")
+    page = models_page(site, browser, endless_model)
     page.select_option("#canary select[name=version]", "sft-console")
     page.fill("#canary input[name=share]", "30")
     page.click("#canary button:has-text('Start a canary')")
