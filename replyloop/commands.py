@@ -46,19 +46,24 @@ def dispatch(args: argparse.Namespace, settings: AllSettings) -> int:
         return train_commands.evaluate(settings, args)
     if args.command == "user":
         return web_command.run_user(settings, args)
-    if args.command == "serve" and args.platform == "web":
-        return web_command.serve_web(settings, args.host, args.port or web_command.DEFAULT_PORT)
-    port = args.port or 3000
-    if args.command == "serve" and args.platform == "wecom":
-        return serve_wecom(settings, args.host, port)
-    if args.command == "serve" and args.platform == "telegram":
-        return serve_telegram(settings, args.webhook, args.host, port)
     if args.command == "serve":
-        return serve_slack(settings, args.http, args.host, port)
+        return serve(settings, args)
     if args.command == "config":
         print(json.dumps(settings.masked(), indent=2, default=str))
         return 0
     return db(settings, args.action)
+
+
+def serve(settings: AllSettings, args: argparse.Namespace) -> int:
+    """`replyloop serve PLATFORM`: an adapter, or the web console."""
+    if args.platform == "web":
+        return web_command.serve_web(settings, args.host, args.port or web_command.DEFAULT_PORT)
+    port = args.port or 3000
+    if args.platform == "wecom":
+        return serve_wecom(settings, args.host, port)
+    if args.platform == "telegram":
+        return serve_telegram(settings, args.webhook, args.host, port)
+    return serve_slack(settings, args.http, args.host, port)
 
 
 def chat(settings: Settings) -> int:

@@ -107,7 +107,7 @@ def login(
         max_age=users.SESSION_HOURS * 3600,
         httponly=True,
         samesite="lax",
-        secure=app.secure_cookies,
+        secure=app.secure_cookies or request.url.scheme == "https",
     )
     return response
 

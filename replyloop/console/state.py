@@ -23,7 +23,9 @@ class Console:
     store: Store
     chat: WebChat
     templates: Jinja2Templates
-    secure_cookies: bool = False  # set behind HTTPS: the session cookie is then Secure
+    # The session cookie is Secure on an HTTPS request (behind a proxy, uvicorn believes its
+    # X-Forwarded-Proto from FORWARDED_ALLOW_IPS), or always when this is set.
+    secure_cookies: bool = False
 
 
 def make_templates() -> Jinja2Templates:
