@@ -8,6 +8,7 @@ import logging
 import sys
 from typing import Any
 
+from core.errors import UserError
 from core.passwords import WeakPassword
 from core.settings import Settings
 from core.store import users
@@ -44,7 +45,7 @@ def run_user(settings: Settings, args: argparse.Namespace) -> int:
     password = _password(args.password_stdin)
     try:
         made = users.add_user(engine, args.name, args.role, password)
-    except WeakPassword as exc:
+    except (WeakPassword, UserError) as exc:
         print(f"replyloop: {exc}", file=sys.stderr)
         return 2
     print(f"user {made.name} ({made.role}) made: sign in at the console (`replyloop serve web`)")

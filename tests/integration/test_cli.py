@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, inspect
 
 from core.store import open_store, registry
 from core.types import ChatMessage, Vote
-from tests.integration.workers import clean_env, replyloop
+from tests.integration.workers import clean_env, replyloop, replyloop_command
 
 DEAD_BROKER = "redis://:pw@127.0.0.1:1/0"
 DEAD_DATABASE = "postgresql+psycopg://u:pw@127.0.0.1:1/x"
@@ -271,3 +271,28 @@ def test_serve_wecom_says_which_settings_are_missing(tmp_path: Path) -> None:
     half_app = {**env, "WECOM_TOKEN": "t", "WECOM_CORP_ID": "ww1"}
     missing = one_line(replyloop("serve", "wecom", env=half_app, cwd=tmp_path))
     assert "WECOM_SECRET" in missing and "WECOM_AES_KEY" in missing
+
+
+def test_console_users_are_made_and_refused_in_one_line(tmp_path: Path) -> None:
+    env = clean_env(data_dir=str(tmp_path / "data"))
+
+    def add(name: str, password: str, role: str = "viewer") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*replyloop_command(), "user", "add", name, "--role", role, "--password-stdin"],
+            env=env, cwd=tmp_path, input=password + "\n", capture_output=True, text=True,
+            timeout=60, check=False,
+        )  # fmt: skip
+
+    made = add("ann", "long-enough-1", "admin")
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.startswith("user ann (admin) made")
+    for name, password, said in (
+        ("ann", "long-enough-2", "replyloop: user 'ann' exists already"),
+        ("bo b", "long-enough-2", "replyloop: user name 'bo b': 1-64 letters"),
+        ("bob", "short", "replyloop: a password needs at least 8 characters"),
+    ):
+        refused = add(name, password)
+        assert refused.returncode == 2
+        assert refused.stderr.startswith(said) and refused.stderr.count("\n") == 1, refused.stderr
+    listed = replyloop("user", "list", env=env, cwd=tmp_path)
+    assert listed.stdout == "ann\tadmin\n"
