@@ -58,6 +58,8 @@ def catch_up(engine: Engine) -> bool:
         if set(marks) != set(SOURCES) or newest_event - marks["vote_events"] > REBUILD_AT:
             _rebuild(conn, newest_message, newest_event)
             return True
+        if (newest_message, newest_event) == (marks["messages"], marks["vote_events"]):
+            return True  # nothing new: a page view writes nothing (late commits wait for one)
         _count_new(conn, marks["messages"], newest_message, marks["vote_events"], newest_event)
         touched = conn.execute(
             select(vote_events.c.turn_id)
