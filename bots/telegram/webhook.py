@@ -155,7 +155,16 @@ class Loop:
         """Hand one update to the Application, as long polling does."""
         try:
             update = Update.de_json(data, self.application.bot)
-        except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
+        # OverflowError and OSError: a date past what the platform's time_t holds.
+        except (
+            TypeError,
+            ValueError,
+            KeyError,
+            AttributeError,
+            IndexError,
+            OverflowError,
+            OSError,
+        ) as exc:
             raise UnreadableUpdate(f"{type(exc).__name__}: {str(exc)[:200]}") from exc
         self.run(self.application.update_queue.put(update), QUEUE_WAIT_S)
 

@@ -63,6 +63,9 @@ def test_fuzzed_telegram_updates_never_get_a_500(telegram_webhook: Telegram) -> 
 
     @FUZZ
     @given(TELEGRAM_UPDATE)
+    # Dates past the platform's time_t: OSError and OverflowError from fromtimestamp.
+    @example({"update_id": 10**6, "message": {"date": 6.77680361916768e16}})
+    @example({"update_id": 10**6 + 1, "edited_message": {"date": 2**63}})
     def post(update: dict[str, Any]) -> None:
         status = telegram_webhook.api.post(update)
         statuses.add(status)
