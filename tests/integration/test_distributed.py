@@ -223,8 +223,16 @@ def test_the_terminal_chat_streams_through_redis(chat: Chat) -> None:
         live=LiveText(chat.workers.broker_url),
         write=written.append,
     )
-    assert terminal.handle("hello there")
-    assert terminal.last is not None
-    reply = chat.store.turn(terminal.last.turn_id).completion
+    # The workers sample: the tiny random model says nothing about once in 50 replies, and
+    # the chat then prints its empty-reply notice. Such a reply is checked and asked again.
+    for _ in range(6):
+        said.clear()
+        written.clear()
+        assert terminal.handle("hello there")
+        assert terminal.last is not None
+        reply = chat.store.turn(terminal.last.turn_id).completion
+        if reply:
+            break
+        assert said[-1] == "bot> (the model gave an empty reply; /retry or /bad it)", said
     printed = "".join(written) if written else said[-1] + "\n"
-    assert printed == f"bot> {reply}\n"
+    assert reply and printed == f"bot> {reply}\n"
