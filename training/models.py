@@ -20,7 +20,7 @@ from training.data.chitchat import DataError
 
 # What transformers may find missing or unexpected when a causal LM's folder is loaded as a
 # sequence classifier: the classifier's head is new, and the LM head is not used.
-NEW_HEAD = "score."
+NEW_HEAD = ("score.", "classifier.")  # a decoder's head, an encoder's (training.encoder)
 UNUSED_HEAD = "lm_head."
 SHOWN_KEYS = 5
 
@@ -185,7 +185,7 @@ def freeze_lower(model: Any, layers: int) -> None:
     if layers <= 0:
         return
     body = backbone(model)
-    blocks = body.layers
+    blocks = body.layers if hasattr(body, "layers") else body.encoder.layer  # decoder, encoder
     if layers > len(blocks):
         raise ValueError(f"freeze_layers={layers}, but the model has {len(blocks)} layers")
     body.get_input_embeddings().requires_grad_(False)

@@ -13,7 +13,8 @@ reference is the starting policy, which TRL loads again from the policy's folder
 resumed run: the reference never moves); with --lora-r, the policy with its adapters off.
 
 The score is training.scoring's, the one PPO and `replyloop eval` use: the reward model
-sees the prompt exactly as the policy did (cut once, here, by whole turns:
+(made from the policy, or an encoder's: training.encoder) sees the prompt exactly as the
+policy did (cut once, here, by whole turns:
 training.prompt_fit) and never more tokens than `train rm` trained it on. TRL's own
 reward-model path would apply the template to the uncut text and score all of it.
 """
@@ -32,6 +33,7 @@ from trl import RLOOConfig, RLOOTrainer
 
 from core.types import ChatMessage
 from training.data.chitchat import DataError
+from training.encoder import is_encoder_tokenizer
 from training.lora import NO_LORA, LoraOptions, record_trainer, trl_peft_config
 from training.models import check_same_tokenizer, load_policy, load_scorer, load_tokenizer
 from training.prompt_fit import REPLY_CLOSE, fit_prompts, prompt_budget
@@ -105,9 +107,13 @@ def make_trainer(
     """The RLOOTrainer for this run, its prompts cut to the budget, before any step."""
     tokenizer = load_tokenizer(policy_dir)
     reward_tokenizer = load_tokenizer(reward_dir)
-    check_same_tokenizer(
-        tokenizer, reward_tokenizer, f"the policy {policy_dir}", f"the reward model {reward_dir}"
-    )
+    if not is_encoder_tokenizer(reward_tokenizer):  # an encoder's reads the replies' text
+        check_same_tokenizer(
+            tokenizer,
+            reward_tokenizer,
+            f"the policy {policy_dir}",
+            f"the reward model {reward_dir}",
+        )
     # Cut every prompt once, here: a system prompt too long for the budget fails now, not
     # at a later step, and the reward model scores the context the policy saw.
     wanted = config.max_length - config.max_new_tokens

@@ -154,7 +154,8 @@ def test_refusals_are_one_line(env: dict[str, str], tiny_model: Path, tmp_path: 
         "train", "rm", "--base", str(tmp_path / "nowhere"), "--out", str(tmp_path / "rm"),
         env=env, cwd=tmp_path, timeout=TIMEOUT_S,
     )  # fmt: skip
-    assert "is not 'smollm2-135m-instruct', a registered version" in one_line(missing)
+    said = one_line(missing)
+    assert "is not 'smollm2-135m-instruct', 'all-minilm-l6-v2', a registered version" in said
     assert not (tmp_path / "rm").exists()  # it made that folder: gone with the failure
 
     bad = tmp_path / "bad.kto.jsonl"

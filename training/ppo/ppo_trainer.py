@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 
 from core.types import ChatMessage
 from training.data.chitchat import DataError
+from training.encoder import is_encoder_tokenizer
 from training.lora import (
     NO_LORA,
     AdaptersOff,
@@ -47,6 +48,7 @@ from training.lora import (
     with_saved_adapters,
 )
 from training.models import (
+    TokenizerMismatch,
     check_same_tokenizer,
     freeze_lower,
     load_policy,
@@ -96,6 +98,12 @@ def train_ppo(
     }
     tokenizer = load_tokenizer(policy_dir)
     reward_tokenizer = load_tokenizer(reward_dir)
+    if is_encoder_tokenizer(reward_tokenizer):
+        raise TokenizerMismatch(
+            f"the reward model {reward_dir} is an encoder's: PPO's critic starts as the "
+            "reward model and values each of the policy's tokens, which an encoder cannot "
+            "read; train rloo against it, or a reward model made from the policy for ppo"
+        )
     check_same_tokenizer(
         tokenizer, reward_tokenizer, f"the policy {policy_dir}", f"the reward model {reward_dir}"
     )

@@ -7,7 +7,8 @@ Two things are ours, so that training optimises exactly the score PPO and eval r
 - rows are tokenized here with scoring's own functions (the chat template of prompt + reply,
   and a text over max_length keeps its end) and handed to TRL as `chosen_ids`/`rejected_ids`,
   which it takes as they are;
-- the reward is read at the last token the attention mask keeps (`last_token_scores`). TRL's
+- the reward is read where scoring reads it (`sequence_scores`): for a reward model made
+  from the policy, at the last token the attention mask keeps. TRL's
   model forward reads it at the rightmost token that is not `config.pad_token_id`; SmolLM2
   pads with <|im_end|>, the token that ends every turn, so with a template whose text ends
   on that token the two positions differ (SmolLM2's own template adds "\n" after it, and
@@ -31,7 +32,7 @@ from training.reward.rows import pair_replies
 from training.run_callbacks import Offline, RunLog, TimeBudget, resume_from, use_bf16
 from training.runs import RunFolder
 from training.scalar_log import into_run_folder
-from training.scoring import conversation_text, encode_scored, last_token_scores
+from training.scoring import conversation_text, encode_scored, sequence_scores
 
 
 def scored_ids(tokenizer: Any, prompt: Any, reply: str, max_length: int) -> list[int]:
@@ -78,7 +79,7 @@ class LastTokenRewardTrainer(Offline, RewardTrainer):
     ) -> Any:
         mode = "train" if model.training else "eval"
         # DataCollatorForPreference stacks the chosen rows, then the rejected ones (right-padded)
-        rewards = last_token_scores(model, inputs["input_ids"], inputs["attention_mask"])  # (2B,)
+        rewards = sequence_scores(model, inputs["input_ids"], inputs["attention_mask"])  # (2B,)
         r_chosen, r_rejected = torch.chunk(rewards, 2)  # (B,), (B,)
         gap = r_chosen - r_rejected
         if "margin" in inputs:  # the votes' margin (Llama 2): surer pairs further apart

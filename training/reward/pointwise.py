@@ -35,7 +35,7 @@ from training.reward.rm_config import RmConfig
 from training.reward.rows import vote_reply
 from training.runs import RunFolder
 from training.scalar_log import ScalarLog
-from training.scoring import conversation_text, encode_scored, last_token_scores
+from training.scoring import conversation_text, encode_scored, sequence_scores
 
 STATE_FILE = "pointwise.pt"
 
@@ -156,7 +156,7 @@ def train_pointwise(
         loss_sum = 0.0
         for batch in group_batches:
             ids, mask = encode_scored(tokenizer, [texts[i] for i in batch], config.max_length)
-            scores = last_token_scores(model, ids.to(device), mask.to(device))  # (B,)
+            scores = sequence_scores(model, ids.to(device), mask.to(device))  # (B,)
             loss = vote_loss(scores, liked[batch].to(device), weights[batch].to(device))
             (loss / len(group_batches)).backward()
             loss_sum += loss.item() / len(group_batches)
