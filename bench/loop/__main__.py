@@ -3,6 +3,7 @@ trivial bot cannot pass (issue 21). The steps are in bench/loop/run.py, the peop
 bench/loop/raters.py and relevance.py, the checks in bench/loop/report.py.
 
 Run: .venv/bin/python -m bench.loop [--seeds 0,1,2] [--method ppo|rloo|kto] [--out DIR]
+[--rm-base all-minilm-l6-v2 --rm-pairs 3000]
 (--tiny: a smoke run in a few minutes on a tiny random model, for tests; its figures mean
 nothing and its checks are printed, not enforced). Exit status 1 when a check fails on any seed.
 """
@@ -21,6 +22,7 @@ from bench.loop.plan import METHODS, TINY, Plan
 from bench.loop.report import checks, over_seeds, show, show_seeds
 from bench.loop.run import run
 from tests import services
+from training.encoder import ENCODER
 
 BENCH_REDIS_DB = 15
 
@@ -46,6 +48,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=int,
         default=0,
         help="chitchat response-selection pairs each reward model also learns from (default 0)",
+    )
+    parser.add_argument(
+        "--rm-base",
+        default="",
+        help="the reward models' base: the served model (default), or "
+        f"{ENCODER!r}, an encoder trained whole (training/encoder.py)",
     )
     parser.add_argument(
         "--trainer-arg",
@@ -74,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             plan = replace(plan, round0=args.round0)
         if args.rm_pairs:
             plan = replace(plan, rm_pairs=args.rm_pairs)
+        if args.rm_base:
+            plan = replace(plan, rm_base=args.rm_base)
         plan = plan.with_args(args.trainer_arg, args.rm_arg)
         folder = out / f"seed-{seed}"
         folder.mkdir(parents=True, exist_ok=True)

@@ -20,11 +20,20 @@ class Plan:
     # chitchat response-selection pairs (the true next reply over another conversation's)
     # that each reward model also learns from, on its own half; 0: the votes alone
     rm_pairs: int = 0
+    # the reward models' base: "" for the served model, or an encoder (training.encoder's
+    # ENCODER), trained whole with `encoder_rm` in place of `rm`
+    rm_base: str = ""
     resamples: int = 1000
     rm: list[str] = field(
         default_factory=lambda: [
             "--freeze-layers", "24", "--learning-rate", "3e-4", "--max-length", "192",
             "--batch-size", "8", "--vote-epochs", "4", "--held-out-percent", "10",
+        ]
+    )  # fmt: skip
+    encoder_rm: list[str] = field(
+        default_factory=lambda: [
+            "--learning-rate", "3e-5", "--max-length", "128", "--batch-size", "16",
+            "--vote-epochs", "4", "--held-out-percent", "10",
         ]
     )  # fmt: skip
     ppo: list[str] = field(
@@ -51,10 +60,11 @@ class Plan:
     def rm_args(self) -> list[str]:
         """The reward models' options; with chitchat pairs, round 1's conversations (the
         bench's held-out share, the same stable hash) are held out of them too."""
+        own = self.encoder_rm if self.rm_base else self.rm
         if not self.rm_pairs:
-            return self.rm
+            return own
         return [
-            *self.rm, "--pairs", "chitchat", "--limit", str(self.rm_pairs),
+            *own, "--pairs", "chitchat", "--limit", str(self.rm_pairs),
             "--held-out-percent", str(self.held_out_percent),
         ]  # fmt: skip
 
@@ -65,7 +75,7 @@ class Plan:
     def with_args(self, trainer: list[str], rm: list[str]) -> Plan:
         """This plan with more options for the method's trainer and the reward models,
         after the plan's own (the trainers' option parsers keep the last given)."""
-        plan = replace(self, rm=[*self.rm, *rm])
+        plan = replace(self, rm=[*self.rm, *rm], encoder_rm=[*self.encoder_rm, *rm])
         setattr(plan, self.method, [*self.trainer_args(), *trainer])  # ppo, rloo or kto
         return plan
 

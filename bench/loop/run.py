@@ -113,7 +113,8 @@ def run(plan: Plan, out: Path, tiny: bool, broker: str, database: str | None) ->
         with clock.stage("export, reward model, judge, PPO, promote"):
             cli(env, out, "feedback", "export", "--format", "kto", "--out", str(exported))
             for name, part, seed in (("rm", "a", plan.seed), ("judge", "b", plan.seed + 1)):
-                cli(env, out, "train", "rm", "--base", model, "--votes", str(exported),
+                cli(env, out, "train", "rm", "--base", plan.rm_base or model,
+                    "--votes", str(exported),
                     "--out", str(runs / name), "--seed", str(seed), "--train-part", part,
                     *plan.rm_args())  # fmt: skip
             cli(env, out, "train", plan.method, "--policy", model,

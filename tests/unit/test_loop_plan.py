@@ -24,3 +24,13 @@ def test_options_go_to_the_method_run_only() -> None:
     plan = Plan(method="kto").with_args(["--epochs=1"], [])
     assert plan.kto[-1] == "--epochs=1"
     assert plan.ppo == Plan().ppo and plan.rm == Plan().rm
+
+
+def test_an_encoder_reward_model_gets_its_own_options_and_the_extra_ones() -> None:
+    plan = Plan(rm_base="all-minilm-l6-v2", rm_pairs=3000).with_args([], ["--epochs=2"])
+    args = plan.rm_args()
+    assert "--freeze-layers" not in args  # the decoder's: MiniLM has 6 layers, not 24+
+    assert args[: len(Plan().encoder_rm)] == Plan().encoder_rm
+    assert args[-7:] == ["--epochs=2", "--pairs", "chitchat", "--limit", "3000",
+                         "--held-out-percent", "20.0"]  # fmt: skip
+    assert Plan().with_args([], ["--epochs=2"]).rm_args()[-1] == "--epochs=2"
