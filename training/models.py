@@ -20,8 +20,9 @@ from training.data.chitchat import DataError
 
 # What transformers may find missing or unexpected when a causal LM's folder is loaded as a
 # sequence classifier: the classifier's head is new, and the LM head is not used.
-NEW_HEAD = ("score.", "classifier.")  # a decoder's head, an encoder's (training.encoder)
-UNUSED_HEAD = "lm_head."
+# A decoder's head, a [CLS] classifier's and a pair scorer's (training.encoder).
+NEW_HEAD = ("score.", "classifier.", "head.")
+UNUSED_HEAD = ("lm_head.", "pooler.")  # a causal LM's head; BERT's pooler (pair scorer)
 SHOWN_KEYS = 5
 
 
@@ -92,13 +93,19 @@ def load_policy(path: Path, device: str | torch.device = "cpu") -> Any:
 
 
 def load_scorer(path: Path, device: str | torch.device = "cpu") -> Any:
-    """A sequence classifier with one output. From a policy folder the score head is new
-    (initialised by transformers); from a reward-model folder it is the trained one."""
-    from transformers import AutoModelForSequenceClassification
+    """A sequence classifier with one output (a BertPairScorer where the folder's config names
+    one: training.encoder). From a policy folder the score head is new (initialised by
+    transformers); from a reward-model folder it is the trained one."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    from training.encoder import ARCHITECTURE
+    from training.pair_scorer import BertPairScorer
 
     tokenizer = load_tokenizer(path)
+    pair = ARCHITECTURE in (AutoConfig.from_pretrained(path).architectures or [])
+    kind: Any = BertPairScorer if pair else AutoModelForSequenceClassification
     with _without_load_report():
-        model, info = AutoModelForSequenceClassification.from_pretrained(
+        model, info = kind.from_pretrained(
             path, num_labels=1, dtype=torch.float32, output_loading_info=True
         )
     said = loading_said(path, info)

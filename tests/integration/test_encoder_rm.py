@@ -10,7 +10,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoTokenizer, BertConfig, BertModel
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    BertConfig,
+    BertModel,
+)
 
 from core.store import open_store, registry
 from core.types import ChatMessage
@@ -19,6 +24,7 @@ from tests.integration.test_train_cli import TIMEOUT_S, evaluate, ok, train, vot
 from tests.integration.training_fixtures import offline  # noqa: F401 - autouse
 from tests.integration.workers import clean_env, replyloop
 from training.encoder import (
+    ARCHITECTURE,
     CHAT_TEMPLATE,
     encoder_folder,
     is_encoder,
@@ -26,6 +32,7 @@ from training.encoder import (
     prepare_encoder,
 )
 from training.models import load_scorer, load_tokenizer, loading_said
+from training.pair_scorer import COSINE_SCALE, BertPairScorer
 from training.scoring import conversation_text, encode_scored, reward_scores, sequence_scores
 
 
@@ -67,17 +74,19 @@ def test_the_packaged_encoder_is_prepared_once_with_a_chat_template(tmp_path: Pa
     assert conversation_text(tokenizer, prompt, "Hello.") == (
         "system: Be kind.\nuser: Hi!\n[SEP] assistant: Hello.\n"
     )
-    info = {"missing_keys": {"classifier.weight", "classifier.bias"}}
+    info = {"missing_keys": {"head.weight", "head.bias"}, "unexpected_keys": {"pooler.dense.bias"}}
     assert loading_said(folder, info) == (
-        f"the reward head (classifier.bias, classifier.weight) is new: initialised at random "
-        f"over {folder}"
+        f"the reward head (head.bias, head.weight) is new: initialised at random over {folder}"
     )
-    assert is_encoder(load_scorer(folder))
+    assert json.loads((folder / "config.json").read_text())["architectures"] == [ARCHITECTURE]
+    assert BertPairScorer.__name__ == ARCHITECTURE
+    assert isinstance(load_scorer(folder), BertPairScorer)
 
 
-def test_an_encoder_scores_from_cls_with_the_reply_kept(tiny_encoder: Path) -> None:
+def test_a_pair_scorer_reads_the_context_and_the_reply_apart(tiny_encoder: Path) -> None:
     tokenizer = load_tokenizer(tiny_encoder)
     model = load_scorer(tiny_encoder).eval()
+    assert isinstance(model, BertPairScorer) and is_encoder(model)
     long_prompt: list[ChatMessage] = [{"role": "user", "content": "word " * 200}]
     text = conversation_text(tokenizer, long_prompt, "the very last words")
     ids, mask = encode_scored(tokenizer, [text, "short"], 32)
@@ -89,13 +98,32 @@ def test_an_encoder_scores_from_cls_with_the_reply_kept(tiny_encoder: Path) -> N
     with torch.no_grad():
         batched = sequence_scores(model, ids, mask)
         alone = sequence_scores(model, ids[1:, :3], mask[1:, :3])
-        logits = model(input_ids=ids, attention_mask=mask).logits[:, 0]
-    assert torch.equal(batched, logits)
     assert torch.allclose(batched[1:], alone, atol=1e-6)  # the padding changes nothing
-    prompts: list[list[ChatMessage]] = [[{"role": "user", "content": "How are you?"}]] * 2
-    scored = reward_scores(model, tokenizer, prompts, ["Fine, thanks.", "Pizza."], batch_size=1)
-    together = reward_scores(model, tokenizer, prompts, ["Fine, thanks.", "Pizza."])
-    assert scored == pytest.approx(together, abs=1e-6) and scored[0] != scored[1]
+
+    # Untrained, the score is COSINE_SCALE * cos(context, reply), each embedded alone.
+    prompt: list[ChatMessage] = [{"role": "user", "content": "How are you?"}]
+    replies = ["Fine, thanks.", "Pizza."]
+    scored = reward_scores(model, tokenizer, [prompt] * 2, replies)
+    context = torch.tensor(tokenizer("user: How are you?")["input_ids"])
+    with torch.no_grad():
+        for reply, score in zip(replies, scored, strict=True):
+            said = torch.tensor(tokenizer(f"assistant: {reply}")["input_ids"])
+            cosine = float((model.embed([context]) * model.embed([said])).sum())
+            assert score == pytest.approx(COSINE_SCALE * cosine, abs=1e-5)
+    assert scored[0] != scored[1]
+    one_by_one = reward_scores(model, tokenizer, [prompt] * 2, replies, batch_size=1)
+    assert one_by_one == pytest.approx(scored, abs=1e-6)
+
+
+def test_another_bert_folder_is_a_cross_encoder_scored_at_cls(tiny_encoder: Path) -> None:
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_encoder, num_labels=1).eval()
+    tokenizer = load_tokenizer(tiny_encoder)
+    ids, mask = encode_scored(tokenizer, ["user: hi\n[SEP] assistant: hello\n", "ok"], 16)
+    with torch.no_grad():
+        assert torch.equal(
+            sequence_scores(model, ids, mask),
+            model(input_ids=ids, attention_mask=mask).logits[:, 0],
+        )
 
 
 def test_train_rm_rloo_and_eval_with_an_encoder_and_ppo_refuses_it(
@@ -116,7 +144,7 @@ def test_train_rm_rloo_and_eval_with_an_encoder_and_ppo_refuses_it(
     assert rm.kind == "rm" and rm.metrics["train_pairs"] > 0 and rm.metrics["train_votes"] > 0
     assert {"pairwise_accuracy", "pairwise_accuracy_before", "vote_auc"} <= set(rm.metrics)
     saved = json.loads((runs / "rm" / "model" / "config.json").read_text())
-    assert saved["architectures"] == ["BertForSequenceClassification"]
+    assert saved["architectures"] == [ARCHITECTURE]
     assert load_tokenizer(runs / "rm" / "model").model_max_length == 96
 
     said = train(

@@ -25,6 +25,7 @@ import torch
 
 from training.data.chitchat import DataError
 from training.data.exports import TrlRow
+from training.encoder import is_encoder
 from training.lora import NO_LORA, LoraOptions, is_lora, publish_merged, record, with_adapters
 from training.models import freeze_lower, load_scorer, load_tokenizer
 from training.reward.metrics import evaluate
@@ -97,6 +98,11 @@ def train_rm(
     device = "cuda" if torch.cuda.is_available() else "cpu"
     tokenizer = load_tokenizer(base_dir)
     model = load_scorer(base_dir, device)
+    if lora.enabled and is_encoder(model):
+        raise DataError(
+            f"--lora-r is for reward models made from a policy; {base_dir} is an encoder's, "
+            "small enough to train whole (or freeze its lower layers: --freeze-layers)"
+        )
     if lora.enabled:  # a checkpoint's adapters are loaded by the phase that resumes it
         model = with_adapters(model, lora, "SEQ_CLS", heads=("score",))
     disable_dropout(model)  # LoRA's dropout too: a reward model scores deterministically
