@@ -3,12 +3,16 @@ embedded by a sentence encoder (mean-pooled and normalised, as sentence-transfor
 for all-MiniLM-L6-v2), scored by a linear head on their interaction:
 
     u = embed(context), v = embed(reply)           (H,) each, unit length
-    score = head([u * v, |u - v|, v]) + bias        (3H,) -> ()
+    b = one-hot bin of the reply's length           (len(LENGTH_EDGES) + 1,)
+    score = head([u * v, |u - v|, v, b]) + bias     (3H + bins,) -> ()
 
 The head starts as `COSINE_SCALE * cos(u, v)`: the weights on u * v all COSINE_SCALE, the
 rest 0. So before any training it is the encoder's own zero-shot relevance, and training
-adds what votes say about the reply itself (its `v` part) and sharpens the rest. With the
-encoder frozen (`train rm --freeze-layers 6`), only the head learns.
+adds what votes say about the reply itself (its `v` part and its length) and sharpens the
+rest. A mean-pooled embedding hardly shows how long a reply is, and people's votes often
+depend on it (both ways: too short, too long), so the length is given as bins, each with
+a weight of its own, not as one number that could only say "longer is better" or the
+opposite. With the encoder frozen (`train rm --freeze-layers 6`), only the head learns.
 
 It takes the same rows as every other reward model (training.scoring's encode_scored):
 `[CLS] context [SEP] assistant: reply [SEP]`, the inner [SEP] put there by the encoder's
@@ -27,6 +31,8 @@ from transformers import BertConfig, BertModel, BertPreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 COSINE_SCALE = 5.0
+# Upper bounds of the reply-length bins, in the encoder's tokens (with "assistant:").
+LENGTH_EDGES = (6, 10, 14, 18, 24, 32, 44)
 
 
 class BertPairScorer(BertPreTrainedModel):
@@ -38,7 +44,7 @@ class BertPairScorer(BertPreTrainedModel):
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config)
         self.bert = BertModel(config, add_pooling_layer=False)
-        self.head = nn.Linear(3 * config.hidden_size, 1)
+        self.head = nn.Linear(3 * config.hidden_size + len(LENGTH_EDGES) + 1, 1)
         self.post_init()
 
     def _init_weights(self, module: nn.Module) -> None:
@@ -80,7 +86,12 @@ class BertPairScorer(BertPreTrainedModel):
             contexts.append(context)
             replies.append(reply)
         u, v = self.embed(contexts), self.embed(replies)  # (B, H) each
-        features = torch.cat([u * v, (u - v).abs(), v], dim=-1)  # (B, 3H)
+        lengths = torch.tensor([len(r) - 2 for r in replies], device=u.device)  # (B,)
+        edges = torch.tensor(LENGTH_EDGES, device=u.device)
+        bins = nn.functional.one_hot(torch.bucketize(lengths, edges), len(LENGTH_EDGES) + 1).to(
+            u.dtype
+        )  # (B, bins)
+        features = torch.cat([u * v, (u - v).abs(), v, bins], dim=-1)  # (B, 3H + bins)
         return SequenceClassifierOutput(logits=self.head(features))  # (B, 1)
 
 
