@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--rm-base",
         default="",
         help="the reward models' base: the served model (default), or "
-        f"{ENCODER!r}, an encoder trained whole (training/encoder.py)",
+        f"{ENCODER!r}, an encoder whose head is trained (training/encoder.py)",
     )
     parser.add_argument(
         "--trainer-arg",

@@ -21,7 +21,8 @@ class Plan:
     # that each reward model also learns from, on its own half; 0: the votes alone
     rm_pairs: int = 0
     # the reward models' base: "" for the served model, or an encoder (training.encoder's
-    # ENCODER), trained whole with `encoder_rm` in place of `rm`
+    # ENCODER), its head alone trained (as measured in bench/RESULTS.md), with `encoder_rm`
+    # in place of `rm`
     rm_base: str = ""
     resamples: int = 1000
     rm: list[str] = field(
@@ -32,8 +33,8 @@ class Plan:
     )  # fmt: skip
     encoder_rm: list[str] = field(
         default_factory=lambda: [
-            "--learning-rate", "3e-5", "--max-length", "128", "--batch-size", "16",
-            "--vote-epochs", "4", "--held-out-percent", "10",
+            "--freeze-layers", "6", "--learning-rate", "1e-3", "--max-length", "128",
+            "--batch-size", "16", "--vote-epochs", "4", "--held-out-percent", "10",
         ]
     )  # fmt: skip
     ppo: list[str] = field(

@@ -29,7 +29,7 @@ def test_options_go_to_the_method_run_only() -> None:
 def test_an_encoder_reward_model_gets_its_own_options_and_the_extra_ones() -> None:
     plan = Plan(rm_base="all-minilm-l6-v2", rm_pairs=3000).with_args([], ["--epochs=2"])
     args = plan.rm_args()
-    assert "--freeze-layers" not in args  # the decoder's: MiniLM has 6 layers, not 24+
+    assert args[args.index("--freeze-layers") + 1] == "6"  # MiniLM's 6 layers, not 24 of 30
     assert args[: len(Plan().encoder_rm)] == Plan().encoder_rm
     assert args[-7:] == ["--epochs=2", "--pairs", "chitchat", "--limit", "3000",
                          "--held-out-percent", "20.0"]  # fmt: skip
