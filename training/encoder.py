@@ -26,7 +26,6 @@ the policy's tokens), and refuses it at start (training.ppo.ppo_trainer).
 
 from __future__ import annotations
 
-import fcntl
 import importlib.metadata
 import json
 import shutil
@@ -34,7 +33,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from core.packaged import packaged_file
+from core.packaged import made_once, packaged_file
 from training.data.chitchat import DataError
 
 ENCODER = "all-minilm-l6-v2"
@@ -110,11 +109,9 @@ def encoder_folder(cache_dir: Path) -> Path:
     """The built-in encoder, prepared once into the cache folder (a second process that
     asks meanwhile waits for the first)."""
     out = cache_dir / "models" / ENCODER
-    if not (out / "config.json").exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with open(out.parent / f".{ENCODER}.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if not (out / "config.json").exists():
-                print(f"Preparing {ENCODER} once into {out}...", file=sys.stderr)
-                prepare_encoder(packaged_encoder(), out)
-    return out
+
+    def make() -> None:
+        print(f"Preparing {ENCODER} once into {out}...", file=sys.stderr)
+        prepare_encoder(packaged_encoder(), out)
+
+    return made_once(out, make)

