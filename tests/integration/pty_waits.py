@@ -60,6 +60,7 @@ def expect_working(
 
 
 LOST_S = 10.0  # no sign at all of a Ctrl-C for this long: it came before readline waited
+PRESSES = 6  # a lost Ctrl-C is rare: this many in a row is a program that never takes one
 
 
 def interrupt_at_prompt(child: pexpect.spawn) -> None:
@@ -72,10 +73,14 @@ def interrupt_at_prompt(child: pexpect.spawn) -> None:
     presses again; so does this, but only while the program showed nothing at all, so a
     second press never lands inside a first one being handled.
     """
-    while True:
+    for _ in range(PRESSES):
         child.sendintr()
         if child.expect([pexpect.EOF, pexpect.TIMEOUT], timeout=LOST_S) == 0:
             return
         shown = (child.before or "").replace("^C", "").strip("\x07")  # an echo, a bell
         if shown:
             return  # it began to leave (a new line first): the caller waits for the rest
+    raise AssertionError(
+        f"{PRESSES} Ctrl-C presses, {LOST_S:.0f} s apart, and no sign of one: is SIGINT "
+        "ignored in the program (started from a shell that ignores it)?"
+    )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import re
 import secrets
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -63,6 +64,9 @@ def spawn_chat(
             cwd=str(tmp_path),
             encoding="utf-8",
             dimensions=(40, 200),
+            # A person's Ctrl-C reaches the chat; a test run started in the background (whose
+            # shell set SIGINT to ignored for it, which exec passes on) must not hide it.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         child.logfile_read = io.StringIO()
         children.append((child, child.logfile_read))
